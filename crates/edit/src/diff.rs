@@ -1,0 +1,161 @@
+//! Minimal edits between two texts.
+//!
+//! Edits are what the editor applies to the user's buffer, so they should touch as little as
+//! possible: cursors, marks and undo history outside the changed characters stay where they are.
+//! We trim the common prefix and suffix, diff the middle by lines, and trim each replaced hunk
+//! again by characters.
+
+use similar::{DiffOp, TextDiff};
+
+/// A replacement of `old[range]` by `text`, with offsets into the old text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub range: std::ops::Range<usize>,
+    pub text: String,
+}
+
+/// The edits that turn `old` into `new`, sorted, non-overlapping, offsets into `old`.
+pub fn minimal_edits(old: &str, new: &str) -> Vec<Replacement> {
+    if old == new {
+        return Vec::new();
+    }
+    let prefix = common_prefix(old, new);
+    let suffix = common_suffix(&old[prefix..], &new[prefix..]);
+    let old_mid = &old[prefix..old.len() - suffix];
+    let new_mid = &new[prefix..new.len() - suffix];
+    if old_mid.is_empty() || new_mid.is_empty() || !old_mid.contains('\n') {
+        return vec![Replacement {
+            range: prefix..prefix + old_mid.len(),
+            text: new_mid.to_string(),
+        }];
+    }
+    let diff = TextDiff::configure()
+        .timeout(std::time::Duration::from_millis(50))
+        .diff_lines(old_mid, new_mid);
+    let old_lines: Vec<&str> = old_mid.split_inclusive('\n').collect();
+    let new_lines: Vec<&str> = new_mid.split_inclusive('\n').collect();
+    let old_starts = line_starts(&old_lines);
+    let new_starts = line_starts(&new_lines);
+    let mut edits: Vec<Replacement> = Vec::new();
+    // Walk the ops keeping our own cursors: the index `similar` reports for an insertion is not
+    // always the old line it goes before.
+    let (mut old_line, mut new_line) = (0, 0);
+    for op in diff.ops() {
+        let old_range = old_line..old_line + op.old_range().len();
+        let new_range = new_line..new_line + op.new_range().len();
+        old_line = old_range.end;
+        new_line = new_range.end;
+        if matches!(op, DiffOp::Equal { .. }) {
+            continue;
+        }
+        let old_bytes = old_starts[old_range.start]..old_starts[old_range.end];
+        let new_bytes = new_starts[new_range.start]..new_starts[new_range.end];
+        let old_text = &old_mid[old_bytes.clone()];
+        let new_text = &new_mid[new_bytes];
+        let p = common_prefix(old_text, new_text);
+        let s = common_suffix(&old_text[p..], &new_text[p..]);
+        let range = prefix + old_bytes.start + p..prefix + old_bytes.end - s;
+        let text = new_text[p..new_text.len() - s].to_string();
+        // Merge with the previous edit when they touch, to keep the list short.
+        match edits.last_mut() {
+            Some(last) if last.range.end == range.start => {
+                last.range.end = range.end;
+                last.text.push_str(&text);
+            }
+            _ => edits.push(Replacement { range, text }),
+        }
+    }
+    edits
+}
+
+/// Applies sorted, non-overlapping replacements to `old`.
+pub fn apply(old: &str, edits: &[Replacement]) -> String {
+    let mut out = String::with_capacity(old.len());
+    let mut at = 0;
+    for edit in edits {
+        out.push_str(&old[at..edit.range.start]);
+        out.push_str(&edit.text);
+        at = edit.range.end;
+    }
+    out.push_str(&old[at..]);
+    out
+}
+
+fn line_starts(lines: &[&str]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(lines.len() + 1);
+    let mut at = 0;
+    starts.push(0);
+    for line in lines {
+        at += line.len();
+        starts.push(at);
+    }
+    starts
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    let mut len = 0;
+    for (x, y) in a.chars().zip(b.chars()) {
+        if x != y {
+            break;
+        }
+        len += x.len_utf8();
+    }
+    len
+}
+
+fn common_suffix(a: &str, b: &str) -> usize {
+    let mut len = 0;
+    for (x, y) in a.chars().rev().zip(b.chars().rev()) {
+        if x != y {
+            break;
+        }
+        len += x.len_utf8();
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn edits_are_small() {
+        let old = "fn a() {\n    1\n}\n\nfn b() {}\n";
+        let new = "fn a() {\n    2\n}\n\nfn b() { 3 }\n";
+        let edits = minimal_edits(old, new);
+        assert_eq!(
+            edits,
+            vec![
+                Replacement {
+                    range: 13..14,
+                    text: "2".into()
+                },
+                Replacement {
+                    range: 26..26,
+                    text: " 3 ".into()
+                },
+            ]
+        );
+        assert_eq!(apply(old, &edits), new);
+    }
+
+    #[test]
+    fn identical_texts_need_no_edit() {
+        assert!(minimal_edits("same", "same").is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn applying_the_edits_gives_the_new_text(
+            old in "[ab\n😀é]{0,40}",
+            new in "[ab\n😀é]{0,40}",
+        ) {
+            let edits = minimal_edits(&old, &new);
+            prop_assert_eq!(apply(&old, &edits), new);
+            for pair in edits.windows(2) {
+                prop_assert!(pair[0].range.end < pair[1].range.start);
+            }
+        }
+    }
+}

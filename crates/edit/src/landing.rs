@@ -1,0 +1,266 @@
+//! Following a job's target region through the document's versions.
+//!
+//! A job shows text in a region of the user's buffer by sending versioned edits. Between two
+//! edits, the document changes in ways the job does not control: the editor reports baton's own
+//! edits back (with its own idea of the minimal change range), the user types elsewhere, the user
+//! types inside the target, and some editors skip a stale edit yet answer `applied: true`.
+//!
+//! [`Landing`] decides from the document's content, not from the editor's answers: after each
+//! change it looks for the text it believes the region holds (or the text of the edit in flight)
+//! near where the region was. Found in-flight text means baton's edit landed; found old text
+//! means the edit did not land yet (or was skipped) and the region just moved; neither means the
+//! user changed the target, and the job must stop without touching it.
+//!
+//! Only one edit is in flight at a time, and it is a single replacement, so an editor that
+//! reports a multi-part edit as several changes cannot leave the region in a state that looks
+//! like user typing.
+
+use text::{AppliedChange, Document};
+
+use crate::diff::Replacement;
+
+/// A job's region of the buffer and what it believes is in it.
+#[derive(Debug, Clone)]
+pub struct Landing {
+    start: usize,
+    shown: String,
+    original: String,
+    in_flight: Option<InFlight>,
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    base_version: i32,
+    text: String,
+}
+
+/// An edit to send: one replacement in document byte offsets, valid for `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposedEdit {
+    pub version: i32,
+    pub replacement: Replacement,
+}
+
+/// What a document change meant for the region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// The region still holds what it held; it may have moved.
+    Unchanged,
+    /// The edit in flight is now in the document.
+    Landed,
+    /// The document moved past the in-flight edit's version without it: the editor skipped or
+    /// rejected it. A new edit must be computed on the current version.
+    Skipped,
+    /// The user changed the target region. The job must stop and leave the region alone.
+    UserEditedTarget,
+}
+
+impl Landing {
+    pub fn new(document: &Document, region: std::ops::Range<usize>) -> Landing {
+        let original = document.slice(region.clone());
+        Landing {
+            start: document.floor_boundary(region.start),
+            shown: original.clone(),
+            original,
+            in_flight: None,
+        }
+    }
+
+    /// The region's current byte range.
+    pub fn region(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.shown.len()
+    }
+
+    /// What the region holds now, as far as the job knows.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// Whether an edit is waiting to be seen in the document.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Computes the edit that makes the region show `text`, and marks it in flight. Returns
+    /// `None` when the region already shows `text` or an edit is still in flight.
+    pub fn propose(&mut self, document: &Document, text: &str) -> Option<ProposedEdit> {
+        if self.in_flight.is_some() || self.shown == text {
+            return None;
+        }
+        let prefix = common_prefix(&self.shown, text);
+        let suffix = common_suffix(&self.shown[prefix..], &text[prefix..]);
+        let replacement = Replacement {
+            range: self.start + prefix..self.start + self.shown.len() - suffix,
+            text: text[prefix..text.len() - suffix].to_string(),
+        };
+        self.in_flight = Some(InFlight {
+            base_version: document.version(),
+            text: text.to_string(),
+        });
+        Some(ProposedEdit {
+            version: document.version(),
+            replacement,
+        })
+    }
+
+    /// The editor refused the edit in flight (`applied: false`).
+    pub fn rejected(&mut self) {
+        self.in_flight = None;
+    }
+
+    /// Gives up on the edit in flight, for editors that claim an edit applied and never report
+    /// it. If it did land after all, the next change will not match and the job stops safely.
+    pub fn abandon_in_flight(&mut self) {
+        self.in_flight = None;
+    }
+
+    /// Feeds one document change (all of its content changes, already applied to `document`).
+    pub fn observe(&mut self, document: &Document, changes: &[AppliedChange]) -> Observed {
+        let mut churn = 0;
+        for change in changes {
+            let old_len = change.old_end_byte - change.start_byte;
+            let new_len = change.new_end_byte - change.start_byte;
+            churn += old_len.max(new_len);
+            if change.old_end_byte <= self.start && change.start_byte < self.start {
+                self.start = self.start + change.new_end_byte - change.old_end_byte;
+            } else if change.start_byte < self.start {
+                self.start = change.start_byte;
+            }
+        }
+        let window = churn + 1;
+        if let Some(in_flight) = &self.in_flight
+            && let Some(found) = find_near(document, &in_flight.text, self.start, window)
+        {
+            self.start = found;
+            self.shown = in_flight.text.clone();
+            self.in_flight = None;
+            return Observed::Landed;
+        }
+        match find_near(document, &self.shown, self.start, window) {
+            Some(found) => {
+                self.start = found;
+                match &self.in_flight {
+                    Some(in_flight) if document.version() > in_flight.base_version => {
+                        self.in_flight = None;
+                        Observed::Skipped
+                    }
+                    _ => Observed::Unchanged,
+                }
+            }
+            None => {
+                self.in_flight = None;
+                Observed::UserEditedTarget
+            }
+        }
+    }
+}
+
+/// Finds `needle` in the document starting within `window` bytes of `near`, nearest first.
+fn find_near(document: &Document, needle: &str, near: usize, window: usize) -> Option<usize> {
+    let from = document.floor_boundary(near.saturating_sub(window));
+    let to = document.floor_boundary(near.saturating_add(window).saturating_add(needle.len()));
+    let haystack = document.slice(from..to);
+    haystack
+        .match_indices(needle)
+        .map(|(i, _)| from + i)
+        .filter(|&at| at.abs_diff(near) <= window)
+        .min_by_key(|&at| at.abs_diff(near))
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
+        .min(floor_char(a, a.len().min(b.len())))
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn common_suffix(a: &str, b: &str) -> usize {
+    let mut len = 0;
+    for (x, y) in a.chars().rev().zip(b.chars().rev()) {
+        if x != y {
+            break;
+        }
+        len += x.len_utf8();
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use text::{ContentChange, PositionEncoding};
+
+    fn edit(
+        document: &mut Document,
+        range: std::ops::Range<usize>,
+        text: &str,
+    ) -> Vec<AppliedChange> {
+        let enc = PositionEncoding::Utf8;
+        let change = ContentChange {
+            range: Some(document.range(range, enc)),
+            text: text.into(),
+        };
+        document
+            .apply_changes(document.version() + 1, &[change], enc)
+            .unwrap()
+    }
+
+    fn land(document: &mut Document, proposed: &ProposedEdit) -> Vec<AppliedChange> {
+        assert_eq!(proposed.version, document.version());
+        edit(
+            document,
+            proposed.replacement.range.clone(),
+            &proposed.replacement.text,
+        )
+    }
+
+    #[test]
+    fn own_edits_land_and_typing_outside_is_kept() {
+        let mut doc = Document::new("head\nold body\ntail\n", 1, "text");
+        let mut landing = Landing::new(&doc, 5..14);
+        let proposed = landing.propose(&doc, "new body\n").unwrap();
+        let changes = land(&mut doc, &proposed);
+        assert_eq!(landing.observe(&doc, &changes), Observed::Landed);
+        // The user types before the region: it moves, nothing else.
+        let changes = edit(&mut doc, 0..0, "// ");
+        assert_eq!(landing.observe(&doc, &changes), Observed::Unchanged);
+        assert_eq!(doc.slice(landing.region()), "new body\n");
+        assert_eq!(doc.text(), "// head\nnew body\ntail\n");
+    }
+
+    #[test]
+    fn a_skipped_edit_is_noticed_on_the_next_version() {
+        let mut doc = Document::new("aaa\nbbb\n", 1, "text");
+        let mut landing = Landing::new(&doc, 4..8);
+        let _stale = landing.propose(&doc, "BBB\n").unwrap();
+        // The user typed first; the editor skipped our stale edit.
+        let changes = edit(&mut doc, 0..0, "x");
+        assert_eq!(landing.observe(&doc, &changes), Observed::Skipped);
+        assert!(!landing.in_flight());
+        let again = landing.propose(&doc, "BBB\n").unwrap();
+        assert_eq!(again.replacement.range, 5..8);
+        let changes = land(&mut doc, &again);
+        assert_eq!(landing.observe(&doc, &changes), Observed::Landed);
+        assert_eq!(doc.text(), "xaaa\nBBB\n");
+    }
+
+    #[test]
+    fn typing_inside_the_target_stops_the_job() {
+        let mut doc = Document::new("keep\ntarget\n", 1, "text");
+        let mut landing = Landing::new(&doc, 5..12);
+        let changes = edit(&mut doc, 7..7, "USER");
+        assert_eq!(landing.observe(&doc, &changes), Observed::UserEditedTarget);
+    }
+}

@@ -1,0 +1,196 @@
+//! Prompt assembly for inline edits.
+//!
+//! The model gets the instruction, the target text, the enclosing scope around it, the
+//! diagnostics in range and the repo map, and is asked for exactly the new text of the target.
+//! Context is cut to the budget from the least important end (repo map first, then the scope),
+//! never the target or the instruction.
+
+/// What the model should do with the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditKind {
+    /// Follow a free-text instruction.
+    Instruction,
+    /// Fix the diagnostics in range.
+    Fix,
+    /// Add documentation comments.
+    Document,
+    /// Write tests for the target; the reply is inserted after it.
+    Tests,
+}
+
+/// A diagnostic in range, in plain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// One-based line, as editors show it.
+    pub line: u32,
+    pub severity: String,
+    pub message: String,
+}
+
+/// Everything a prompt is built from.
+#[derive(Debug, Clone, Default)]
+pub struct EditContext {
+    pub instruction: String,
+    pub path: String,
+    pub language: String,
+    pub target: String,
+    /// The enclosing scope's text with the target replaced by a placeholder line.
+    pub scope: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub repo_map: Option<String>,
+    /// Approximate budget for the context parts, in tokens (about four bytes each).
+    pub max_context_tokens: usize,
+}
+
+/// The two parts of a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub system: String,
+    pub user: String,
+}
+
+/// The line that stands for the target inside the enclosing scope.
+pub const TARGET_PLACEHOLDER: &str = "<<<TARGET>>>";
+
+pub fn build(kind: EditKind, context: &EditContext) -> Prompt {
+    let task = match kind {
+        EditKind::Instruction => "Rewrite the target code following the instruction.",
+        EditKind::Fix => "Rewrite the target code so that the listed diagnostics are fixed.",
+        EditKind::Document => {
+            "Rewrite the target code adding concise documentation comments in the language's \
+             idiomatic style; do not change behaviour."
+        }
+        EditKind::Tests => {
+            "Write tests for the target code in the language's idiomatic test style. Your answer \
+             is inserted right after the target."
+        }
+    };
+    let system = format!(
+        "You are baton, an inline code editor. {task} Answer with only the new code, exactly as \
+         it must appear in the file, keeping the target's indentation. No explanations, no \
+         Markdown fences."
+    );
+    let mut budget = context.max_context_tokens.saturating_mul(4);
+    let mut user = String::new();
+    user.push_str(&format!(
+        "File: {} ({})\n",
+        context.path,
+        if context.language.is_empty() {
+            "text"
+        } else {
+            &context.language
+        }
+    ));
+    let instruction = match kind {
+        EditKind::Instruction => context.instruction.clone(),
+        _ if context.instruction.is_empty() => task.to_string(),
+        _ => context.instruction.clone(),
+    };
+    user.push_str(&format!("Instruction: {instruction}\n"));
+    if !context.diagnostics.is_empty() {
+        user.push_str("\nDiagnostics in range:\n");
+        for diagnostic in &context.diagnostics {
+            user.push_str(&format!(
+                "- line {} ({}): {}\n",
+                diagnostic.line, diagnostic.severity, diagnostic.message
+            ));
+        }
+    }
+    if let Some(scope) = &context.scope
+        && scope.len() <= budget
+    {
+        budget -= scope.len();
+        user.push_str(&format!(
+            "\nEnclosing scope ({TARGET_PLACEHOLDER} marks the target):\n{scope}\n"
+        ));
+    }
+    if let Some(map) = &context.repo_map
+        && !map.is_empty()
+    {
+        let map = cut_at_line(map, budget);
+        if !map.is_empty() {
+            user.push_str(&format!("\nRepository map (related definitions):\n{map}\n"));
+        }
+    }
+    user.push_str(&format!(
+        "\nTarget:\n{TARGET_PLACEHOLDER}\n{}\n{TARGET_PLACEHOLDER}\n",
+        context.target
+    ));
+    Prompt { system, user }
+}
+
+/// The longest prefix of `text` that ends at a line break and fits in `bytes`.
+fn cut_at_line(text: &str, bytes: usize) -> &str {
+    if text.len() <= bytes {
+        return text;
+    }
+    let mut end = bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match text[..end].rfind('\n') {
+        Some(newline) => &text[..newline + 1],
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    #[test]
+    fn prompt_carries_every_part() {
+        let context = EditContext {
+            instruction: "make it async".into(),
+            path: "src/lib.rs".into(),
+            language: "rust".into(),
+            target: "fn load() {}".into(),
+            scope: Some(format!("impl Store {{\n{TARGET_PLACEHOLDER}\n}}")),
+            diagnostics: vec![Diagnostic {
+                line: 3,
+                severity: "error".into(),
+                message: "missing lifetime".into(),
+            }],
+            repo_map: Some("src/db.rs:\n  fn connect()\n".into()),
+            max_context_tokens: 1000,
+        };
+        let prompt = build(EditKind::Instruction, &context);
+        expect![[r#"
+            File: src/lib.rs (rust)
+            Instruction: make it async
+
+            Diagnostics in range:
+            - line 3 (error): missing lifetime
+
+            Enclosing scope (<<<TARGET>>> marks the target):
+            impl Store {
+            <<<TARGET>>>
+            }
+
+            Repository map (related definitions):
+            src/db.rs:
+              fn connect()
+
+
+            Target:
+            <<<TARGET>>>
+            fn load() {}
+            <<<TARGET>>>
+        "#]]
+        .assert_eq(&prompt.user);
+    }
+
+    #[test]
+    fn context_is_cut_to_the_budget() {
+        let context = EditContext {
+            instruction: "x".into(),
+            target: "t".into(),
+            repo_map: Some("a\n".repeat(1000)),
+            max_context_tokens: 10,
+            ..EditContext::default()
+        };
+        let prompt = build(EditKind::Instruction, &context);
+        assert_eq!(prompt.user.matches("a\n").count(), 20);
+    }
+}

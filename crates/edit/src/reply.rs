@@ -1,0 +1,148 @@
+//! From a streamed model reply to the new text of the target.
+//!
+//! Models often wrap code in one Markdown fence even when told not to. A single fence around
+//! the whole reply is stripped; anything else is kept verbatim. Because the reply streams into
+//! the user's buffer, the stripper never lets a fence line through: it holds back the opening
+//! line until it knows whether it is a fence, and holds back any trailing line that could still
+//! turn out to be the closing fence.
+
+/// Accumulates the reply and exposes the visible (fence-free) text so far.
+#[derive(Debug, Default, Clone)]
+pub struct ReplyText {
+    raw: String,
+}
+
+impl ReplyText {
+    pub fn new() -> ReplyText {
+        ReplyText::default()
+    }
+
+    pub fn push(&mut self, delta: &str) {
+        self.raw.push_str(delta);
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// Number of bytes of the raw reply received so far.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The text that may be shown while the reply is still streaming.
+    pub fn partial(&self) -> &str {
+        let body = match self.fence_body_start() {
+            FenceStart::Undecided => return "",
+            FenceStart::NoFence => return &self.raw,
+            FenceStart::Fenced(start) => &self.raw[start..],
+        };
+        // Hold back a trailing line that is, or may become, the closing fence.
+        let settled = body.trim_end();
+        let last_line_start = settled.rfind('\n').map_or(0, |i| i + 1);
+        let last_line = settled[last_line_start..].trim_start();
+        let maybe_fence =
+            !last_line.is_empty() && ("```".starts_with(last_line) || last_line.starts_with("```"));
+        if maybe_fence {
+            &body[..last_line_start]
+        } else {
+            body
+        }
+    }
+
+    /// The final text, once the reply is complete.
+    pub fn finish(&self) -> String {
+        strip_fence(&self.raw)
+    }
+
+    fn fence_body_start(&self) -> FenceStart {
+        let trimmed = self.raw.trim_start();
+        if trimmed.is_empty() {
+            return FenceStart::Undecided;
+        }
+        if !trimmed.starts_with('`') {
+            return FenceStart::NoFence;
+        }
+        if trimmed.len() < 3 {
+            return FenceStart::Undecided;
+        }
+        if !trimmed.starts_with("```") {
+            return FenceStart::NoFence;
+        }
+        match trimmed.find('\n') {
+            Some(newline) => FenceStart::Fenced(self.raw.len() - trimmed.len() + newline + 1),
+            None => FenceStart::Undecided,
+        }
+    }
+}
+
+enum FenceStart {
+    Undecided,
+    NoFence,
+    Fenced(usize),
+}
+
+/// Strips one code fence surrounding the whole reply, if there is exactly that.
+pub fn strip_fence(reply: &str) -> String {
+    let trimmed = reply.trim();
+    if let Some(rest) = trimmed.strip_prefix("```")
+        && let Some(newline) = rest.find('\n')
+    {
+        let body = &rest[newline + 1..];
+        if let Some(body) = body.strip_suffix("```") {
+            // Only one fence: the body must not contain another fence line.
+            if !body
+                .lines()
+                .any(|line| line.trim_start().starts_with("```"))
+            {
+                return body.to_string();
+            }
+        }
+    }
+    reply.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(pieces: &[&str]) -> (Vec<String>, String) {
+        let mut reply = ReplyText::new();
+        let mut seen = Vec::new();
+        for piece in pieces {
+            reply.push(piece);
+            seen.push(reply.partial().to_string());
+        }
+        (seen, reply.finish())
+    }
+
+    #[test]
+    fn a_surrounding_fence_is_never_shown() {
+        let (seen, last) = stream(&["``", "`rust\nfn a", "() {}\n", "``", "`\n"]);
+        assert_eq!(
+            seen,
+            vec!["", "fn a", "fn a() {}\n", "fn a() {}\n", "fn a() {}\n"]
+        );
+        assert_eq!(last, "fn a() {}\n");
+    }
+
+    #[test]
+    fn unfenced_replies_are_kept_verbatim() {
+        let (seen, last) = stream(&["  let x", " = `a`;\n", "done"]);
+        assert_eq!(
+            seen,
+            vec!["  let x", "  let x = `a`;\n", "  let x = `a`;\ndone"]
+        );
+        assert_eq!(last, "  let x = `a`;\ndone");
+    }
+
+    #[test]
+    fn inner_fences_are_kept() {
+        let text = "```md\na\n```\nb\n```\n";
+        assert_eq!(strip_fence(text), text);
+    }
+}
