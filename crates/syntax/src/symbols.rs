@@ -1,0 +1,506 @@
+//! Definitions and references found by each language's tags query (`grammars/<lang>/tags.scm`),
+//! and the outline and enclosing scopes built from the same matches.
+//!
+//! Each language's query is compiled once per process. The query is the tags file followed by
+//! an optional outline file whose patterns use `@outline.<kind>` captures: those are items that
+//! belong in the document outline but not in the symbol index (Rust `impl` blocks).
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use ropey::Rope;
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{Node, Query, QueryCursor, Tree};
+
+use crate::Language;
+use crate::rope_text::{RopeProvider, text_of};
+
+/// What kind of thing a definition (or the target of a reference) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymbolKind {
+    Module,
+    Namespace,
+    Class,
+    Struct,
+    Enum,
+    Interface,
+    Trait,
+    Function,
+    Method,
+    Constructor,
+    Field,
+    Property,
+    Constant,
+    Variable,
+    TypeAlias,
+    Macro,
+    EnumMember,
+    Impl,
+    Other,
+}
+
+impl SymbolKind {
+    /// Maps the `<kind>` suffix of a `@definition.<kind>` / `@reference.<kind>` capture. Besides
+    /// our own names this accepts tree-sitter's conventional reference kinds (`call`, `type`,
+    /// `implementation`), which name the kind of the referenced thing.
+    fn from_capture_suffix(suffix: &str) -> SymbolKind {
+        match suffix {
+            "module" => SymbolKind::Module,
+            "namespace" => SymbolKind::Namespace,
+            "class" => SymbolKind::Class,
+            "struct" => SymbolKind::Struct,
+            "enum" => SymbolKind::Enum,
+            "interface" => SymbolKind::Interface,
+            "trait" => SymbolKind::Trait,
+            "function" | "call" => SymbolKind::Function,
+            "method" => SymbolKind::Method,
+            "constructor" => SymbolKind::Constructor,
+            "field" => SymbolKind::Field,
+            "property" => SymbolKind::Property,
+            "constant" => SymbolKind::Constant,
+            "variable" => SymbolKind::Variable,
+            "type" | "type_alias" => SymbolKind::TypeAlias,
+            "macro" => SymbolKind::Macro,
+            "enum_member" => SymbolKind::EnumMember,
+            "impl" | "implementation" => SymbolKind::Impl,
+            _ => SymbolKind::Other,
+        }
+    }
+
+    /// Kinds that open a scope worth naming as the context of an edit.
+    fn is_scope(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Module
+                | SymbolKind::Namespace
+                | SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Interface
+                | SymbolKind::Trait
+                | SymbolKind::Function
+                | SymbolKind::Method
+                | SymbolKind::Constructor
+                | SymbolKind::Impl
+                | SymbolKind::Macro
+        )
+    }
+}
+
+/// A definition or reference found by the tags query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub is_definition: bool,
+    /// Byte range of the name.
+    pub name_range: Range<usize>,
+    /// Byte range of the whole definition node; equal to `name_range` for references.
+    pub range: Range<usize>,
+    /// 0-based row of the start of the name.
+    pub line: u32,
+}
+
+/// One entry of the hierarchical document outline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutlineItem {
+    pub name: String,
+    pub kind: SymbolKind,
+    /// The whole definition.
+    pub range: Range<usize>,
+    /// The name inside the definition.
+    pub selection_range: Range<usize>,
+    pub children: Vec<OutlineItem>,
+}
+
+/// A definition that encloses some range: the context of an edit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub kind: SymbolKind,
+    /// The definition's name; `None` when the grammar gives it no name node.
+    pub name: Option<String>,
+    pub range: Range<usize>,
+}
+
+/// Outline nesting deeper than this is flattened into the deepest allowed level, so hostile
+/// input cannot make recursive consumers (including `Drop` of nested vectors) overflow the stack.
+const MAX_OUTLINE_DEPTH: usize = 64;
+
+/// Names longer than this are error-recovery artefacts, not identifiers.
+const MAX_NAME_BYTES: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CaptureRole {
+    Name,
+    /// `@trait` in an outline `impl` pattern, for naming `impl Trait for Type`.
+    ImplTrait,
+    Definition(SymbolKind),
+    Reference(SymbolKind),
+    Outline(SymbolKind),
+    Ignored,
+}
+
+/// A language's compiled query and what each capture index means.
+pub(crate) struct CompiledQuery {
+    query: Query,
+    roles: Vec<CaptureRole>,
+}
+
+impl CompiledQuery {
+    fn compile(language: Language) -> Result<CompiledQuery, tree_sitter::QueryError> {
+        let source = format!("{}\n{}", language.tags_source(), language.outline_source());
+        let query = Query::new(&language.grammar(), &source)?;
+        let roles = query
+            .capture_names()
+            .iter()
+            .map(|name| {
+                if *name == "name" {
+                    CaptureRole::Name
+                } else if *name == "trait" {
+                    CaptureRole::ImplTrait
+                } else if let Some(suffix) = name.strip_prefix("definition.") {
+                    CaptureRole::Definition(SymbolKind::from_capture_suffix(suffix))
+                } else if let Some(suffix) = name.strip_prefix("reference.") {
+                    CaptureRole::Reference(SymbolKind::from_capture_suffix(suffix))
+                } else if let Some(suffix) = name.strip_prefix("outline.") {
+                    CaptureRole::Outline(SymbolKind::from_capture_suffix(suffix))
+                } else {
+                    CaptureRole::Ignored
+                }
+            })
+            .collect();
+        Ok(CompiledQuery { query, roles })
+    }
+
+    /// The compiled query for `language`; compiled on first use and kept for the process.
+    pub(crate) fn get(language: Language) -> &'static CompiledQuery {
+        static QUERIES: [OnceLock<CompiledQuery>; Language::ALL.len()] =
+            [const { OnceLock::new() }; Language::ALL.len()];
+        let index = Language::ALL
+            .iter()
+            .position(|candidate| *candidate == language)
+            .unwrap_or(0);
+        QUERIES[index].get_or_init(|| {
+            // The query files are part of the binary and tested for every language, so a
+            // failure here is a programming error, not a user-input problem.
+            CompiledQuery::compile(language).unwrap_or_else(|error| {
+                panic!("query for {} does not compile: {error}", language.name())
+            })
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn try_compile(language: Language) -> Result<(), tree_sitter::QueryError> {
+        CompiledQuery::compile(language).map(|_| ())
+    }
+}
+
+thread_local! {
+    /// Query cursors hold matching state buffers; reusing one per thread avoids reallocating
+    /// them for every small `tags_in` call.
+    static CURSOR: RefCell<QueryCursor> = RefCell::new(QueryCursor::new());
+}
+
+/// Runs `body` with this thread's query cursor, or a fresh one if it is already in use.
+fn with_cursor<T>(body: impl FnOnce(&mut QueryCursor) -> T) -> T {
+    CURSOR.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cursor) => {
+            // Reset state left over from an earlier caller.
+            cursor.set_byte_range(0..usize::MAX);
+            cursor.set_max_start_depth(None);
+            body(&mut cursor)
+        }
+        Err(_) => body(&mut QueryCursor::new()),
+    })
+}
+
+/// One match, reduced to what the public types need.
+#[derive(Debug)]
+struct Found {
+    role: CaptureRole,
+    name_range: Range<usize>,
+    name_row: usize,
+    node_range: Range<usize>,
+    node_id: usize,
+    trait_range: Option<Range<usize>>,
+    pattern_index: usize,
+}
+
+/// Runs the query on `node` (limited to `byte_range`, and to matches starting at most
+/// `max_start_depth` below `node`), keeping matches for which `keep` holds.
+fn run_query(
+    compiled: &CompiledQuery,
+    node: Node,
+    rope: &Rope,
+    byte_range: Range<usize>,
+    max_start_depth: Option<u32>,
+    keep: impl Fn(CaptureRole) -> bool,
+) -> Vec<Found> {
+    with_cursor(|cursor| {
+        cursor.set_byte_range(byte_range);
+        cursor.set_max_start_depth(max_start_depth);
+        let mut found = Vec::new();
+        let mut matches = cursor.matches(&compiled.query, node, RopeProvider(rope));
+        while let Some(query_match) = matches.next() {
+            let mut name = None;
+            let mut main = None;
+            let mut trait_range = None;
+            for capture in query_match.captures {
+                match compiled.roles[capture.index as usize] {
+                    CaptureRole::Name => {
+                        if name.is_none() {
+                            name = Some(capture.node);
+                        }
+                    }
+                    CaptureRole::ImplTrait => trait_range = Some(capture.node.byte_range()),
+                    CaptureRole::Ignored => {}
+                    role => main = Some((role, capture.node)),
+                }
+            }
+            let (Some(name), Some((role, main_node))) = (name, main) else {
+                continue;
+            };
+            if !keep(role)
+                || name.byte_range().len() > MAX_NAME_BYTES
+                || name.byte_range().is_empty()
+            {
+                continue;
+            }
+            found.push(Found {
+                role,
+                name_range: name.byte_range(),
+                name_row: name.start_position().row,
+                node_range: main_node.byte_range(),
+                node_id: main_node.id(),
+                trait_range,
+                pattern_index: query_match.pattern_index,
+            });
+        }
+        found
+    })
+}
+
+/// Tags whose name starts inside `range` (all tags for `None`), sorted by name position and
+/// without duplicates: when several patterns tag the same name the earliest pattern wins, so
+/// query files list specific patterns (methods) before general ones (functions).
+pub(crate) fn tags(
+    language: Language,
+    tree: &Tree,
+    rope: &Rope,
+    range: Option<Range<usize>>,
+) -> Vec<Tag> {
+    let compiled = CompiledQuery::get(language);
+    let byte_range = range.clone().unwrap_or(0..usize::MAX);
+    let mut found = run_query(compiled, tree.root_node(), rope, byte_range, None, |role| {
+        matches!(role, CaptureRole::Definition(_) | CaptureRole::Reference(_))
+    });
+    if let Some(range) = &range {
+        found.retain(|found| range.contains(&found.name_range.start));
+    }
+    let is_definition = |found: &Found| matches!(found.role, CaptureRole::Definition(_));
+    found.sort_by_key(|found| {
+        (
+            found.name_range.start,
+            found.name_range.end,
+            !is_definition(found),
+            found.pattern_index,
+        )
+    });
+    found.dedup_by(|later, earlier| {
+        later.name_range == earlier.name_range && is_definition(later) == is_definition(earlier)
+    });
+    found
+        .into_iter()
+        .map(|found| {
+            let (kind, is_definition) = match found.role {
+                CaptureRole::Definition(kind) => (kind, true),
+                CaptureRole::Reference(kind) => (kind, false),
+                _ => (SymbolKind::Other, false),
+            };
+            Tag {
+                name: text_of(rope, found.name_range.clone()),
+                kind,
+                is_definition,
+                range: if is_definition {
+                    found.node_range
+                } else {
+                    found.name_range.clone()
+                },
+                name_range: found.name_range,
+                line: u32::try_from(found.name_row).unwrap_or(u32::MAX),
+            }
+        })
+        .collect()
+}
+
+/// The display name of an outline item or scope.
+fn display_name(rope: &Rope, found: &Found, kind: SymbolKind) -> String {
+    let name = text_of(rope, found.name_range.clone());
+    if kind != SymbolKind::Impl {
+        return name;
+    }
+    match &found.trait_range {
+        Some(trait_range) => format!("impl {} for {name}", text_of(rope, trait_range.clone())),
+        None => format!("impl {name}"),
+    }
+}
+
+fn outline_kind(role: CaptureRole) -> Option<SymbolKind> {
+    match role {
+        CaptureRole::Definition(kind) | CaptureRole::Outline(kind) => Some(kind),
+        _ => None,
+    }
+}
+
+/// The outline: every definition, nested by range containment.
+pub(crate) fn outline(language: Language, tree: &Tree, rope: &Rope) -> Vec<OutlineItem> {
+    let compiled = CompiledQuery::get(language);
+    let mut found = run_query(
+        compiled,
+        tree.root_node(),
+        rope,
+        0..usize::MAX,
+        None,
+        |role| outline_kind(role).is_some(),
+    );
+    // One item per name: the earliest pattern wins (a decorated method over the plain
+    // function inside it).
+    found.sort_by_key(|found| {
+        (
+            found.name_range.start,
+            found.name_range.end,
+            found.pattern_index,
+        )
+    });
+    found.dedup_by(|later, earlier| later.name_range == earlier.name_range);
+    // Parents before children: by start, then the longest first.
+    found.sort_by_key(|found| {
+        (
+            found.node_range.start,
+            std::cmp::Reverse(found.node_range.end),
+        )
+    });
+
+    // Build the nesting with an explicit stack (no recursion), as a parent index per item.
+    let mut parents: Vec<Option<usize>> = Vec::with_capacity(found.len());
+    let mut stack: Vec<usize> = Vec::new();
+    for (index, item) in found.iter().enumerate() {
+        while let Some(&top) = stack.last() {
+            let top_range = &found[top].node_range;
+            if top_range.start <= item.node_range.start && item.node_range.end <= top_range.end {
+                break;
+            }
+            stack.pop();
+        }
+        parents.push(stack.last().copied());
+        if stack.len() < MAX_OUTLINE_DEPTH {
+            stack.push(index);
+        }
+    }
+
+    // Children always come after their parent, so building from the back finishes every
+    // child before its parent needs it.
+    let mut built: Vec<Option<OutlineItem>> = found
+        .iter()
+        .map(|found| {
+            let kind = outline_kind(found.role).unwrap_or(SymbolKind::Other);
+            Some(OutlineItem {
+                name: display_name(rope, found, kind),
+                kind,
+                range: found.node_range.clone(),
+                selection_range: found.name_range.clone(),
+                children: Vec::new(),
+            })
+        })
+        .collect();
+    let mut roots = Vec::new();
+    for index in (0..built.len()).rev() {
+        let Some(item) = built[index].take() else {
+            continue;
+        };
+        match parents[index] {
+            Some(parent) => {
+                if let Some(parent_item) = built[parent].as_mut() {
+                    parent_item.children.push(item);
+                }
+            }
+            None => roots.push(item),
+        }
+    }
+    // Items were attached back to front.
+    roots.reverse();
+    let mut pending: Vec<&mut OutlineItem> = roots.iter_mut().collect();
+    while let Some(item) = pending.pop() {
+        item.children.reverse();
+        pending.extend(item.children.iter_mut());
+    }
+    roots
+}
+
+/// The smallest definition of a scope kind that strictly encloses `range`.
+pub(crate) fn enclosing_scope(
+    language: Language,
+    tree: &Tree,
+    rope: &Rope,
+    range: Range<usize>,
+) -> Option<Scope> {
+    let compiled = CompiledQuery::get(language);
+    let root = tree.root_node();
+    let mut node = root.descendant_for_byte_range(range.start, range.end)?;
+    loop {
+        let node_range = node.byte_range();
+        let encloses = node_range.start <= range.start && range.end <= node_range.end;
+        if encloses && node_range != range {
+            // Patterns may be rooted at the definition itself or at its parent (for example
+            // "a function inside an impl's declaration list is a method"), so search from the
+            // parent, one level deep, limited to this node's bytes.
+            let best = definition_at(compiled, node, rope).map(|found| {
+                // The same name may also be defined by a pattern on the parent (a decorated
+                // method around a plain function); the earliest pattern wins, as in tags.
+                match node
+                    .parent()
+                    .and_then(|parent| definition_at(compiled, parent, rope))
+                {
+                    Some(outer)
+                        if outer.name_range == found.name_range
+                            && outer.pattern_index < found.pattern_index =>
+                    {
+                        outer
+                    }
+                    _ => found,
+                }
+            });
+            if let Some(found) = best {
+                let kind = outline_kind(found.role).unwrap_or(SymbolKind::Other);
+                return Some(Scope {
+                    kind,
+                    name: Some(display_name(rope, &found, kind)),
+                    range: found.node_range,
+                });
+            }
+        }
+        node = node.parent()?;
+    }
+}
+
+/// The scope-kind definition whose definition node is `node`, if any (earliest pattern).
+fn definition_at(compiled: &CompiledQuery, node: Node, rope: &Rope) -> Option<Found> {
+    // Patterns may be rooted at the definition itself or at its parent (for example "a
+    // function inside an impl's declaration list is a method"), so search from the parent,
+    // one level deep, limited to this node's bytes.
+    let search_from = node.parent().unwrap_or(node);
+    let depth = if search_from.id() == node.id() { 0 } else { 1 };
+    let found = run_query(
+        compiled,
+        search_from,
+        rope,
+        node.byte_range(),
+        Some(depth),
+        |role| outline_kind(role).is_some_and(SymbolKind::is_scope),
+    );
+    found
+        .into_iter()
+        .filter(|found| found.node_id == node.id())
+        .min_by_key(|found| found.pattern_index)
+}

@@ -1,0 +1,223 @@
+//! A parsed document: parsing from a rope without copying it, incremental reparsing after
+//! edits, and the structural questions the server asks (what follows a marker, which comments
+//! are in a range, what encloses a range).
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use ropey::Rope;
+use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
+
+use crate::Language;
+use crate::rope_text::{byte_at, chunk_from};
+use crate::symbols::{self, OutlineItem, Scope, Tag};
+
+/// A parsed document; keeps the tree for incremental reparsing.
+#[derive(Clone, Debug)]
+pub struct SyntaxTree {
+    language: Language,
+    tree: Tree,
+}
+
+thread_local! {
+    /// A parser allocates sizeable internal buffers; one per thread is reused for every parse.
+    static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
+}
+
+/// Parses `rope` (reusing `old_tree` where unchanged), reading it chunk by chunk.
+fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    let parse = |parser: &mut Parser| {
+        parser.set_language(&language.grammar()).ok()?;
+        parser.parse_with_options(
+            &mut |offset: usize, _: Point| chunk_from(rope, offset),
+            old_tree,
+            None,
+        )
+    };
+    PARSER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut parser) => parse(&mut parser),
+        Err(_) => parse(&mut Parser::new()),
+    })
+}
+
+fn to_point(point: text::Point) -> Point {
+    Point {
+        row: point.row,
+        column: point.column,
+    }
+}
+
+/// Whether a node is a comment in any of our grammars (`comment`, `line_comment`,
+/// `block_comment`, ...).
+fn is_comment(node: Node) -> bool {
+    node.kind().contains("comment")
+}
+
+/// Nodes that decorate the item after them and belong with it (Rust attributes, decorators).
+fn is_item_prefix(node: Node) -> bool {
+    matches!(
+        node.kind(),
+        "attribute_item"
+            | "inner_attribute_item"
+            | "decorator"
+            | "annotation"
+            | "marker_annotation"
+    )
+}
+
+/// Containers whose first child often starts where they start; the node after a marker is
+/// the child, never the whole container.
+fn is_container(node: Node) -> bool {
+    let kind = node.kind();
+    node.parent().is_none()
+        || kind.ends_with("block")
+        || kind.ends_with("body")
+        || kind.ends_with("_list")
+        || kind.ends_with("statements")
+        || matches!(
+            kind,
+            "program" | "module" | "source_file" | "translation_unit" | "chunk" | "block"
+        )
+}
+
+impl SyntaxTree {
+    /// Parses the rope, reading its chunks directly (no copy of the whole text).
+    pub fn parse(language: Language, rope: &Rope) -> Option<SyntaxTree> {
+        let tree = parse_rope(language, rope, None)?;
+        Some(SyntaxTree { language, tree })
+    }
+
+    /// Parses a string.
+    pub fn parse_str(language: Language, text: &str) -> Option<SyntaxTree> {
+        SyntaxTree::parse(language, &Rope::from_str(text))
+    }
+
+    /// Incremental reparse: applies `changes` to the old tree in order (each is relative to the
+    /// text after the previous one, as `text::Document::apply_changes` reports them), then
+    /// reparses `rope`, the text after all of them. If reparsing fails the old tree is kept.
+    pub fn update(&mut self, rope: &Rope, changes: &[text::AppliedChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        for change in changes {
+            self.tree.edit(&InputEdit {
+                start_byte: change.start_byte,
+                old_end_byte: change.old_end_byte,
+                new_end_byte: change.new_end_byte,
+                start_position: to_point(change.start_point),
+                old_end_position: to_point(change.old_end_point),
+                new_end_position: to_point(change.new_end_point),
+            });
+        }
+        if let Some(tree) = parse_rope(self.language, rope, Some(&self.tree)) {
+            self.tree = tree;
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    pub fn tree(&self) -> &tree_sitter::Tree {
+        &self.tree
+    }
+
+    /// The smallest definition of a scope kind (function, method, class, impl, module,
+    /// struct, ...) that strictly encloses `range`, with its kind and name. `None` at top
+    /// level.
+    pub fn enclosing_scope(&self, source: &Rope, range: Range<usize>) -> Option<Scope> {
+        symbols::enclosing_scope(self.language, &self.tree, source, range)
+    }
+
+    /// The syntax node that follows byte `offset` (used for `baton:` markers), as a byte range.
+    ///
+    /// Starts at the first non-whitespace byte at or after `offset` and takes the largest
+    /// named node starting there. Comments, attributes and decorators that come first are
+    /// kept in the range (they document the item) and the range is extended to the end of the
+    /// first real node after them. `None` if only whitespace and comments follow.
+    pub fn node_after(&self, source: &Rope, offset: usize) -> Option<Range<usize>> {
+        let mut start = None;
+        let mut position = offset;
+        loop {
+            while byte_at(source, position).is_some_and(|byte| byte.is_ascii_whitespace()) {
+                position += 1;
+            }
+            byte_at(source, position)?;
+            let node = self.largest_node_starting_at(position)?;
+            start.get_or_insert(node.start_byte());
+            if is_comment(node) || is_item_prefix(node) {
+                if node.end_byte() <= position {
+                    return None;
+                }
+                position = node.end_byte();
+                continue;
+            }
+            return Some(start.unwrap_or(position)..node.end_byte());
+        }
+    }
+
+    fn largest_node_starting_at(&self, position: usize) -> Option<Node<'_>> {
+        let root = self.tree.root_node();
+        let mut node = root.named_descendant_for_byte_range(position, position)?;
+        if node.start_byte() != position {
+            // The byte is inside a token that starts earlier (or in an anonymous token);
+            // there is no node starting here, so take the smallest one around it.
+            return (node.id() != root.id()).then_some(node);
+        }
+        while let Some(parent) = node.parent() {
+            if parent.start_byte() != position || is_container(parent) {
+                break;
+            }
+            node = parent;
+        }
+        Some(node)
+    }
+
+    /// Comment nodes lying fully inside `range`, in document order.
+    pub fn comments_in(&self, range: Range<usize>) -> Vec<Range<usize>> {
+        let mut comments = Vec::new();
+        let mut cursor = self.tree.walk();
+        // Iterative pre-order walk that skips subtrees outside the range.
+        'walk: loop {
+            let node = cursor.node();
+            let node_range = node.byte_range();
+            let overlaps = node_range.start < range.end && range.start < node_range.end
+                || node_range.start == range.start;
+            let mut descend = overlaps;
+            if overlaps && is_comment(node) && node.is_named() {
+                if range.start <= node_range.start && node_range.end <= range.end {
+                    comments.push(node_range);
+                }
+                descend = false;
+            }
+            if descend && cursor.goto_first_child() {
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    continue 'walk;
+                }
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+            }
+        }
+        comments
+    }
+
+    /// Definitions and references in the whole document, sorted by name position.
+    pub fn tags(&self, source: &Rope) -> Vec<Tag> {
+        symbols::tags(self.language, &self.tree, source, None)
+    }
+
+    /// Tags whose name starts inside `range` (for re-tagging a changed region). Tagging
+    /// disjoint ranges that cover the document yields every tag exactly once.
+    pub fn tags_in(&self, source: &Rope, range: Range<usize>) -> Vec<Tag> {
+        symbols::tags(self.language, &self.tree, source, Some(range))
+    }
+
+    /// Hierarchical outline for `textDocument/documentSymbol`.
+    pub fn outline(&self, source: &Rope) -> Vec<OutlineItem> {
+        symbols::outline(self.language, &self.tree, source)
+    }
+}
