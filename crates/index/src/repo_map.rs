@@ -1,0 +1,278 @@
+//! The repo map: the definitions most relevant to a focus, ranked by personalized PageRank over
+//! the graph of files linked by references to definitions (the approach of Aider's repo map),
+//! rendered as signature lines grouped by file and cut to a token budget.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::file_symbols::FileSymbols;
+
+/// What the map should be about.
+#[derive(Clone, Debug, Default)]
+pub struct MapFocus {
+    /// Files the user is editing.
+    pub files: Vec<PathBuf>,
+    /// Lines (0-based) the user is at, e.g. the selection.
+    pub lines: Vec<(PathBuf, u32)>,
+    /// Identifiers mentioned in the instruction.
+    pub names: Vec<String>,
+}
+
+/// A rendered map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepoMap {
+    /// `path:` headers followed by `  line│ signature` rows, most relevant files first.
+    pub text: String,
+    /// The files shown, in the order they appear in `text`.
+    pub files: Vec<PathBuf>,
+    /// Estimated tokens of `text` (about four characters per token).
+    pub tokens: usize,
+}
+
+const DAMPING: f64 = 0.85;
+const ITERATIONS: usize = 30;
+/// Signature lines are cut to this many characters: a minified one-line file must not eat the
+/// whole budget with one row.
+const MAX_SIGNATURE_CHARS: usize = 120;
+
+/// Estimated tokens for `chars` characters.
+pub(crate) fn estimate_tokens(chars: usize) -> usize {
+    chars.div_ceil(4)
+}
+
+/// One file taking part in the ranking.
+pub(crate) struct MapFile {
+    pub(crate) path: PathBuf,
+    pub(crate) display: String,
+    pub(crate) symbols: Arc<FileSymbols>,
+}
+
+/// Ranks the definitions of `files` for `focus` and renders those that fit in `token_budget`.
+/// `line_text` returns the text of a 0-based line of a file, if it can be read.
+pub(crate) fn build(
+    files: &[MapFile],
+    focus: &MapFocus,
+    token_budget: usize,
+    line_text: &mut dyn FnMut(&Path, u32) -> Option<String>,
+) -> RepoMap {
+    let ranked = rank_definitions(files, focus);
+    render(files, focus, &ranked, token_budget, line_text)
+}
+
+/// A definition's place: (file index, definition index), with its rank.
+type RankedDefinition = ((usize, usize), f64);
+
+pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<RankedDefinition> {
+    let count = files.len();
+    if count == 0 {
+        return Vec::new();
+    }
+    let focus_names: HashSet<&str> = focus.names.iter().map(String::as_str).collect();
+
+    // Which files define each name.
+    let mut definers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (file_index, file) in files.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for definition in &file.symbols.definitions {
+            if seen.insert(&*definition.name) {
+                definers.entry(&definition.name).or_default().push(file_index);
+            }
+        }
+    }
+
+    // Edges: (from, to, name) with weights. A name referenced in A and defined in B links A to B.
+    let mut edges: Vec<(usize, usize, &str, f64)> = Vec::new();
+    let mut referenced: HashSet<&str> = HashSet::new();
+    for (from, file) in files.iter().enumerate() {
+        for (name, references) in &file.symbols.references {
+            let Some(targets) = definers.get(&**name) else { continue };
+            referenced.insert(name);
+            let weight = name_weight(name, targets.len(), &focus_names) * f64::from(*references).sqrt();
+            for &to in targets {
+                edges.push((from, to, name, weight));
+            }
+        }
+    }
+    // A definition nobody references still belongs in the map a little: a weak self-link, as
+    // Aider does, lets it rank by its own file's importance.
+    for (name, targets) in &definers {
+        if !referenced.contains(name) {
+            for &file in targets {
+                edges.push((file, file, name, 0.1 * name_weight(name, targets.len(), &focus_names)));
+            }
+        }
+    }
+
+    let personalization = personalization(files, focus, &definers);
+    let mut out_weight = vec![0.0f64; count];
+    for &(from, _, _, weight) in &edges {
+        out_weight[from] += weight;
+    }
+    let mut rank = personalization.clone();
+    for _ in 0..ITERATIONS {
+        let mut next = vec![0.0f64; count];
+        let mut dangling = 0.0;
+        for (file, &weight) in out_weight.iter().enumerate() {
+            if weight == 0.0 {
+                dangling += rank[file];
+            }
+        }
+        for &(from, to, _, weight) in &edges {
+            next[to] += DAMPING * rank[from] * weight / out_weight[from];
+        }
+        for file in 0..count {
+            next[file] += (1.0 - DAMPING + DAMPING * dangling) * personalization[file];
+        }
+        let change: f64 = next.iter().zip(&rank).map(|(new, old)| (new - old).abs()).sum();
+        rank = next;
+        if change < 1e-10 {
+            break;
+        }
+    }
+
+    // Each file's rank flows to the definitions it references, in proportion to edge weight.
+    let mut name_rank: HashMap<(usize, &str), f64> = HashMap::new();
+    for &(from, to, name, weight) in &edges {
+        *name_rank.entry((to, name)).or_default() += rank[from] * weight / out_weight[from];
+    }
+    let mut ranked: Vec<RankedDefinition> = Vec::new();
+    for (file_index, file) in files.iter().enumerate() {
+        for (definition_index, definition) in file.symbols.definitions.iter().enumerate() {
+            let mut score = name_rank.get(&(file_index, &*definition.name)).copied().unwrap_or(0.0);
+            if focus_names.contains(&*definition.name) {
+                score *= 10.0;
+            }
+            ranked.push(((file_index, definition_index), score));
+        }
+    }
+    // Deterministic order: by rank, then by path and position.
+    ranked.sort_by(|((left_file, left_def), left), ((right_file, right_def), right)| {
+        right
+            .total_cmp(left)
+            .then_with(|| files[*left_file].display.cmp(&files[*right_file].display))
+            .then_with(|| left_def.cmp(right_def))
+    });
+    ranked
+}
+
+/// How much a reference to `name` says about relatedness. Like Aider: names the user mentioned
+/// count most, long descriptive names more than short ones, private and ubiquitous names less.
+fn name_weight(name: &str, definer_count: usize, focus_names: &HashSet<&str>) -> f64 {
+    let mut weight = 1.0;
+    if focus_names.contains(name) {
+        weight *= 10.0;
+    }
+    let descriptive = name.contains('_') || name.chars().any(char::is_uppercase);
+    if descriptive && name.chars().count() >= 8 {
+        weight *= 10.0;
+    }
+    if name.starts_with('_') || name.chars().count() <= 2 {
+        weight *= 0.1;
+    }
+    if definer_count > 5 {
+        weight *= 0.1;
+    }
+    weight
+}
+
+fn personalization(files: &[MapFile], focus: &MapFocus, definers: &HashMap<&str, Vec<usize>>) -> Vec<f64> {
+    let mut weights = vec![0.0f64; files.len()];
+    let index_of: HashMap<&Path, usize> =
+        files.iter().enumerate().map(|(index, file)| (file.path.as_path(), index)).collect();
+    for path in &focus.files {
+        if let Some(&index) = index_of.get(path.as_path()) {
+            weights[index] += 1.0;
+        }
+    }
+    for (path, _) in &focus.lines {
+        if let Some(&index) = index_of.get(path.as_path()) {
+            weights[index] += 1.0;
+        }
+    }
+    for name in &focus.names {
+        if let Some(targets) = definers.get(name.as_str()) {
+            for &index in targets {
+                weights[index] += 0.5 / targets.len() as f64;
+            }
+        }
+    }
+    let total: f64 = weights.iter().sum();
+    if total == 0.0 {
+        return vec![1.0 / files.len() as f64; files.len()];
+    }
+    weights.iter().map(|weight| weight / total).collect()
+}
+
+fn render(
+    files: &[MapFile],
+    focus: &MapFocus,
+    ranked: &[RankedDefinition],
+    token_budget: usize,
+    line_text: &mut dyn FnMut(&Path, u32) -> Option<String>,
+) -> RepoMap {
+    // The focus files' own text is already in the prompt, so their signatures only use what the
+    // budget leaves after every other file.
+    let focus_files: HashSet<&Path> = focus.files.iter().map(PathBuf::as_path).collect();
+    let is_focus = |file_index: usize| focus_files.contains(files[file_index].path.as_path());
+    let ordered = ranked
+        .iter()
+        .filter(|((file, _), _)| !is_focus(*file))
+        .chain(ranked.iter().filter(|((file, _), _)| is_focus(*file)));
+
+    let mut chosen: HashMap<usize, BTreeSet<(u32, String)>> = HashMap::new();
+    let mut file_order: Vec<usize> = Vec::new();
+    let mut total_chars = 0usize;
+    for &((file_index, definition_index), _) in ordered {
+        let file = &files[file_index];
+        let definition = &file.symbols.definitions[definition_index];
+        let rows = chosen.get(&file_index);
+        if rows.is_some_and(|rows| rows.iter().any(|(line, _)| *line == definition.line)) {
+            continue;
+        }
+        let Some(text) = line_text(&file.path, definition.line) else { continue };
+        let row = signature_row(definition.line, &text);
+        let mut added = row.chars().count() + 1;
+        if rows.is_none() {
+            added += file.display.chars().count() + 2;
+        }
+        if estimate_tokens(total_chars + added) > token_budget {
+            // Something smaller further down may still fit, but once the budget is this close
+            // to full, the rest is noise.
+            if token_budget.saturating_sub(estimate_tokens(total_chars)) < 8 {
+                break;
+            }
+            continue;
+        }
+        total_chars += added;
+        if rows.is_none() {
+            file_order.push(file_index);
+        }
+        chosen.entry(file_index).or_default().insert((definition.line, row));
+    }
+
+    let mut text = String::with_capacity(total_chars);
+    for &file_index in &file_order {
+        text.push_str(&files[file_index].display);
+        text.push_str(":\n");
+        for (_, row) in &chosen[&file_index] {
+            text.push_str(row);
+            text.push('\n');
+        }
+    }
+    RepoMap {
+        tokens: estimate_tokens(text.chars().count()),
+        text,
+        files: file_order.iter().map(|&index| files[index].path.clone()).collect(),
+    }
+}
+
+/// `  12│ fn signature(…)` with a 1-based line number and the line cut to a sane width.
+fn signature_row(line: u32, text: &str) -> String {
+    let trimmed = text.trim_end();
+    let mut signature: String = trimmed.chars().take(MAX_SIGNATURE_CHARS).collect();
+    if signature.len() < trimmed.len() {
+        signature.push('…');
+    }
+    format!("{:>6}│ {}", line + 1, signature)
+}

@@ -1,0 +1,157 @@
+//! Fuzzy symbol search for `workspace/symbol`: subsequence matching ranked by match quality,
+//! then by closeness to what the user is working on.
+
+use std::path::{Path, PathBuf};
+
+use crate::file_symbols::{Definition, char_mask};
+
+/// What the editor is looking at, used to break ties between equally good matches.
+#[derive(Clone, Debug, Default)]
+pub struct SearchContext {
+    pub open_files: Vec<PathBuf>,
+    pub current_file: Option<PathBuf>,
+}
+
+/// How well a name matches, best last so that the derived order ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum MatchCategory {
+    Subsequence = 1,
+    WordBoundary = 2,
+    Prefix = 3,
+    Exact = 4,
+}
+
+/// A lowercased query with its prefilter mask, prepared once per search.
+pub(crate) struct PreparedQuery<'a> {
+    pub(crate) original: &'a str,
+    pub(crate) lowercase: String,
+    pub(crate) mask: u64,
+}
+
+impl<'a> PreparedQuery<'a> {
+    pub(crate) fn new(query: &'a str) -> PreparedQuery<'a> {
+        let lowercase = query.trim().to_lowercase();
+        PreparedQuery { original: query.trim(), mask: char_mask(&lowercase), lowercase }
+    }
+
+    /// The category of the match and whether the case matched exactly too, or `None`.
+    pub(crate) fn matches(&self, definition: &Definition) -> Option<(MatchCategory, bool)> {
+        if self.mask & !definition.char_mask != 0 {
+            return None;
+        }
+        let name = &*definition.lowercase;
+        let query = self.lowercase.as_str();
+        if query.is_empty() {
+            return Some((MatchCategory::Subsequence, false));
+        }
+        if name == query {
+            return Some((MatchCategory::Exact, &*definition.name == self.original));
+        }
+        if name.starts_with(query) {
+            return Some((MatchCategory::Prefix, definition.name.starts_with(self.original)));
+        }
+        let positions = subsequence_positions(&definition.name, query)?;
+        let case_matches = positions
+            .iter()
+            .zip(self.original.chars())
+            .all(|(&(_, original), wanted)| original == wanted);
+        let starts = word_starts(&definition.name);
+        // A "word" match is made of runs that each begin at a word start: `wsi` for
+        // `WorkspaceSymbolIndex`, `get_na` for `get_name`.
+        let mut previous: Option<usize> = None;
+        let mut word_match = true;
+        for &(index, _) in &positions {
+            let continues_run = previous.is_some_and(|previous| previous + 1 == index);
+            if !continues_run && !starts.contains(&index) {
+                word_match = false;
+                break;
+            }
+            previous = Some(index);
+        }
+        let category = if word_match { MatchCategory::WordBoundary } else { MatchCategory::Subsequence };
+        Some((category, case_matches))
+    }
+}
+
+/// Matches the lowercased `query` against `name` as a subsequence, returning (char index, char)
+/// of each matched character of `name`. Prefers matching at word starts, falling back to the
+/// leftmost match when that fails.
+fn subsequence_positions(name: &str, query: &str) -> Option<Vec<(usize, char)>> {
+    let characters: Vec<char> = name.chars().collect();
+    let lowered: Vec<char> = characters.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let starts = word_starts(name);
+    let wanted: Vec<char> = query.chars().collect();
+    let attempt = |prefer_word_starts: bool| -> Option<Vec<(usize, char)>> {
+        let mut positions = Vec::with_capacity(wanted.len());
+        let mut next = 0;
+        for (query_index, &want) in wanted.iter().enumerate() {
+            let continues = positions.last().is_some_and(|&(last, _): &(usize, char)| {
+                lowered.get(last + 1) == Some(&want) && query_index > 0
+            });
+            let found = if prefer_word_starts && !continues {
+                (next..lowered.len())
+                    .find(|&index| lowered[index] == want && starts.contains(&index))
+                    .or_else(|| (next..lowered.len()).find(|&index| lowered[index] == want))
+            } else {
+                (next..lowered.len()).find(|&index| lowered[index] == want)
+            }?;
+            positions.push((found, characters[found]));
+            next = found + 1;
+        }
+        Some(positions)
+    };
+    attempt(true).or_else(|| attempt(false))
+}
+
+/// Char indices where a word starts: the first char, after `_`, `-`, `.`, `:` or a space, at an
+/// upper-case letter after a lower-case one or a digit, and at a letter after a digit.
+fn word_starts(name: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut previous: Option<char> = None;
+    for (index, character) in name.chars().enumerate() {
+        let is_start = match previous {
+            None => true,
+            Some(previous) => {
+                matches!(previous, '_' | '-' | '.' | ':' | ' ' | '$')
+                    && !matches!(character, '_' | '-' | '.' | ':' | ' ')
+                    || (character.is_uppercase() && (previous.is_lowercase() || previous.is_ascii_digit()))
+                    || (character.is_alphabetic() && previous.is_ascii_digit())
+            }
+        };
+        if is_start {
+            starts.push(index);
+        }
+        previous = Some(character);
+    }
+    starts
+}
+
+/// Per-file tie-breakers, computed once per file rather than per symbol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileBonus {
+    pub(crate) open: bool,
+    /// Number of leading path components shared with the current file (capped at 9).
+    pub(crate) nearness: u32,
+}
+
+impl FileBonus {
+    pub(crate) fn new(path: &Path, context: &SearchContext) -> FileBonus {
+        let open = context.open_files.iter().any(|open| open == path);
+        let nearness = context.current_file.as_deref().map_or(0, |current| {
+            path.components().zip(current.components()).take_while(|(left, right)| left == right).count()
+        });
+        FileBonus { open, nearness: nearness.min(9) as u32 }
+    }
+}
+
+/// A single number that orders matches exactly as the ranking rules say: category, then case,
+/// then open files, then nearby files, then shorter names. Each term's range is smaller than
+/// the step of the term before it.
+pub(crate) fn score(category: MatchCategory, case_matches: bool, bonus: FileBonus, name_chars: usize) -> f32 {
+    let length_term = 1.0 / (1.0 + name_chars as f32); // in (0, 1)
+    (category as u32 as f32) * 100.0
+        + if case_matches { 40.0 } else { 0.0 }
+        + if bonus.open { 20.0 } else { 0.0 }
+        + bonus.nearness as f32 * 2.0
+        + length_term
+}

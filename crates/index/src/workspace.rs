@@ -1,0 +1,509 @@
+//! [`WorkspaceIndex`]: the shared index the server queries, and the operations that keep it
+//! current (the initial walk, watched-file changes, open buffers).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use dashmap::DashMap;
+use ignore::{WalkBuilder, WalkState};
+use ropey::Rope;
+use syntax::{Language, SyntaxTree};
+use text::AppliedChange;
+
+use crate::cache::{self, CacheError, CachedFiles};
+use crate::config::IndexConfig;
+use crate::file_symbols::FileSymbols;
+use crate::open_document::OpenDocument;
+use crate::repo_map::{self, MapFile, MapFocus, RepoMap};
+use crate::report::{IndexReport, LanguageCount, peak_rss_kib};
+use crate::search::{FileBonus, PreparedQuery, SearchContext, score};
+use crate::walk::{self, ExcludeMatcher, FileStamp, SourceText};
+use crate::{Symbol, SymbolMatch};
+
+/// How often (in files) the walk reports progress.
+const PROGRESS_EVERY: usize = 64;
+
+/// The index of one workspace. `Send + Sync`: share it in an `Arc`.
+pub struct WorkspaceIndex {
+    root: PathBuf,
+    config: IndexConfig,
+    excludes: Arc<ExcludeMatcher>,
+    /// Symbols of files as they are on disk, by absolute path.
+    files: DashMap<PathBuf, Arc<FileSymbols>>,
+    /// Open buffers, by absolute path; they shadow `files`.
+    open: DashMap<PathBuf, OpenDocument>,
+    /// Files left out by a limit, with the reason.
+    skipped: DashMap<PathBuf, String>,
+    last_run: Mutex<RunStatistics>,
+    /// Serializes whole-workspace runs (and cache writes) with each other; queries never take it.
+    indexing: Mutex<()>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RunStatistics {
+    parsed: usize,
+    from_cache: usize,
+    elapsed_ms: f64,
+}
+
+/// What happened to one file.
+enum FileOutcome {
+    Indexed { symbols: Arc<FileSymbols>, parsed: bool },
+    Skipped(String),
+    /// Not a source file we index (unknown language, excluded, unreadable, gone).
+    Absent,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding one of these locks leaves plain data behind that is still
+    // consistent, so poisoning is not a reason to stop serving.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl WorkspaceIndex {
+    pub fn new(root: PathBuf, config: IndexConfig) -> WorkspaceIndex {
+        let root = std::path::absolute(&root).unwrap_or(root);
+        WorkspaceIndex {
+            excludes: Arc::new(ExcludeMatcher::new(&config.exclude)),
+            root,
+            config,
+            files: DashMap::new(),
+            open: DashMap::new(),
+            skipped: DashMap::new(),
+            last_run: Mutex::new(RunStatistics::default()),
+            indexing: Mutex::new(()),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn cache_file(&self) -> Option<PathBuf> {
+        self.config.cache_dir.as_deref().map(|directory| cache::cache_file(directory, &self.root))
+    }
+
+    /// Loads the cache if any, walks the workspace in parallel, (re)parses only new and changed
+    /// files (size and modification time, then a content hash), drops deleted ones and saves the
+    /// cache. `progress` is called now and then with (files done, estimated total).
+    pub fn index_workspace(&self, progress: &(dyn Fn(usize, usize) + Sync)) -> IndexReport {
+        let _running = lock(&self.indexing);
+        let started = Instant::now();
+
+        // What we already know, by relative path: the in-memory index after the first run, the
+        // disk cache before it.
+        let mut known: CachedFiles = self
+            .files
+            .iter()
+            .filter_map(|entry| {
+                let relative = walk::relative_path(&self.root, entry.key())?;
+                Some((relative, entry.value().clone()))
+            })
+            .collect();
+        if known.is_empty()
+            && let Some(cache_file) = self.cache_file()
+        {
+            match cache::load(&cache_file) {
+                Ok(cached) => known = cached,
+                Err(CacheError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!("rebuilding the index: {error} ({})", cache_file.display()),
+            }
+        }
+
+        let total_estimate = known.len();
+        let done = AtomicUsize::new(0);
+        let parsed = AtomicUsize::new(0);
+        let from_cache = AtomicUsize::new(0);
+        let seen: Mutex<HashSet<PathBuf>> = Mutex::new(HashSet::with_capacity(total_estimate));
+        let skipped: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+        let excludes = self.excludes.clone();
+        let filter_root = self.root.clone();
+        let walker = WalkBuilder::new(&self.root)
+            .threads(self.config.threads.max(1))
+            .hidden(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .ignore(true)
+            // Honour `.gitignore` in a workspace that is not (yet) a git repository, as users
+            // expect from every other tool.
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(move |entry| {
+                let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+                walk::relative_path(&filter_root, entry.path())
+                    .is_none_or(|relative| relative.as_os_str().is_empty() || !excludes.is_excluded(&relative, is_dir))
+            })
+            .build_parallel();
+        walker.run(|| {
+            let known = &known;
+            let (done, parsed, from_cache, seen, skipped) = (&done, &parsed, &from_cache, &seen, &skipped);
+            Box::new(move |entry| {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        tracing::debug!("walk: {error}");
+                        return WalkState::Continue;
+                    }
+                };
+                if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+                    return WalkState::Continue;
+                }
+                let path = entry.path();
+                let Some(relative) = walk::relative_path(&self.root, path) else {
+                    return WalkState::Continue;
+                };
+                let Some(language) = Language::from_path(path) else {
+                    return WalkState::Continue;
+                };
+                let metadata = entry.metadata().ok();
+                match self.read_file(path, language, metadata, known.get(&relative)) {
+                    FileOutcome::Indexed { symbols, parsed: was_parsed } => {
+                        if was_parsed { parsed } else { from_cache }.fetch_add(1, Ordering::Relaxed);
+                        self.files.insert(path.to_path_buf(), symbols);
+                        lock(seen).insert(path.to_path_buf());
+                    }
+                    FileOutcome::Skipped(reason) => lock(skipped).push((path.to_path_buf(), reason)),
+                    FileOutcome::Absent => {}
+                }
+                let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if finished % PROGRESS_EVERY == 0 {
+                    progress(finished, total_estimate.max(finished));
+                }
+                WalkState::Continue
+            })
+        });
+
+        // Whatever the walk did not find is gone, newly ignored, or now over a limit.
+        let seen = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.files.retain(|path, _| seen.contains(path));
+        self.skipped.clear();
+        for (path, reason) in skipped.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            self.skipped.insert(path, reason);
+        }
+        let finished = done.load(Ordering::Relaxed);
+        progress(finished, finished);
+
+        if let Err(error) = self.write_cache() {
+            tracing::warn!("could not save the index cache: {error}");
+        }
+        *lock(&self.last_run) = RunStatistics {
+            parsed: parsed.load(Ordering::Relaxed),
+            from_cache: from_cache.load(Ordering::Relaxed),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        self.report()
+    }
+
+    /// Checks one file against the limits and its previous entry, parsing it only if its content
+    /// changed.
+    fn read_file(
+        &self,
+        path: &Path,
+        language: Language,
+        metadata: Option<std::fs::Metadata>,
+        previous: Option<&Arc<FileSymbols>>,
+    ) -> FileOutcome {
+        let Some(metadata) = metadata.or_else(|| std::fs::metadata(path).ok()) else {
+            return FileOutcome::Absent;
+        };
+        if !metadata.is_file() {
+            return FileOutcome::Absent;
+        }
+        let stamp = FileStamp::of(&metadata);
+        if stamp.size > self.config.max_file_bytes {
+            let reason = format!("larger than {} bytes", self.config.max_file_bytes);
+            tracing::info!("skipping {}: {reason}", path.display());
+            return FileOutcome::Skipped(reason);
+        }
+        if let Some(previous) = previous
+            && previous.language == language
+            && previous.size == stamp.size
+            && previous.modified_nanos == stamp.modified_nanos
+        {
+            return FileOutcome::Indexed { symbols: previous.clone(), parsed: false };
+        }
+        let (text, content_hash) = match walk::read_source(path, stamp, self.config.max_file_bytes) {
+            Ok(SourceText::Text { text, content_hash }) => (text, content_hash),
+            Ok(SourceText::Skipped { reason }) => {
+                tracing::info!("skipping {}: {reason}", path.display());
+                return FileOutcome::Skipped(reason);
+            }
+            Err(error) => {
+                tracing::debug!("cannot read {}: {error}", path.display());
+                return FileOutcome::Absent;
+            }
+        };
+        if let Some(previous) = previous
+            && previous.language == language
+            && previous.content_hash == content_hash
+        {
+            // Touched but unchanged (a checkout, a save without edits): keep the symbols and
+            // remember the new stamp so the next start trusts it again.
+            let mut symbols = FileSymbols::clone(previous);
+            symbols.size = stamp.size;
+            symbols.modified_nanos = stamp.modified_nanos;
+            return FileOutcome::Indexed { symbols: Arc::new(symbols), parsed: false };
+        }
+        let rope = Rope::from_str(&text);
+        drop(text);
+        let Some(tree) = SyntaxTree::parse(language, &rope) else {
+            let reason = "could not be parsed".to_owned();
+            tracing::info!("skipping {}: {reason}", path.display());
+            return FileOutcome::Skipped(reason);
+        };
+        let mut symbols = FileSymbols::from_tags(language, &tree.tags(&rope));
+        symbols.size = stamp.size;
+        symbols.modified_nanos = stamp.modified_nanos;
+        symbols.content_hash = content_hash;
+        FileOutcome::Indexed { symbols: Arc::new(symbols), parsed: true }
+    }
+
+    /// Writes the disk cache now. [`WorkspaceIndex::index_workspace`] does this itself; call it
+    /// after watched-file changes (debounced, or at shutdown) so the next start is warm. Open
+    /// buffers are not cached: the cache describes the files on disk.
+    pub fn save_cache(&self) -> Result<(), CacheError> {
+        let _running = lock(&self.indexing);
+        self.write_cache()
+    }
+
+    fn write_cache(&self) -> Result<(), CacheError> {
+        let Some(cache_file) = self.cache_file() else {
+            return Ok(());
+        };
+        let entries: Vec<(PathBuf, Arc<FileSymbols>)> = self
+            .files
+            .iter()
+            .filter_map(|entry| Some((walk::relative_path(&self.root, entry.key())?, entry.value().clone())))
+            .collect();
+        cache::save(&cache_file, entries.iter().map(|(path, symbols)| (path.as_path(), &**symbols)))
+    }
+
+    /// A watched file changed or was saved: re-read it from disk, respecting the limits, excludes
+    /// and ignore files. A missing file leaves the index.
+    pub fn reindex_file(&self, path: &Path) {
+        let Some(relative) = walk::relative_path(&self.root, path) else {
+            self.remove_file(path);
+            return;
+        };
+        let Some(language) = Language::from_path(path) else {
+            self.remove_file(path);
+            return;
+        };
+        if self.excludes.is_excluded(&relative, false) || walk::is_ignored(&self.root, &relative) {
+            self.remove_file(path);
+            return;
+        }
+        let previous = self.files.get(path).map(|entry| entry.value().clone());
+        match self.read_file(path, language, None, previous.as_ref()) {
+            FileOutcome::Indexed { symbols, .. } => {
+                self.skipped.remove(path);
+                self.files.insert(path.to_path_buf(), symbols);
+            }
+            FileOutcome::Skipped(reason) => {
+                self.files.remove(path);
+                self.skipped.insert(path.to_path_buf(), reason);
+            }
+            FileOutcome::Absent => self.remove_file(path),
+        }
+    }
+
+    /// Forgets a file on disk (deleted). An open buffer for it stays until it is closed.
+    pub fn remove_file(&self, path: &Path) {
+        self.files.remove(path);
+        self.skipped.remove(path);
+    }
+
+    /// `didOpen`: the buffer's tags replace the file's until it is closed.
+    pub fn set_open_document(&self, path: &Path, rope: &Rope, tree: &SyntaxTree) {
+        self.open.insert(path.to_path_buf(), OpenDocument::new(rope, tree));
+    }
+
+    /// `didChange`: re-tags only the changed region, given the already updated rope and tree and
+    /// the changes that led to them (in order, as `text::Document::apply_changes` reports them).
+    pub fn update_open_document(&self, path: &Path, rope: &Rope, tree: &SyntaxTree, changes: &[AppliedChange]) {
+        match self.open.get_mut(path) {
+            Some(mut document) => document.update(rope, tree, changes),
+            None => self.set_open_document(path, rope, tree),
+        }
+    }
+
+    /// `didClose`: the file on disk counts again.
+    pub fn close_document(&self, path: &Path) {
+        self.open.remove(path);
+    }
+
+    /// Every file's symbols, open buffers shadowing the disk.
+    fn snapshot(&self) -> Vec<(PathBuf, Arc<FileSymbols>)> {
+        let mut files: Vec<(PathBuf, Arc<FileSymbols>)> = self
+            .files
+            .iter()
+            .filter(|entry| !self.open.contains_key(entry.key()))
+            .map(|entry| (entry.key().clone(), entry.value().clone()))
+            .collect();
+        files.extend(self.open.iter().map(|entry| (entry.key().clone(), entry.value().symbols.clone())));
+        files
+    }
+
+    /// Calls `visit` for every file's symbols without copying the file list; open buffers shadow
+    /// the disk.
+    fn for_each_file(&self, mut visit: impl FnMut(&Path, &Arc<FileSymbols>)) {
+        for entry in self.files.iter() {
+            if !self.open.contains_key(entry.key()) {
+                visit(entry.key(), entry.value());
+            }
+        }
+        for entry in self.open.iter() {
+            visit(entry.key(), &entry.value().symbols);
+        }
+    }
+
+    /// Fuzzy `workspace/symbol` search: exact, then prefix, then word-boundary, then subsequence
+    /// matches; ties go to open files, then files near the current one, then shorter names.
+    pub fn search(&self, query: &str, limit: usize, context: &SearchContext) -> Vec<SymbolMatch> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let query = PreparedQuery::new(query);
+        let mut matched_files: Vec<(PathBuf, Arc<FileSymbols>)> = Vec::new();
+        let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
+        self.for_each_file(|path, symbols| {
+            let mut bonus: Option<FileBonus> = None;
+            for (definition_index, definition) in symbols.definitions.iter().enumerate() {
+                let Some((category, case_matches)) = query.matches(definition) else { continue };
+                let bonus = *bonus.get_or_insert_with(|| {
+                    matched_files.push((path.to_path_buf(), symbols.clone()));
+                    FileBonus::new(path, context)
+                });
+                let value = score(category, case_matches, bonus, definition.name.chars().count());
+                candidates.push((value, (matched_files.len() - 1) as u32, definition_index as u32));
+            }
+        });
+        let better = |left: &(f32, u32, u32), right: &(f32, u32, u32)| {
+            let name = |(_, file, definition): &(f32, u32, u32)| {
+                let (path, symbols) = &matched_files[*file as usize];
+                (&symbols.definitions[*definition as usize].name, path, *definition)
+            };
+            right.0.total_cmp(&left.0).then_with(|| name(left).cmp(&name(right)))
+        };
+        if candidates.len() > limit {
+            candidates.select_nth_unstable_by(limit - 1, better);
+            candidates.truncate(limit);
+        }
+        candidates.sort_unstable_by(better);
+        candidates
+            .iter()
+            .map(|&(value, file, definition)| {
+                let (path, symbols) = &matched_files[file as usize];
+                SymbolMatch { symbol: symbol_of(path, symbols, definition as usize), score: value }
+            })
+            .collect()
+    }
+
+    /// Definitions named exactly `name` across the workspace (the tags-based definition
+    /// fallback), sorted by path and line.
+    pub fn definitions(&self, name: &str) -> Vec<Symbol> {
+        let mut found = Vec::new();
+        self.for_each_file(|path, symbols| {
+            for (index, definition) in symbols.definitions.iter().enumerate() {
+                if &*definition.name == name {
+                    found.push(symbol_of(path, symbols, index));
+                }
+            }
+        });
+        found.sort_by(|left, right| (&left.path, left.line).cmp(&(&right.path, right.line)));
+        found
+    }
+
+    /// The definitions of one indexed file (or open buffer), in position order.
+    pub fn file_symbols(&self, path: &Path) -> Vec<Symbol> {
+        let symbols = match self.open.get(path) {
+            Some(document) => document.symbols.clone(),
+            None => match self.files.get(path) {
+                Some(entry) => entry.value().clone(),
+                None => return Vec::new(),
+            },
+        };
+        (0..symbols.definitions.len()).map(|index| symbol_of(path, &symbols, index)).collect()
+    }
+
+    /// The repo map for `focus`, at most `token_budget` tokens, leaving out every file for which
+    /// `skip` is true (e.g. `context.never_send`).
+    pub fn repo_map(&self, focus: &MapFocus, token_budget: usize, skip: &dyn Fn(&Path) -> bool) -> RepoMap {
+        let mut files: Vec<MapFile> = self
+            .snapshot()
+            .into_iter()
+            .filter(|(path, _)| !skip(path))
+            .map(|(path, symbols)| MapFile {
+                display: walk::relative_path(&self.root, &path)
+                    .unwrap_or_else(|| path.clone())
+                    .to_string_lossy()
+                    .into_owned(),
+                path,
+                symbols,
+            })
+            .collect();
+        files.sort_by(|left, right| left.display.cmp(&right.display));
+        let mut lines_cache: HashMap<PathBuf, Option<Vec<String>>> = HashMap::new();
+        let mut line_text = |path: &Path, line: u32| -> Option<String> {
+            if let Some(document) = self.open.get(path) {
+                let rope = &document.rope;
+                let line = line as usize;
+                return (line < rope.len_lines()).then(|| rope.line(line).to_string());
+            }
+            let lines = lines_cache.entry(path.to_path_buf()).or_insert_with(|| {
+                let text = std::fs::read(path).ok()?;
+                Some(String::from_utf8_lossy(&text).lines().map(str::to_owned).collect())
+            });
+            lines.as_ref()?.get(line as usize).cloned()
+        };
+        repo_map::build(&files, focus, token_budget, &mut line_text)
+    }
+
+    /// Counts of what is in the index now, with the statistics of the last full run.
+    pub fn report(&self) -> IndexReport {
+        let mut per_language: HashMap<&'static str, LanguageCount> = HashMap::new();
+        let mut files = 0;
+        self.for_each_file(|_, symbols| {
+            files += 1;
+            let count = per_language.entry(symbols.language.name()).or_default();
+            count.files += 1;
+            count.definitions += symbols.definitions.len();
+            count.references += symbols.reference_total();
+        });
+        let mut per_language: Vec<(String, LanguageCount)> =
+            per_language.into_iter().map(|(name, count)| (name.to_owned(), count)).collect();
+        per_language.sort_by(|left, right| left.0.cmp(&right.0));
+        let mut skipped: Vec<(PathBuf, String)> =
+            self.skipped.iter().map(|entry| (entry.key().clone(), entry.value().clone())).collect();
+        skipped.sort();
+        let last_run = *lock(&self.last_run);
+        IndexReport {
+            files,
+            per_language,
+            skipped,
+            parsed: last_run.parsed,
+            from_cache: last_run.from_cache,
+            elapsed_ms: last_run.elapsed_ms,
+            peak_rss_kib: peak_rss_kib(),
+        }
+    }
+}
+
+fn symbol_of(path: &Path, symbols: &FileSymbols, index: usize) -> Symbol {
+    let definition = &symbols.definitions[index];
+    Symbol {
+        name: definition.name.to_string(),
+        kind: definition.kind,
+        path: path.to_path_buf(),
+        line: definition.line,
+        name_range: definition.name_range(),
+        container: definition
+            .container
+            .and_then(|container| symbols.definitions.get(container as usize))
+            .map(|container| container.name.to_string()),
+    }
+}
