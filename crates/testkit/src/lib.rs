@@ -1,1 +1,3 @@
 //! placeholder
+pub mod lsp_client;
+pub mod neovim;
