@@ -1,4 +1,13 @@
-; C++-only definitions and references; appended to c/tags.scm.
+; C++-only definitions and references; c/tags.scm is appended to this file, and earlier
+; patterns win, so C++ specifics go here.
+
+; Constructors (named like their class, so the declarator is a plain identifier).
+(field_declaration_list
+  (function_definition
+    declarator: (function_declarator declarator: (identifier) @name)) @definition.constructor)
+(field_declaration_list
+  (declaration
+    declarator: (function_declarator declarator: (identifier) @name)) @definition.constructor)
 
 ; Methods defined inside a class body, and out of line (`void Foo::bar() {}`).
 (field_declaration_list

@@ -148,9 +148,11 @@ impl Language {
             ),
             Language::Go => include_str!("../../../grammars/go/tags.scm"),
             Language::C => include_str!("../../../grammars/c/tags.scm"),
+            // C++ patterns first: the earliest pattern wins, and the C++ ones are more
+            // specific (a constructor is also a C-style function definition).
             Language::Cpp => concat!(
-                include_str!("../../../grammars/c/tags.scm"),
                 include_str!("../../../grammars/cpp/tags.scm"),
+                include_str!("../../../grammars/c/tags.scm"),
             ),
             Language::Java => include_str!("../../../grammars/java/tags.scm"),
             Language::Ruby => include_str!("../../../grammars/ruby/tags.scm"),

@@ -307,8 +307,11 @@ pub(crate) fn tags(
             found.pattern_index,
         )
     });
+    // After sorting, a name's definition comes right before its references: a reference
+    // pattern that also matches the defined name (`(type_identifier) @reference.type` on a
+    // struct's own name) is not a reference.
     found.dedup_by(|later, earlier| {
-        later.name_range == earlier.name_range && is_definition(later) == is_definition(earlier)
+        later.name_range == earlier.name_range && (is_definition(earlier) || !is_definition(later))
     });
     found
         .into_iter()
@@ -447,11 +450,38 @@ pub(crate) fn enclosing_scope(
 ) -> Option<Scope> {
     let compiled = CompiledQuery::get(language);
     let root = tree.root_node();
-    let mut node = root.descendant_for_byte_range(range.start, range.end)?;
+    let scope = scope_from(
+        compiled,
+        root.descendant_for_byte_range(range.start, range.end)?,
+        rope,
+        &range,
+    );
+    if !range.is_empty() || range.start == 0 {
+        return scope;
+    }
+    // A cursor right after a definition's last token (`return x$0`) is inside it, but
+    // tree-sitter finds the node after the cursor; try the node before it too and keep the
+    // innermost answer.
+    let before = root.descendant_for_byte_range(range.start - 1, range.start)?;
+    let scope_before = scope_from(compiled, before, rope, &range);
+    match (scope, scope_before) {
+        (Some(after), Some(before)) if before.range.len() < after.range.len() => Some(before),
+        (None, before) => before,
+        (after, _) => after,
+    }
+}
+
+/// The first scope definition among `node` and its ancestors that strictly encloses `range`.
+fn scope_from(
+    compiled: &CompiledQuery,
+    mut node: Node,
+    rope: &Rope,
+    range: &Range<usize>,
+) -> Option<Scope> {
     loop {
         let node_range = node.byte_range();
         let encloses = node_range.start <= range.start && range.end <= node_range.end;
-        if encloses && node_range != range {
+        if encloses && node_range != *range {
             // Patterns may be rooted at the definition itself or at its parent (for example
             // "a function inside an impl's declaration list is a method"), so search from the
             // parent, one level deep, limited to this node's bytes.
@@ -486,11 +516,18 @@ pub(crate) fn enclosing_scope(
 
 /// The scope-kind definition whose definition node is `node`, if any (earliest pattern).
 fn definition_at(compiled: &CompiledQuery, node: Node, rope: &Rope) -> Option<Found> {
-    // Patterns may be rooted at the definition itself or at its parent (for example "a
-    // function inside an impl's declaration list is a method"), so search from the parent,
-    // one level deep, limited to this node's bytes.
-    let search_from = node.parent().unwrap_or(node);
-    let depth = if search_from.id() == node.id() { 0 } else { 1 };
+    // Patterns may be rooted up to two levels above the definition (for example "a function
+    // in the declaration list of an impl is a method"), so search from the grandparent, at
+    // most that deep, limited to this node's bytes.
+    let mut search_from = node;
+    let mut depth = 0;
+    while depth < 2 {
+        let Some(parent) = search_from.parent() else {
+            break;
+        };
+        search_from = parent;
+        depth += 1;
+    }
     let found = run_query(
         compiled,
         search_from,
