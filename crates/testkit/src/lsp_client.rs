@@ -1088,7 +1088,13 @@ fn apply_workspace_edit(shared: &Shared, inner: &mut Inner, params: Value) -> Va
                 apply_resource_operation(shared, inner, operation)
             } else {
                 let uri = operation["textDocument"]["uri"].as_str().unwrap_or("");
-                let version = operation["textDocument"]["version"].as_i64();
+                let mut version = operation["textDocument"]["version"].as_i64();
+                // Neovim 0.11 checks the version of the first operation only
+                // (`vim.lsp.util.apply_text_document_edit`: "do not check the version after the
+                // first edit").
+                if shared.profile == ClientProfile::Neovim && index > 0 {
+                    version = None;
+                }
                 let step = apply_document_edit(shared, inner, uri, version, &operation["edits"]);
                 if matches!(step, Step::SkippedStale) {
                     skipped_stale.push(uri.to_string());
@@ -1141,8 +1147,14 @@ fn apply_document_edit(
         }
     };
     if let Some(document) = inner.state.documents.get_mut(uri) {
+        // Neovim skips only an edit older than the buffer (`buf_versions[bufnr] > version`);
+        // the others require the exact version.
+        let stale = |version: i64| match shared.profile {
+            ClientProfile::Neovim => i64::from(document.version) > version,
+            _ => i64::from(document.version) != version,
+        };
         if let Some(version) = version
-            && version != i64::from(document.version)
+            && stale(version)
         {
             if shared.profile.skips_stale_edits_silently() {
                 return Step::SkippedStale;
@@ -1276,6 +1288,183 @@ fn apply_resource_operation(shared: &Shared, inner: &mut Inner, operation: &Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Starts the scripted Python server in `fake_lsp_server.py` against a fresh workspace.
+    async fn start_fake(profile: ClientProfile, encoding: &str) -> (LspClient, PathBuf) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lsp_client/fake_lsp_server.py");
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("testkit-lsp-{}-{count}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let (client, _) = LspClient::start(
+            Path::new("python3"),
+            &[script.to_str().unwrap()],
+            &[],
+            &root,
+            profile,
+            json!({"encoding": encoding}),
+        )
+        .await
+        .unwrap();
+        (client, root)
+    }
+
+    /// Waits until the fake server's echo of `uri` matches the client's own text and version.
+    async fn wait_for_server_to_agree(client: &LspClient, uri: &str) {
+        let text = client.text(uri);
+        let version = client.version(uri);
+        client
+            .wait_for(
+                "the server's copy to match the client's",
+                Duration::from_secs(30),
+                |state| {
+                    let echo = state.other_notifications.iter().rev().find(|message| {
+                        message["method"] == "fake/text" && message["params"]["uri"] == uri
+                    })?;
+                    (echo["params"]["version"] == version
+                        && echo["params"]["text"] == text.as_str())
+                    .then_some(())
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn run_fake_job(client: &LspClient, uri: &str, faults: Value) {
+        let actions = client
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri}, "range": range_json((0, 0), (0, 0)),
+                       "context": {"diagnostics": []}}),
+            )
+            .await
+            .unwrap();
+        let mut command = actions[0]["command"].clone();
+        command["arguments"][1] = faults;
+        client
+            .request(
+                "workspace/executeCommand",
+                json!({"command": command["command"], "arguments": command["arguments"]}),
+            )
+            .await
+            .unwrap();
+        client
+            .wait_for(
+                "the job's progress to end",
+                Duration::from_secs(30),
+                |state| state.progress_ended("job-1").then_some(()),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn neovim_profile_applies_edits_syncs_them_and_skips_stale_ones() {
+        let (client, root) = start_fake(ClientProfile::Neovim, "utf-16").await;
+        assert_eq!(client.position_encoding(), "utf-16");
+        let uri = file_uri(&root.join("a.rs"));
+        client.open(&uri, "rust", "a😀b\nsecond line\n").await;
+        // Typing after the emoji exercises the UTF-16 positions on both sides.
+        client.change(&uri, ((0, 3), (0, 4)), "B").await;
+        client.change(&uri, ((1, 0), (1, 6)), "2nd").await;
+        assert_eq!(client.text(&uri), "a😀B\n2nd line\n");
+        assert_eq!(client.version(&uri), 3);
+        wait_for_server_to_agree(&client, &uri).await;
+
+        run_fake_job(&client, &uri, json!([])).await;
+        assert_eq!(client.text(&uri), "EDITED\n2nd line\n");
+        assert_eq!(client.version(&uri), 4);
+        wait_for_server_to_agree(&client, &uri).await;
+        let state = client.state();
+        assert_eq!(state.apply_edits.len(), 2);
+        assert_eq!(state.apply_edits[0].response, json!({"applied": true}));
+        // Neovim 0.11 skips the stale edit but still claims it was applied.
+        assert_eq!(state.apply_edits[1].response, json!({"applied": true}));
+        assert_eq!(state.apply_edits[1].skipped_stale, vec![uri.clone()]);
+        let kinds: Vec<&str> = state.progress["job-1"]
+            .iter()
+            .map(|event| event.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["begin", "end"]);
+        client.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn strict_profile_rejects_stale_edits_in_utf8() {
+        let (client, root) = start_fake(ClientProfile::Strict, "utf-8").await;
+        assert_eq!(client.position_encoding(), "utf-8");
+        let uri = file_uri(&root.join("b.rs"));
+        client.open(&uri, "rust", "é1\nx\n").await;
+        client.change(&uri, ((0, 2), (0, 3)), "2").await;
+        assert_eq!(client.text(&uri), "é2\nx\n");
+        wait_for_server_to_agree(&client, &uri).await;
+        run_fake_job(&client, &uri, json!([])).await;
+        let state = client.state();
+        assert_eq!(state.apply_edits[1].response["applied"], false);
+        assert_eq!(client.text(&uri), "EDITED\nx\n");
+        client.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn helix_profile_rejects_show_message_request() {
+        let (client, root) = start_fake(ClientProfile::Helix, "utf-32").await;
+        assert_eq!(client.position_encoding(), "utf-32");
+        let uri = file_uri(&root.join("c.rs"));
+        client.open(&uri, "rust", "one\ntwo\n").await;
+        run_fake_job(&client, &uri, json!(["show_message_request"])).await;
+        let state = client.state();
+        assert_eq!(state.show_message_requests.len(), 1);
+        let answer = state
+            .log_messages
+            .iter()
+            .find(|message| message.message.starts_with("showMessageRequest answer"))
+            .unwrap();
+        assert!(answer.message.contains("-32601"), "{answer:?}");
+        assert_eq!(state.apply_edits[1].response["applied"], false);
+        client.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn shutdown_fails_on_protocol_faults() {
+        for fault in ["unknown_request", "garbage", "uncreated_progress"] {
+            let (client, root) = start_fake(ClientProfile::Neovim, "utf-16").await;
+            let uri = file_uri(&root.join("d.rs"));
+            client.open(&uri, "rust", "x\n").await;
+            run_fake_job(&client, &uri, json!([fault])).await;
+            let error = client.shutdown().await.expect_err(fault).to_string();
+            let expected = match fault {
+                "unknown_request" => "unhandled server request fake/unknownRequest",
+                "garbage" => "non-LSP output",
+                _ => "never created",
+            };
+            assert!(error.contains(expected), "{fault}: {error}");
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_for_times_out_with_the_transcript() {
+        let (client, root) = start_fake(ClientProfile::Zed, "utf-8").await;
+        // Zed offers only UTF-16, so the fake server cannot pick UTF-8.
+        assert_eq!(client.position_encoding(), "utf-16");
+        let error = client
+            .wait_for(
+                "something that never happens",
+                Duration::from_millis(200),
+                |_| None::<()>,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("something that never happens"), "{error}");
+        assert!(error.contains("initialize"), "{error}");
+        client.shutdown().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
 
     #[test]
     fn uris_round_trip_paths_with_spaces_and_unicode() {

@@ -280,6 +280,64 @@ mod tests {
     }
 
     #[test]
+    fn the_inline_edit_script_runs_a_job_through_the_builtin_client() {
+        let Some(nvim) = nvim_for_tests() else {
+            return;
+        };
+        // The client's scripted fake server ignores its `lsp` argument, so it stands in for baton.
+        let fake_server =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lsp_client/fake_lsp_server.py");
+        let workspace =
+            std::env::temp_dir().join(format!("baton-nvim-fake-{}", std::process::id()));
+        std::fs::create_dir_all(&workspace).unwrap();
+        let file = workspace.join("main.rs");
+        let original = "// baton: rename it\nfn main() {}\n";
+        std::fs::write(&file, original).unwrap();
+        let outcome = run_lua_test(
+            &nvim,
+            &lua_dir().join("e2e_inline_edit.lua"),
+            &[
+                ("BATON_BIN", fake_server.to_str().unwrap()),
+                ("BATON_ROOT", workspace.to_str().unwrap()),
+                ("BATON_FILE", file.to_str().unwrap()),
+                ("BATON_ACTION", "fake"),
+                // No stale second edit: real Neovim 0.11.4 applies an edit whose version lags by
+                // one when it arrives before its debounced didChange went out, which would make
+                // this test depend on timing.
+                (
+                    "BATON_INIT_OPTIONS",
+                    r#"{"encoding": "utf-8", "stale_edit": false}"#,
+                ),
+            ],
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&workspace);
+        let results = &outcome.results;
+        assert_eq!(results["errors"], serde_json::json!([]), "{outcome:?}");
+        assert_eq!(results["attached"], true, "{outcome:?}");
+        assert_eq!(results["position_encoding"], "utf-8", "{outcome:?}");
+        assert_eq!(
+            results["actions"],
+            serde_json::json!(["fake: edit"]),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            results["final_text"], "EDITED\nfn main() {}\n",
+            "{outcome:?}"
+        );
+        assert_eq!(results["after_undo_text"], original, "{outcome:?}");
+        assert!(results["undo_steps"].as_u64() >= Some(1), "{outcome:?}");
+        let kinds: Vec<&str> = results["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|event| event["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["begin", "end"], "{outcome:?}");
+    }
+
+    #[test]
     fn the_inline_edit_script_records_a_failed_start_instead_of_hanging() {
         let Some(nvim) = nvim_for_tests() else {
             return;
