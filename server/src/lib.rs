@@ -1,0 +1,16 @@
+//! The `baton` language server and command-line tool.
+//!
+//! `main.rs` only parses arguments; [`cli`] dispatches. The LSP layer ([`lsp`]) is a thin edge
+//! over the [`session`] (documents, config, jobs) and the [`jobs`] that do the work through a
+//! [`frontend::Frontend`], so `baton edit` runs the very same job without an editor.
+
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod frontend;
+pub mod headless;
+pub mod jobs;
+pub mod logging;
+pub mod lsp;
+pub mod session;
+pub mod targets;

@@ -1,0 +1,198 @@
+//! The LSP layer: capability negotiation, handlers, and the glue to the session and jobs.
+//!
+//! Handlers are thin: they convert at the edge ([`proto`]), read snapshots from the
+//! [`Session`], and start jobs. Document notifications never reach a handler's body before they
+//! are applied: [`ordered::Ordered`] applies them in arrival order.
+
+mod commands;
+mod frontend;
+mod ordered;
+pub mod proto;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types as lsp;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use text::PositionEncoding;
+
+use crate::session::{ClientFeatures, Session};
+use crate::targets::EditPlan;
+
+pub use commands::COMMANDS;
+
+pub struct Backend {
+    client: Client,
+    session: Arc<Session>,
+    http: reqwest::Client,
+    frontend: Arc<frontend::LspFrontend>,
+}
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    let session = Arc::new(Session::default());
+    let (service, socket) = LspService::new({
+        let session = session.clone();
+        move |client| Backend {
+            frontend: Arc::new(frontend::LspFrontend {
+                client: client.clone(),
+                session: session.clone(),
+            }),
+            client,
+            session,
+            http: model::http_client(),
+        }
+    });
+    let service = ordered::Ordered {
+        inner: service,
+        session,
+    };
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
+
+impl Backend {
+    async fn report_config_problems(&self) {
+        for problem in &self.session.config().problems {
+            tracing::warn!("config: {problem}");
+            self.client
+                .show_message(lsp::MessageType::WARNING, format!("baton: {problem}"))
+                .await;
+        }
+    }
+
+    /// The repo map for a job's prompt; empty until the workspace index exists.
+    fn repo_map_for(&self, _path: Option<&std::path::Path>, _plan: &EditPlan) -> Option<String> {
+        None
+    }
+}
+
+fn client_features(capabilities: &lsp::ClientCapabilities) -> ClientFeatures {
+    let window = capabilities.window.as_ref();
+    let workspace = capabilities.workspace.as_ref();
+    ClientFeatures {
+        work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+        show_document: window
+            .and_then(|w| w.show_document.as_ref())
+            .is_some_and(|show| show.support),
+        apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
+        document_changes: workspace
+            .and_then(|w| w.workspace_edit.as_ref())
+            .and_then(|edit| edit.document_changes)
+            .unwrap_or(false),
+        watched_files_dynamic: workspace
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|watch| watch.dynamic_registration)
+            .unwrap_or(false),
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: lsp::InitializeParams) -> Result<lsp::InitializeResult> {
+        let offered: Vec<String> = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|general| general.position_encodings.as_ref())
+            .map(|kinds| kinds.iter().map(|kind| kind.as_str().to_string()).collect())
+            .unwrap_or_default();
+        let encoding = PositionEncoding::negotiate(offered.iter().map(String::as_str));
+        self.session.set_encoding(encoding);
+        self.session
+            .set_client(client_features(&params.capabilities));
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|folders| folders.first())
+            .and_then(|folder| proto::file_path(&folder.uri))
+            .or_else(|| params.root_uri.as_ref().and_then(proto::file_path));
+        self.session.set_root(root);
+        self.session
+            .reload_config(params.initialization_options.clone());
+        let features = self.session.config().config.features.clone();
+        tracing::info!(?encoding, client = ?params.client_info.as_ref().map(|info| &info.name), "initialize");
+
+        let capabilities = lsp::ServerCapabilities {
+            position_encoding: Some(lsp::PositionEncodingKind::from(
+                encoding.as_lsp_str().to_string(),
+            )),
+            text_document_sync: Some(lsp::TextDocumentSyncCapability::Options(
+                lsp::TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(lsp::TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(lsp::TextDocumentSyncSaveOptions::Supported(true)),
+                    ..lsp::TextDocumentSyncOptions::default()
+                },
+            )),
+            code_action_provider: features.code_actions.then(|| {
+                lsp::CodeActionProviderCapability::Options(lsp::CodeActionOptions {
+                    code_action_kinds: Some(vec![
+                        lsp::CodeActionKind::QUICKFIX,
+                        lsp::CodeActionKind::REFACTOR,
+                        lsp::CodeActionKind::REFACTOR_REWRITE,
+                        lsp::CodeActionKind::new("source.baton.explain"),
+                    ]),
+                    ..lsp::CodeActionOptions::default()
+                })
+            }),
+            execute_command_provider: Some(lsp::ExecuteCommandOptions {
+                commands: COMMANDS.iter().map(|command| command.to_string()).collect(),
+                ..lsp::ExecuteCommandOptions::default()
+            }),
+            ..lsp::ServerCapabilities::default()
+        };
+        Ok(lsp::InitializeResult {
+            capabilities,
+            server_info: Some(lsp::ServerInfo {
+                name: "baton".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: lsp::InitializedParams) {
+        self.report_config_problems().await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let cancelled = self.session.jobs.cancel_all();
+        tracing::info!(cancelled, "shutdown");
+        Ok(())
+    }
+
+    // Document notifications were already applied by `ordered::Ordered`; nothing is left to do
+    // in these handlers.
+    async fn did_open(&self, _: lsp::DidOpenTextDocumentParams) {}
+
+    async fn did_change(&self, _: lsp::DidChangeTextDocumentParams) {}
+
+    async fn did_close(&self, _: lsp::DidCloseTextDocumentParams) {}
+
+    async fn did_change_configuration(&self, params: lsp::DidChangeConfigurationParams) {
+        let settings = match params.settings {
+            Value::Null => None,
+            settings => Some(settings),
+        };
+        self.session.reload_config(settings);
+        self.report_config_problems().await;
+    }
+
+    async fn code_action(
+        &self,
+        params: lsp::CodeActionParams,
+    ) -> Result<Option<lsp::CodeActionResponse>> {
+        if !self.session.config().config.features.code_actions {
+            return Ok(None);
+        }
+        Ok(Some(self.code_actions(params)))
+    }
+
+    async fn execute_command(&self, params: lsp::ExecuteCommandParams) -> Result<Option<Value>> {
+        self.run_command(params).await
+    }
+}

@@ -1,0 +1,393 @@
+//! Code actions and `workspace/executeCommand`: the user's ways to start and stop jobs.
+//!
+//! Code actions are computed from the document snapshot alone and answered at once; each
+//! carries a command with explicit arguments (document, range, instruction, diagnostics), so a
+//! client can replay it. `executeCommand` validates its arguments, starts a background job and
+//! returns the job's token immediately; the job reports through `$/progress` and lands its
+//! result with `workspace/applyEdit`.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tower_lsp_server::jsonrpc;
+use tower_lsp_server::ls_types as lsp;
+
+use edit::prompt::Diagnostic;
+use text::Document;
+
+use crate::frontend::{Frontend, MessageLevel};
+use crate::jobs::{self, EditJob};
+use crate::lsp::{Backend, proto};
+use crate::targets::{self, Action, TargetRequest};
+
+pub const COMMANDS: &[&str] = &[
+    "baton.edit",
+    "baton.fix",
+    "baton.document",
+    "baton.tests",
+    "baton.explain",
+    "baton.cancel",
+];
+
+/// How many lines of a range are searched for `baton:` markers.
+const MAX_MARKER_LINES: u32 = 200;
+
+impl Backend {
+    pub(crate) fn code_actions(
+        &self,
+        params: lsp::CodeActionParams,
+    ) -> Vec<lsp::CodeActionOrCommand> {
+        let uri_key = proto::uri_key(&params.text_document.uri);
+        let Some((document, tree, _)) = self.session.documents.snapshot(&uri_key) else {
+            return Vec::new();
+        };
+        self.session
+            .note_action_range(&uri_key, proto::range(params.range));
+        let encoding = self.session.encoding();
+        let tier = "fast";
+        let text_document = json!({ "uri": uri_key });
+        let wants = |kind: &lsp::CodeActionKind| match &params.context.only {
+            None => true,
+            Some(only) => only
+                .iter()
+                .any(|allowed| kind.as_str().starts_with(allowed.as_str())),
+        };
+        let mut actions = Vec::new();
+        let mut push = |title: String,
+                        kind: lsp::CodeActionKind,
+                        command: &str,
+                        argument: Value,
+                        diagnostics: Option<Vec<lsp::Diagnostic>>,
+                        preferred: bool| {
+            if !wants(&kind) {
+                return;
+            }
+            actions.push(lsp::CodeActionOrCommand::CodeAction(lsp::CodeAction {
+                title: title.clone(),
+                kind: Some(kind),
+                diagnostics,
+                command: Some(lsp::Command {
+                    title,
+                    command: command.to_string(),
+                    arguments: Some(vec![argument]),
+                }),
+                is_preferred: preferred.then_some(true),
+                ..lsp::CodeAction::default()
+            }));
+        };
+
+        // Markers on the lines of the range.
+        let first_line = params.range.start.line;
+        let last_line = params.range.end.line.min(first_line + MAX_MARKER_LINES);
+        for line in first_line..=last_line {
+            if let Some(marker) = syntax::find_marker(document.rope(), line as usize) {
+                let range = proto::lsp_range(&document, marker.line_range.clone(), encoding);
+                push(
+                    format!("baton ({tier}): {}", marker.instruction),
+                    lsp::CodeActionKind::REFACTOR_REWRITE,
+                    "baton.edit",
+                    json!({ "textDocument": text_document, "range": range, "instruction": marker.instruction }),
+                    None,
+                    true,
+                );
+            }
+        }
+
+        let byte_range = document.byte_range(proto::range(params.range), encoding);
+        if !byte_range.is_empty() {
+            let request = TargetRequest {
+                action: Action::Edit,
+                range: Some(byte_range.clone()),
+                instruction: None,
+                diagnostics: Vec::new(),
+            };
+            if let Ok(plan) = targets::plan(&document, tree.as_ref(), &request) {
+                push(
+                    format!("baton ({tier}): rewrite selection: {}", plan.instruction),
+                    lsp::CodeActionKind::REFACTOR_REWRITE,
+                    "baton.edit",
+                    json!({ "textDocument": text_document, "range": params.range, "instruction": plan.instruction }),
+                    None,
+                    false,
+                );
+            }
+        }
+
+        if !params.context.diagnostics.is_empty() {
+            let count = params.context.diagnostics.len();
+            push(
+                format!(
+                    "baton ({tier}): fix {count} diagnostic{}",
+                    if count == 1 { "" } else { "s" }
+                ),
+                lsp::CodeActionKind::QUICKFIX,
+                "baton.fix",
+                json!({ "textDocument": text_document, "range": params.range, "diagnostics": params.context.diagnostics }),
+                Some(params.context.diagnostics.clone()),
+                false,
+            );
+        }
+        let plain = json!({ "textDocument": text_document, "range": params.range });
+        push(
+            format!("baton ({tier}): document this"),
+            lsp::CodeActionKind::REFACTOR_REWRITE,
+            "baton.document",
+            plain.clone(),
+            None,
+            false,
+        );
+        push(
+            format!("baton ({tier}): write tests"),
+            lsp::CodeActionKind::REFACTOR,
+            "baton.tests",
+            plain.clone(),
+            None,
+            false,
+        );
+        push(
+            format!("baton ({tier}): explain"),
+            lsp::CodeActionKind::new("source.baton.explain"),
+            "baton.explain",
+            plain,
+            None,
+            false,
+        );
+        actions
+    }
+
+    pub(crate) async fn run_command(
+        &self,
+        params: lsp::ExecuteCommandParams,
+    ) -> jsonrpc::Result<Option<Value>> {
+        let action = match params.command.as_str() {
+            "baton.edit" => Action::Edit,
+            "baton.fix" => Action::Fix,
+            "baton.document" => Action::Document,
+            "baton.tests" => Action::Tests,
+            "baton.explain" => Action::Explain,
+            "baton.cancel" => return Ok(Some(self.cancel(&params.arguments))),
+            other => {
+                return Err(jsonrpc::Error::invalid_params(format!(
+                    "unknown command {other}; baton knows {}",
+                    COMMANDS.join(", ")
+                )));
+            }
+        };
+        let arguments =
+            CommandArguments::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
+        match self.start_job(action, arguments) {
+            Ok(token) => Ok(Some(json!({ "job": token }))),
+            Err(message) => {
+                // The command is acknowledged either way; the reason is shown to the user.
+                self.frontend
+                    .show_message(MessageLevel::Error, format!("baton: {message}"))
+                    .await;
+                Err(jsonrpc::Error::invalid_params(message))
+            }
+        }
+    }
+
+    fn cancel(&self, arguments: &[Value]) -> Value {
+        let token = arguments.first().and_then(|argument| match argument {
+            Value::String(token) => Some(token.clone()),
+            Value::Object(object) => object.get("job").and_then(Value::as_str).map(String::from),
+            _ => None,
+        });
+        let cancelled = match token {
+            Some(token) => usize::from(self.session.jobs.cancel(&token)),
+            None => self.session.jobs.cancel_all(),
+        };
+        json!({ "cancelled": cancelled })
+    }
+
+    /// Resolves the target, checks the model configuration and spawns the job. Never awaits.
+    fn start_job(&self, action: Action, arguments: CommandArguments) -> Result<String, String> {
+        let (uri, range) = match arguments.uri {
+            Some(uri) => (uri, arguments.range),
+            None => match self.session.last_action_range() {
+                Some((uri, range)) => (uri, Some(range)),
+                None => (
+                    self.session
+                        .focused()
+                        .ok_or("no document is open: open a file or pass textDocument")?,
+                    None,
+                ),
+            },
+        };
+        let (document, tree, events) = self
+            .session
+            .documents
+            .subscribe(&uri)
+            .ok_or_else(|| format!("{uri} is not open in the editor"))?;
+        let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
+        let root = self.session.root();
+        if let Some(path) = &path
+            && self.session.never_send().matches(path, root.as_deref())
+        {
+            return Err(format!(
+                "{} matches context.never_send, so it is never sent to a model",
+                path.display()
+            ));
+        }
+        let encoding = self.session.encoding();
+        let byte_range = range.map(|range| document.byte_range(range, encoding));
+        let diagnostics = arguments
+            .diagnostics
+            .iter()
+            .map(|diagnostic| diagnostic_terms(&document, diagnostic, encoding))
+            .collect();
+        let request = TargetRequest {
+            action,
+            range: byte_range,
+            instruction: arguments.instruction,
+            diagnostics,
+        };
+        let plan = targets::plan(&document, tree.as_ref(), &request)?;
+        let config = self.session.config();
+        let settings = config.config.models.fast.settings();
+        let provider =
+            model::provider(&settings, self.http.clone()).map_err(|err| err.user_message())?;
+        let (token, cancel) = self.session.jobs.start();
+        let label = match (&path, &root) {
+            (Some(path), Some(root)) => path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            (Some(path), None) => path.display().to_string(),
+            _ => uri.clone(),
+        };
+        let language = crate::session::language_of(&document, path.as_deref())
+            .map(|language| language.name().to_string())
+            .unwrap_or_else(|| document.language_id().to_string());
+        let job = EditJob {
+            uri,
+            path_label: label,
+            language,
+            repo_map: self.repo_map_for(path.as_deref(), &plan),
+            plan,
+            max_context_tokens: config.config.context.max_tokens,
+            settings: config.config.edit.clone(),
+            token: token.clone(),
+        };
+        let frontend: Arc<dyn Frontend> = self.frontend.clone();
+        let session = self.session.clone();
+        let job_token = token.clone();
+        tokio::spawn(async move {
+            if jobs::is_explain(&job.plan) {
+                let title = format!("{}: {}", job.path_label, first_line(&job.plan.model_target));
+                let mut request = job.model_request();
+                request.system = "You are baton. Explain the target code to a colleague: what it \
+                                  does, how, and anything surprising. Answer in concise Markdown."
+                    .into();
+                drop(events);
+                jobs::run_explain(
+                    frontend,
+                    provider,
+                    request,
+                    title,
+                    job_token.clone(),
+                    cancel,
+                )
+                .await;
+            } else {
+                jobs::run_edit(frontend, provider, job, document, events, cancel).await;
+            }
+            session.jobs.finish(&job_token);
+        });
+        Ok(token)
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    line.chars().take(60).collect()
+}
+
+fn diagnostic_terms(
+    document: &Document,
+    diagnostic: &lsp::Diagnostic,
+    encoding: text::PositionEncoding,
+) -> (std::ops::Range<usize>, Diagnostic) {
+    let severity = match diagnostic.severity {
+        Some(lsp::DiagnosticSeverity::ERROR) => "error",
+        Some(lsp::DiagnosticSeverity::WARNING) => "warning",
+        Some(lsp::DiagnosticSeverity::INFORMATION) => "info",
+        Some(lsp::DiagnosticSeverity::HINT) => "hint",
+        _ => "diagnostic",
+    };
+    (
+        document.byte_range(proto::range(diagnostic.range), encoding),
+        Diagnostic {
+            line: diagnostic.range.start.line + 1,
+            severity: severity.into(),
+            message: diagnostic.message.clone(),
+        },
+    )
+}
+
+/// The arguments of the edit commands, in either of their forms.
+#[derive(Debug, Default)]
+struct CommandArguments {
+    uri: Option<String>,
+    range: Option<text::Range>,
+    instruction: Option<String>,
+    diagnostics: Vec<lsp::Diagnostic>,
+}
+
+impl CommandArguments {
+    fn parse(arguments: &[Value]) -> Result<CommandArguments, String> {
+        let Some(first) = arguments.first() else {
+            return Ok(CommandArguments::default());
+        };
+        match first {
+            // Helix: `:lsp-workspace-command baton.edit "make it async"`.
+            Value::String(instruction) => Ok(CommandArguments {
+                instruction: Some(instruction.clone()),
+                ..CommandArguments::default()
+            }),
+            Value::Object(object) => {
+                let uri = match object.get("textDocument") {
+                    Some(document) => Some(
+                        document
+                            .get("uri")
+                            .and_then(Value::as_str)
+                            .ok_or("textDocument.uri must be a string")?
+                            .to_string(),
+                    ),
+                    None => None,
+                };
+                let range = match object.get("range") {
+                    Some(range) => Some(proto::range(
+                        serde_json::from_value::<lsp::Range>(range.clone())
+                            .map_err(|err| format!("range is not an LSP range: {err}"))?,
+                    )),
+                    None => None,
+                };
+                let instruction = match object.get("instruction") {
+                    Some(Value::String(text)) => Some(text.clone()),
+                    Some(Value::Null) | None => None,
+                    Some(_) => return Err("instruction must be a string".into()),
+                };
+                let diagnostics = match object.get("diagnostics") {
+                    Some(value) => serde_json::from_value(value.clone())
+                        .map_err(|err| format!("diagnostics are not LSP diagnostics: {err}"))?,
+                    None => Vec::new(),
+                };
+                Ok(CommandArguments {
+                    uri,
+                    range,
+                    instruction,
+                    diagnostics,
+                })
+            }
+            other => Err(format!(
+                "expected an instruction string or {{textDocument, range, instruction}}, got {other}"
+            )),
+        }
+    }
+}

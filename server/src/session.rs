@@ -1,0 +1,262 @@
+//! The server's state: open documents (with their syntax trees and the jobs listening to them),
+//! the negotiated position encoding, the resolved configuration and the running jobs.
+//!
+//! Documents change in exactly one place, [`Documents::apply`], which the LSP layer calls in
+//! message arrival order before any handler runs (see `lsp::ordered`). Readers take snapshots:
+//! cloning a document clones a rope, which shares its nodes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use syntax::{Language, SyntaxTree};
+use text::{ContentChange, Document, PositionEncoding};
+
+use crate::config::{NeverSend, Resolved};
+use crate::frontend::DocEvent;
+use crate::jobs::Jobs;
+
+/// An open document and what hangs off it.
+pub struct OpenDocument {
+    pub document: Document,
+    pub tree: Option<SyntaxTree>,
+    pub path: Option<PathBuf>,
+    listeners: Vec<mpsc::UnboundedSender<DocEvent>>,
+}
+
+/// A change to the set of open documents, in editor terms.
+#[derive(Debug, Clone)]
+pub enum DocumentUpdate {
+    Open {
+        uri: String,
+        path: Option<PathBuf>,
+        text: String,
+        version: i32,
+        language_id: String,
+    },
+    Change {
+        uri: String,
+        version: i32,
+        changes: Vec<ContentChange>,
+    },
+    Close {
+        uri: String,
+    },
+}
+
+#[derive(Default)]
+pub struct Documents {
+    open: DashMap<String, OpenDocument>,
+}
+
+impl Documents {
+    /// The one mutation path for open documents. Never blocks on anything but the map shard.
+    pub fn apply(&self, update: DocumentUpdate, encoding: PositionEncoding) -> Result<(), String> {
+        match update {
+            DocumentUpdate::Open {
+                uri,
+                path,
+                text,
+                version,
+                language_id,
+            } => {
+                let document = Document::new(&text, version, language_id);
+                let language = language_of(&document, path.as_deref());
+                let tree =
+                    language.and_then(|language| SyntaxTree::parse(language, document.rope()));
+                self.open.insert(
+                    uri,
+                    OpenDocument {
+                        document,
+                        tree,
+                        path,
+                        listeners: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+            DocumentUpdate::Change {
+                uri,
+                version,
+                changes,
+            } => {
+                let mut entry = self
+                    .open
+                    .get_mut(&uri)
+                    .ok_or_else(|| format!("didChange for a document that is not open: {uri}"))?;
+                let open = &mut *entry;
+                let applied = open
+                    .document
+                    .apply_changes(version, &changes, encoding)
+                    .map_err(|err| format!("{uri}: {err}"))?;
+                if let Some(tree) = &mut open.tree {
+                    tree.update(open.document.rope(), &applied);
+                }
+                if !open.listeners.is_empty() {
+                    let event = DocEvent {
+                        document: open.document.clone(),
+                        changes: applied,
+                    };
+                    open.listeners
+                        .retain(|listener| listener.send(event.clone()).is_ok());
+                }
+                Ok(())
+            }
+            DocumentUpdate::Close { uri } => {
+                // Dropping the listeners tells running jobs the document is gone.
+                self.open.remove(&uri);
+                Ok(())
+            }
+        }
+    }
+
+    /// A snapshot of a document and its tree.
+    pub fn snapshot(&self, uri: &str) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
+        self.open
+            .get(uri)
+            .map(|open| (open.document.clone(), open.tree.clone(), open.path.clone()))
+    }
+
+    /// A snapshot plus a channel that receives every later change, atomically: no change can
+    /// fall between the two.
+    pub fn subscribe(
+        &self,
+        uri: &str,
+    ) -> Option<(
+        Document,
+        Option<SyntaxTree>,
+        mpsc::UnboundedReceiver<DocEvent>,
+    )> {
+        let mut open = self.open.get_mut(uri)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        open.listeners.push(sender);
+        Some((open.document.clone(), open.tree.clone(), receiver))
+    }
+
+    pub fn uris(&self) -> Vec<String> {
+        self.open.iter().map(|open| open.key().clone()).collect()
+    }
+
+    pub fn open_paths(&self) -> Vec<PathBuf> {
+        self.open
+            .iter()
+            .filter_map(|open| open.path.clone())
+            .collect()
+    }
+
+    pub fn is_open(&self, uri: &str) -> bool {
+        self.open.contains_key(uri)
+    }
+}
+
+pub fn language_of(document: &Document, path: Option<&Path>) -> Option<Language> {
+    Language::from_language_id(document.language_id())
+        .or_else(|| path.and_then(Language::from_path))
+}
+
+/// What the client said it can do, reduced to what baton uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientFeatures {
+    pub work_done_progress: bool,
+    pub show_document: bool,
+    pub apply_edit: bool,
+    pub document_changes: bool,
+    pub watched_files_dynamic: bool,
+}
+
+/// Shared server state.
+pub struct Session {
+    pub documents: Documents,
+    pub jobs: Jobs,
+    encoding: RwLock<PositionEncoding>,
+    config: RwLock<Arc<Resolved>>,
+    client: RwLock<ClientFeatures>,
+    root: RwLock<Option<PathBuf>>,
+    /// The most recent code action request: the target of a bare `baton.edit "…"`.
+    last_action_range: RwLock<Option<(String, text::Range)>>,
+    /// The document the user last touched.
+    focused: RwLock<Option<String>>,
+    /// The editor's own settings, kept to re-resolve when files change.
+    editor_settings: RwLock<Option<serde_json::Value>>,
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session {
+            documents: Documents::default(),
+            jobs: Jobs::default(),
+            encoding: RwLock::new(PositionEncoding::Utf16),
+            config: RwLock::new(Arc::new(Resolved::default())),
+            client: RwLock::new(ClientFeatures::default()),
+            root: RwLock::new(None),
+            last_action_range: RwLock::new(None),
+            focused: RwLock::new(None),
+            editor_settings: RwLock::new(None),
+        }
+    }
+}
+
+impl Session {
+    pub fn encoding(&self) -> PositionEncoding {
+        *self.encoding.read().expect("lock")
+    }
+
+    pub fn set_encoding(&self, encoding: PositionEncoding) {
+        *self.encoding.write().expect("lock") = encoding;
+    }
+
+    pub fn config(&self) -> Arc<Resolved> {
+        self.config.read().expect("lock").clone()
+    }
+
+    pub fn client(&self) -> ClientFeatures {
+        *self.client.read().expect("lock")
+    }
+
+    pub fn set_client(&self, features: ClientFeatures) {
+        *self.client.write().expect("lock") = features;
+    }
+
+    pub fn root(&self) -> Option<PathBuf> {
+        self.root.read().expect("lock").clone()
+    }
+
+    pub fn set_root(&self, root: Option<PathBuf>) {
+        *self.root.write().expect("lock") = root;
+    }
+
+    /// Re-reads every configuration source; returns the new problems to report.
+    pub fn reload_config(&self, editor: Option<serde_json::Value>) -> Arc<Resolved> {
+        if editor.is_some() {
+            *self.editor_settings.write().expect("lock") = editor;
+        }
+        let editor = self.editor_settings.read().expect("lock").clone();
+        let inputs = crate::config::Inputs::gather(self.root().as_deref(), editor);
+        let resolved = Arc::new(crate::config::resolve(&inputs));
+        *self.config.write().expect("lock") = resolved.clone();
+        resolved
+    }
+
+    pub fn never_send(&self) -> NeverSend {
+        NeverSend::new(&self.config().config.context.never_send)
+    }
+
+    pub fn note_focus(&self, uri: &str) {
+        *self.focused.write().expect("lock") = Some(uri.to_string());
+    }
+
+    pub fn focused(&self) -> Option<String> {
+        self.focused.read().expect("lock").clone()
+    }
+
+    pub fn note_action_range(&self, uri: &str, range: text::Range) {
+        *self.last_action_range.write().expect("lock") = Some((uri.to_string(), range));
+        self.note_focus(uri);
+    }
+
+    pub fn last_action_range(&self) -> Option<(String, text::Range)> {
+        self.last_action_range.read().expect("lock").clone()
+    }
+}

@@ -1,0 +1,323 @@
+//! Choosing what an inline edit rewrites, in editor terms.
+//!
+//! A request names an action and, usually, a range. From the document and its syntax tree this
+//! module decides the region of the buffer that changes, the text the model sees, the
+//! instruction, and the surrounding context:
+//! - a `baton:` marker line: the marker is consumed, and the target is the syntax node after it;
+//! - a selection: the selection (widened to the start of its line when only indentation precedes
+//!   it), with the instruction taken from the first comment inside it unless one was given;
+//! - a cursor: the enclosing scope, or the line;
+//! - no range: the whole document.
+
+use std::ops::Range;
+
+use edit::prompt::{Diagnostic, EditKind, TARGET_PLACEHOLDER};
+use syntax::SyntaxTree;
+use text::Document;
+
+/// Longest enclosing scope sent as context.
+const MAX_SCOPE_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Edit,
+    Fix,
+    Document,
+    Tests,
+    Explain,
+}
+
+impl Action {
+    pub fn edit_kind(self) -> EditKind {
+        match self {
+            Action::Edit | Action::Explain => EditKind::Instruction,
+            Action::Fix => EditKind::Fix,
+            Action::Document => EditKind::Document,
+            Action::Tests => EditKind::Tests,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Action::Edit => "edit",
+            Action::Fix => "fix",
+            Action::Document => "document",
+            Action::Tests => "write tests",
+            Action::Explain => "explain",
+        }
+    }
+}
+
+/// What the user asked for, with the range already in byte offsets.
+#[derive(Debug, Clone)]
+pub struct TargetRequest {
+    pub action: Action,
+    pub range: Option<Range<usize>>,
+    pub instruction: Option<String>,
+    pub diagnostics: Vec<(Range<usize>, Diagnostic)>,
+}
+
+/// Everything an inline edit job needs to know about its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditPlan {
+    pub action: Action,
+    pub instruction: String,
+    /// The bytes of the document the job replaces.
+    pub region: Range<usize>,
+    /// What the region's new text is aligned against while streaming (the region without a
+    /// consumed marker line).
+    pub aligned_original: String,
+    /// The code the model is asked about.
+    pub model_target: String,
+    /// Text shown before the reply in the region (a separator when tests are inserted).
+    pub before: String,
+    pub scope: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn plan(
+    document: &Document,
+    tree: Option<&SyntaxTree>,
+    request: &TargetRequest,
+) -> Result<EditPlan, String> {
+    let rope = document.rope();
+    let given_instruction = request
+        .instruction
+        .as_ref()
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty());
+    let diagnostics: Vec<Diagnostic> = request
+        .diagnostics
+        .iter()
+        .map(|(_, diagnostic)| diagnostic.clone())
+        .collect();
+
+    // A marker on the first line of the range wins for plain edits.
+    if request.action == Action::Edit
+        && let Some(range) = &request.range
+    {
+        let line = rope.byte_to_line(document.floor_boundary(range.start));
+        if let Some(marker) = syntax::find_marker(rope, line) {
+            let body_start = marker.line_range.end;
+            let body_end = tree
+                .and_then(|tree| tree.node_after(rope, body_start))
+                .map(|node| node.end)
+                .unwrap_or_else(|| paragraph_end(document, body_start));
+            let region = marker.line_range.start..body_end.max(body_start);
+            let target = document.slice(body_start..region.end);
+            let instruction = given_instruction.unwrap_or(marker.instruction);
+            if instruction.is_empty() {
+                return Err("the baton: marker has no instruction after it".into());
+            }
+            return Ok(EditPlan {
+                action: request.action,
+                instruction,
+                scope: scope_context(document, tree, body_start..region.end),
+                aligned_original: target.clone(),
+                model_target: target,
+                region,
+                before: String::new(),
+                diagnostics,
+            });
+        }
+    }
+
+    let mut subject = match &request.range {
+        Some(range) if range.start < range.end => {
+            let start = line_start_if_indented(document, range.start);
+            start..document.floor_boundary(range.end)
+        }
+        Some(range) => cursor_target(document, tree, range.start),
+        None => 0..document.len_bytes(),
+    };
+    if request.action == Action::Fix {
+        for (range, _) in &request.diagnostics {
+            subject.start = subject.start.min(range.start);
+            subject.end = subject.end.max(range.end);
+        }
+        subject = whole_lines(document, subject);
+    }
+    let subject_text = document.slice(subject.clone());
+
+    let instruction = match request.action {
+        Action::Edit => match given_instruction {
+            Some(instruction) => instruction,
+            None => first_comment(document, tree, subject.clone()).ok_or_else(|| {
+                "no instruction: put a comment inside the selection, a `baton:` marker above \
+                 the code, or pass an instruction to baton.edit"
+                    .to_string()
+            })?,
+        },
+        _ => given_instruction.unwrap_or_default(),
+    };
+    let scope = scope_context(document, tree, subject.clone());
+
+    let (region, aligned_original, before) = match request.action {
+        Action::Tests => (subject.end..subject.end, String::new(), "\n\n".to_string()),
+        _ => (subject.clone(), subject_text.clone(), String::new()),
+    };
+    Ok(EditPlan {
+        action: request.action,
+        instruction,
+        region,
+        aligned_original,
+        model_target: subject_text,
+        before,
+        scope,
+        diagnostics,
+    })
+}
+
+/// The enclosing scope of a cursor, or its line.
+fn cursor_target(document: &Document, tree: Option<&SyntaxTree>, offset: usize) -> Range<usize> {
+    let offset = document.floor_boundary(offset);
+    if let Some(scope) = tree.and_then(|tree| tree.enclosing_scope(document.rope(), offset..offset))
+    {
+        return line_start_if_indented(document, scope.range.start)..scope.range.end;
+    }
+    let line = document.rope().byte_to_line(offset);
+    document.line_start(line)..document.line_content_end(line)
+}
+
+/// Moves a start offset back to the start of its line when only whitespace precedes it, so the
+/// model sees (and returns) the first line's indentation.
+fn line_start_if_indented(document: &Document, offset: usize) -> usize {
+    let offset = document.floor_boundary(offset);
+    let line = document.rope().byte_to_line(offset);
+    let start = document.line_start(line);
+    if document
+        .slice(start..offset)
+        .chars()
+        .all(|c| c == ' ' || c == '\t')
+    {
+        start
+    } else {
+        offset
+    }
+}
+
+fn whole_lines(document: &Document, range: Range<usize>) -> Range<usize> {
+    let rope = document.rope();
+    let first = rope.byte_to_line(document.floor_boundary(range.start));
+    let last = rope.byte_to_line(document.floor_boundary(range.end));
+    document.line_start(first)..document.line_content_end(last)
+}
+
+/// Without a syntax tree, a marker applies to the lines up to the next blank line.
+fn paragraph_end(document: &Document, from: usize) -> usize {
+    let rope = document.rope();
+    let first = rope.byte_to_line(document.floor_boundary(from));
+    let mut end = from;
+    for line in first..rope.len_lines() {
+        let content = document.slice(document.line_start(line)..document.line_content_end(line));
+        if content.trim().is_empty() {
+            break;
+        }
+        end = document.line_content_end(line);
+    }
+    end
+}
+
+/// The first comment inside a range, without its comment syntax.
+fn first_comment(
+    document: &Document,
+    tree: Option<&SyntaxTree>,
+    range: Range<usize>,
+) -> Option<String> {
+    if let Some(tree) = tree {
+        return tree
+            .comments_in(range)
+            .into_iter()
+            .map(|comment| syntax::comment_text(&document.slice(comment)))
+            .find(|text| !text.is_empty());
+    }
+    let text = document.slice(range);
+    text.lines()
+        .map(str::trim_start)
+        .find(|line| {
+            ["//", "#", "--", "/*", ";"]
+                .iter()
+                .any(|opener| line.starts_with(opener))
+        })
+        .map(syntax::comment_text)
+        .filter(|text| !text.is_empty())
+}
+
+/// The enclosing scope's text with the target replaced by a placeholder line.
+fn scope_context(
+    document: &Document,
+    tree: Option<&SyntaxTree>,
+    target: Range<usize>,
+) -> Option<String> {
+    let scope = tree?.enclosing_scope(document.rope(), target.clone())?;
+    if scope.range.end - scope.range.start > MAX_SCOPE_BYTES {
+        return None;
+    }
+    let start = line_start_if_indented(document, scope.range.start);
+    let before = document.slice(start..target.start);
+    let after = document.slice(target.end..scope.range.end);
+    Some(format!("{before}{TARGET_PLACEHOLDER}{after}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syntax::Language;
+
+    fn plan_for(
+        text: &str,
+        action: Action,
+        range: Option<Range<usize>>,
+        instruction: Option<&str>,
+    ) -> EditPlan {
+        let document = Document::new(text, 1, "rust");
+        let tree = SyntaxTree::parse(Language::Rust, document.rope());
+        plan(
+            &document,
+            tree.as_ref(),
+            &TargetRequest {
+                action,
+                range,
+                instruction: instruction.map(String::from),
+                diagnostics: Vec::new(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn marker_consumes_its_line_and_targets_the_next_node() {
+        let text = "fn keep() {}\n\n    // baton: make it return 2\n    fn one() -> i32 {\n        1\n    }\nfn after() {}\n";
+        let marker_line = text.find("    // baton").unwrap();
+        let plan = plan_for(text, Action::Edit, Some(marker_line..marker_line), None);
+        assert_eq!(plan.instruction, "make it return 2");
+        assert_eq!(
+            &text[plan.region.clone()],
+            "    // baton: make it return 2\n    fn one() -> i32 {\n        1\n    }"
+        );
+        assert_eq!(
+            plan.aligned_original,
+            "    fn one() -> i32 {\n        1\n    }"
+        );
+    }
+
+    #[test]
+    fn selection_takes_its_instruction_from_the_first_comment() {
+        let text = "fn main() {\n    // use a loop\n    let x = 1;\n}\n";
+        let start = text.find("    // use").unwrap() + 4;
+        let end = text.find(";\n}").unwrap() + 1;
+        let plan = plan_for(text, Action::Edit, Some(start..end), None);
+        assert_eq!(plan.instruction, "use a loop");
+        assert_eq!(plan.region.start, start - 4, "widened to the line start");
+        assert!(plan.scope.unwrap().contains(TARGET_PLACEHOLDER));
+    }
+
+    #[test]
+    fn tests_are_inserted_after_the_target() {
+        let text = "fn add(a: i32) -> i32 {\n    a\n}\n";
+        let plan = plan_for(text, Action::Tests, Some(5..5), None);
+        assert_eq!(plan.region, 31..31);
+        assert_eq!(plan.model_target, "fn add(a: i32) -> i32 {\n    a\n}");
+        assert_eq!(plan.before, "\n\n");
+    }
+}
