@@ -634,6 +634,9 @@ impl LspClient {
     /// Waits until `predicate` returns `Some`, re-checking it whenever a message arrives. On timeout,
     /// or when the server closes its stdout first, fails with `what`, the recent messages and the
     /// server's stderr.
+    ///
+    /// The predicate runs while the client's state is locked: it must read the `&ClientState` it is
+    /// given and not call methods of the client, which would deadlock.
     pub async fn wait_for<T>(
         &self,
         what: &str,
