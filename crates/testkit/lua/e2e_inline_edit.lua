@@ -227,7 +227,10 @@ local function main()
     end, 20) then
       record_error("workspace/executeCommand got no answer")
     end
-    if not vim.wait(job_timeout, progress_ended, 20) then
+    -- A refused command starts no job, so there is no progress to wait for.
+    if result.exec_error then
+      record_error("workspace/executeCommand failed: " .. result.exec_error)
+    elseif not vim.wait(job_timeout, progress_ended, 20) then
       record_error(string.format("no $/progress end within %d ms", job_timeout))
     end
   end
