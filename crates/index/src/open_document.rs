@@ -5,6 +5,7 @@
 //! up) and to every new top-level node it overlaps (what the edit may have created). The result
 //! equals tagging the whole buffer again, which the tests check with random edits.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -20,8 +21,12 @@ pub(crate) struct OpenDocument {
     pub(crate) rope: Rope,
     /// All tags of the buffer, sorted by name position.
     tags: Vec<Tag>,
-    /// Byte ranges of the tree's top-level nodes after the last update.
-    top_level: Vec<Range<usize>>,
+    /// The tree's top-level nodes after the last update (see [`top_level_nodes`]).
+    top_level: Vec<TopLevelNode>,
+    /// The root node's kind after the last update.
+    root_kind: u16,
+    /// The tree seen last (a cheap shared copy), for asking tree-sitter what an edit changed.
+    tree: tree_sitter::Tree,
     pub(crate) symbols: Arc<FileSymbols>,
 }
 
@@ -29,7 +34,14 @@ impl OpenDocument {
     pub(crate) fn new(rope: &Rope, tree: &SyntaxTree) -> OpenDocument {
         let tags = tree.tags(rope);
         let symbols = Arc::new(FileSymbols::from_tags(tree.language(), &tags));
-        OpenDocument { rope: rope.clone(), tags, top_level: top_level_ranges(tree), symbols }
+        OpenDocument {
+            rope: rope.clone(),
+            tags,
+            top_level: top_level_nodes(tree, rope.len_bytes()),
+            root_kind: tree.tree().root_node().kind_id(),
+            tree: tree.tree().clone(),
+            symbols,
+        }
     }
 
     #[cfg(test)]
@@ -43,13 +55,47 @@ impl OpenDocument {
         let Some(mut region) = self.shift_through(changes) else {
             return;
         };
-        let new_top_level = top_level_ranges(tree);
+        // When error recovery turns the whole file into an ERROR root (or back), queries that
+        // anchor on the root (module-level constants, say) change meaning everywhere: tag it all.
+        let root = tree.tree().root_node();
+        if root.is_error() || root.kind_id() != self.root_kind {
+            region = 0..rope.len_bytes();
+        }
+        self.root_kind = root.kind_id();
+        // Tree-sitter knows exactly where the syntax changed between the old tree (moved through
+        // the same edits) and the new one: error recovery and indentation can reach far from the
+        // edit.
+        let mut old_tree = self.tree.clone();
+        for change in changes {
+            old_tree.edit(&input_edit(change));
+        }
+        for changed in old_tree.changed_ranges(tree.tree()) {
+            region.start = region.start.min(changed.start_byte);
+            region.end = region.end.max(changed.end_byte);
+        }
+        self.tree = tree.tree().clone();
+        let new_top_level = top_level_nodes(tree, rope.len_bytes());
+        // Reparsing can restructure text far from the edit (error recovery, indentation-based
+        // grammars): every top-level node that is not the same as before, moved by the edit,
+        // is re-tagged too.
+        let old_nodes: HashSet<&TopLevelNode> = self.top_level.iter().collect();
+        let new_nodes: HashSet<&TopLevelNode> = new_top_level.iter().collect();
+        let changed: Vec<Range<usize>> = new_top_level
+            .iter()
+            .filter(|node| !old_nodes.contains(node))
+            .chain(self.top_level.iter().filter(|node| !new_nodes.contains(node)))
+            .map(|node| node.range.clone())
+            .collect();
+        for range in &changed {
+            region.start = region.start.min(range.start);
+            region.end = region.end.max(range.end);
+        }
         let fresh = loop {
             loop {
                 let before = region.clone();
                 widen(&mut region, self.tags.iter().map(|tag| &tag.range));
-                widen(&mut region, self.top_level.iter());
-                widen(&mut region, new_top_level.iter());
+                widen(&mut region, self.top_level.iter().map(|node| &node.range));
+                widen(&mut region, new_top_level.iter().map(|node| &node.range));
                 if region == before {
                     break;
                 }
@@ -98,7 +144,8 @@ impl OpenDocument {
                 }
                 true
             });
-            self.top_level.retain_mut(|range| {
+            self.top_level.retain_mut(|node| {
+                let range = &mut node.range;
                 if touches(range, change) {
                     touched.start = touched.start.min(range.start);
                     touched.end = touched.end.max(map_offset(range.end, change));
@@ -146,8 +193,43 @@ fn widen<'a>(region: &mut Range<usize>, ranges: impl Iterator<Item = &'a Range<u
     }
 }
 
-fn top_level_ranges(tree: &SyntaxTree) -> Vec<Range<usize>> {
+/// A top-level node as far as re-tagging cares: where it is, what it is, and whether it
+/// contains a parse error.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TopLevelNode {
+    range: Range<usize>,
+    kind: u16,
+    has_error: bool,
+}
+
+/// The tree's top-level nodes, each extended to where the next one starts (the first from the
+/// start of the text, the last to its end). Covering the gaps matters: after error recovery the
+/// root may not span the whole text (an unterminated block comment hides everything after it),
+/// and an edit there must still widen to what it can affect.
+fn top_level_nodes(tree: &SyntaxTree, text_length: usize) -> Vec<TopLevelNode> {
     let root = tree.tree().root_node();
     let mut cursor = root.walk();
-    root.children(&mut cursor).map(|node| node.byte_range()).collect()
+    let children: Vec<_> = root.children(&mut cursor).collect();
+    let mut nodes = Vec::with_capacity(children.len().max(1));
+    for (index, node) in children.iter().enumerate() {
+        let start = if index == 0 { 0 } else { node.start_byte() };
+        let end = children.get(index + 1).map_or(text_length, |next| next.start_byte()).max(start);
+        nodes.push(TopLevelNode { range: start..end, kind: node.kind_id(), has_error: node.has_error() });
+    }
+    if nodes.is_empty() {
+        nodes.push(TopLevelNode { range: 0..text_length, kind: root.kind_id(), has_error: root.has_error() });
+    }
+    nodes
+}
+
+fn input_edit(change: &AppliedChange) -> tree_sitter::InputEdit {
+    let point = |point: text::Point| tree_sitter::Point { row: point.row, column: point.column };
+    tree_sitter::InputEdit {
+        start_byte: change.start_byte,
+        old_end_byte: change.old_end_byte,
+        new_end_byte: change.new_end_byte,
+        start_position: point(change.start_point),
+        old_end_position: point(change.old_end_point),
+        new_end_position: point(change.new_end_point),
+    }
 }

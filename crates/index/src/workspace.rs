@@ -32,9 +32,9 @@ pub struct WorkspaceIndex {
     config: IndexConfig,
     excludes: Arc<ExcludeMatcher>,
     /// Symbols of files as they are on disk, by absolute path.
-    files: DashMap<PathBuf, Arc<FileSymbols>>,
+    pub(crate) files: DashMap<PathBuf, Arc<FileSymbols>>,
     /// Open buffers, by absolute path; they shadow `files`.
-    open: DashMap<PathBuf, OpenDocument>,
+    pub(crate) open: DashMap<PathBuf, OpenDocument>,
     /// Files left out by a limit, with the reason.
     skipped: DashMap<PathBuf, String>,
     last_run: Mutex<RunStatistics>,
