@@ -50,7 +50,9 @@ pub(crate) fn save<'a>(
     entries: impl Iterator<Item = (&'a Path, &'a FileSymbols)>,
 ) -> Result<(), CacheError> {
     let bytes = encode(entries);
-    let directory = path.parent().ok_or(CacheError::Corrupt("cache path has no parent"))?;
+    let directory = path
+        .parent()
+        .ok_or(CacheError::Corrupt("cache path has no parent"))?;
     fs::create_dir_all(directory)?;
     let temporary = directory.join(format!("index.bin.{}.tmp", std::process::id()));
     let result = (|| {
@@ -66,7 +68,9 @@ pub(crate) fn save<'a>(
 }
 
 pub(crate) fn encode<'a>(entries: impl Iterator<Item = (&'a Path, &'a FileSymbols)>) -> Vec<u8> {
-    let mut out = Encoder { bytes: Vec::with_capacity(1 << 16) };
+    let mut out = Encoder {
+        bytes: Vec::with_capacity(1 << 16),
+    };
     out.bytes.extend_from_slice(MAGIC);
     out.bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     let entries: Vec<_> = entries.collect();
@@ -76,7 +80,8 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = (&'a Path, &'a FileSymbol
         out.string(file.language.name());
         out.varint(file.size);
         out.varint(file.modified_nanos);
-        out.bytes.extend_from_slice(&file.content_hash.to_le_bytes());
+        out.bytes
+            .extend_from_slice(&file.content_hash.to_le_bytes());
         out.varint(file.definitions.len() as u64);
         for definition in &file.definitions {
             out.string(&definition.name);
@@ -101,7 +106,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<CachedFiles, CacheError> {
     if input.take(MAGIC.len())? != MAGIC {
         return Err(CacheError::Corrupt("bad magic"));
     }
-    let version = u32::from_le_bytes(input.take(4)?.try_into().map_err(|_| CacheError::Corrupt("version"))?);
+    let version = u32::from_le_bytes(
+        input
+            .take(4)?
+            .try_into()
+            .map_err(|_| CacheError::Corrupt("version"))?,
+    );
     if version != FORMAT_VERSION {
         return Err(CacheError::Corrupt("format version changed"));
     }
@@ -117,8 +127,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<CachedFiles, CacheError> {
             .ok_or(CacheError::Corrupt("unknown language"))?;
         let size = input.varint()?;
         let modified_nanos = input.varint()?;
-        let content_hash =
-            u64::from_le_bytes(input.take(8)?.try_into().map_err(|_| CacheError::Corrupt("hash"))?);
+        let content_hash = u64::from_le_bytes(
+            input
+                .take(8)?
+                .try_into()
+                .map_err(|_| CacheError::Corrupt("hash"))?,
+        );
         let definition_count = input.length()?;
         let mut definitions = Vec::with_capacity(definition_count);
         for _ in 0..definition_count {
@@ -174,8 +188,14 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     fn take(&mut self, length: usize) -> Result<&'a [u8], CacheError> {
-        let end = self.position.checked_add(length).ok_or(CacheError::Corrupt("length overflow"))?;
-        let slice = self.bytes.get(self.position..end).ok_or(CacheError::Corrupt("truncated"))?;
+        let end = self
+            .position
+            .checked_add(length)
+            .ok_or(CacheError::Corrupt("length overflow"))?;
+        let slice = self
+            .bytes
+            .get(self.position..end)
+            .ok_or(CacheError::Corrupt("truncated"))?;
         self.position = end;
         Ok(slice)
     }
@@ -183,7 +203,10 @@ impl<'a> Decoder<'a> {
     fn varint(&mut self) -> Result<u64, CacheError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.take(1)?.first().ok_or(CacheError::Corrupt("truncated"))?;
+            let byte = *self
+                .take(1)?
+                .first()
+                .ok_or(CacheError::Corrupt("truncated"))?;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(value);
@@ -208,6 +231,7 @@ impl<'a> Decoder<'a> {
 
     fn string(&mut self) -> Result<&'a str, CacheError> {
         let length = self.length()?;
-        std::str::from_utf8(self.take(length)?).map_err(|_| CacheError::Corrupt("string is not UTF-8"))
+        std::str::from_utf8(self.take(length)?)
+            .map_err(|_| CacheError::Corrupt("string is not UTF-8"))
     }
 }

@@ -86,11 +86,16 @@ impl FileSymbols {
         // Outer definitions first at equal starts, so that the stack walk below sees a container
         // before what it contains.
         definitions.sort_by(|left, right| {
-            (left.range_start, std::cmp::Reverse(left.range_end), left.name_start).cmp(&(
-                right.range_start,
-                std::cmp::Reverse(right.range_end),
-                right.name_start,
-            ))
+            (
+                left.range_start,
+                std::cmp::Reverse(left.range_end),
+                left.name_start,
+            )
+                .cmp(&(
+                    right.range_start,
+                    std::cmp::Reverse(right.range_end),
+                    right.name_start,
+                ))
         });
         let mut open_containers: Vec<usize> = Vec::new();
         for index in 0..definitions.len() {
@@ -119,7 +124,10 @@ impl FileSymbols {
     }
 
     pub(crate) fn reference_total(&self) -> usize {
-        self.references.iter().map(|(_, count)| *count as usize).sum()
+        self.references
+            .iter()
+            .map(|(_, count)| *count as usize)
+            .sum()
     }
 }
 

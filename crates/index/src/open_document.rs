@@ -83,7 +83,11 @@ impl OpenDocument {
         let changed: Vec<Range<usize>> = new_top_level
             .iter()
             .filter(|node| !old_nodes.contains(node))
-            .chain(self.top_level.iter().filter(|node| !new_nodes.contains(node)))
+            .chain(
+                self.top_level
+                    .iter()
+                    .filter(|node| !new_nodes.contains(node)),
+            )
             .map(|node| node.range.clone())
             .collect();
         for range in &changed {
@@ -104,15 +108,20 @@ impl OpenDocument {
             let outside = fresh
                 .iter()
                 .filter(|tag| tag.range.start < region.start || tag.range.end > region.end)
-                .fold(region.clone(), |acc, tag| acc.start.min(tag.range.start)..acc.end.max(tag.range.end));
+                .fold(region.clone(), |acc, tag| {
+                    acc.start.min(tag.range.start)..acc.end.max(tag.range.end)
+                });
             if outside == region {
                 break fresh;
             }
             region = outside;
         };
-        self.tags.retain(|tag| !overlaps(&tag.range, &region) && !region.contains(&tag.name_range.start));
+        self.tags.retain(|tag| {
+            !overlaps(&tag.range, &region) && !region.contains(&tag.name_range.start)
+        });
         self.tags.extend(fresh);
-        self.tags.sort_by_key(|tag| (tag.name_range.start, tag.name_range.end));
+        self.tags
+            .sort_by_key(|tag| (tag.name_range.start, tag.name_range.end));
         self.top_level = new_top_level;
         self.rope = rope.clone();
         self.symbols = Arc::new(FileSymbols::from_tags(tree.language(), &self.tags));
@@ -137,9 +146,10 @@ impl OpenDocument {
                 }
                 // Not touched, so the tag lies wholly before or wholly after the replaced text.
                 if tag.range.start > change.old_end_byte {
-                    tag.range = map_offset(tag.range.start, change)..map_offset(tag.range.end, change);
-                    tag.name_range =
-                        map_offset(tag.name_range.start, change)..map_offset(tag.name_range.end, change);
+                    tag.range =
+                        map_offset(tag.range.start, change)..map_offset(tag.range.end, change);
+                    tag.name_range = map_offset(tag.name_range.start, change)
+                        ..map_offset(tag.name_range.end, change);
                     tag.line = (i64::from(tag.line) + line_delta).max(0) as u32;
                 }
                 true
@@ -213,17 +223,31 @@ fn top_level_nodes(tree: &SyntaxTree, text_length: usize) -> Vec<TopLevelNode> {
     let mut nodes = Vec::with_capacity(children.len().max(1));
     for (index, node) in children.iter().enumerate() {
         let start = if index == 0 { 0 } else { node.start_byte() };
-        let end = children.get(index + 1).map_or(text_length, |next| next.start_byte()).max(start);
-        nodes.push(TopLevelNode { range: start..end, kind: node.kind_id(), has_error: node.has_error() });
+        let end = children
+            .get(index + 1)
+            .map_or(text_length, |next| next.start_byte())
+            .max(start);
+        nodes.push(TopLevelNode {
+            range: start..end,
+            kind: node.kind_id(),
+            has_error: node.has_error(),
+        });
     }
     if nodes.is_empty() {
-        nodes.push(TopLevelNode { range: 0..text_length, kind: root.kind_id(), has_error: root.has_error() });
+        nodes.push(TopLevelNode {
+            range: 0..text_length,
+            kind: root.kind_id(),
+            has_error: root.has_error(),
+        });
     }
     nodes
 }
 
 fn input_edit(change: &AppliedChange) -> tree_sitter::InputEdit {
-    let point = |point: text::Point| tree_sitter::Point { row: point.row, column: point.column };
+    let point = |point: text::Point| tree_sitter::Point {
+        row: point.row,
+        column: point.column,
+    };
     tree_sitter::InputEdit {
         start_byte: change.start_byte,
         old_end_byte: change.old_end_byte,

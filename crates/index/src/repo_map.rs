@@ -76,7 +76,10 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
         let mut seen = HashSet::new();
         for definition in &file.symbols.definitions {
             if seen.insert(&*definition.name) {
-                definers.entry(&definition.name).or_default().push(file_index);
+                definers
+                    .entry(&definition.name)
+                    .or_default()
+                    .push(file_index);
             }
         }
     }
@@ -86,9 +89,12 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
     let mut referenced: HashSet<&str> = HashSet::new();
     for (from, file) in files.iter().enumerate() {
         for (name, references) in &file.symbols.references {
-            let Some(targets) = definers.get(&**name) else { continue };
+            let Some(targets) = definers.get(&**name) else {
+                continue;
+            };
             referenced.insert(name);
-            let weight = name_weight(name, targets.len(), &focus_names) * f64::from(*references).sqrt();
+            let weight =
+                name_weight(name, targets.len(), &focus_names) * f64::from(*references).sqrt();
             for &to in targets {
                 edges.push((from, to, name, weight));
             }
@@ -99,7 +105,12 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
     for (name, targets) in &definers {
         if !referenced.contains(name) {
             for &file in targets {
-                edges.push((file, file, name, 0.1 * name_weight(name, targets.len(), &focus_names)));
+                edges.push((
+                    file,
+                    file,
+                    name,
+                    0.1 * name_weight(name, targets.len(), &focus_names),
+                ));
             }
         }
     }
@@ -124,7 +135,11 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
         for file in 0..count {
             next[file] += (1.0 - DAMPING + DAMPING * dangling) * personalization[file];
         }
-        let change: f64 = next.iter().zip(&rank).map(|(new, old)| (new - old).abs()).sum();
+        let change: f64 = next
+            .iter()
+            .zip(&rank)
+            .map(|(new, old)| (new - old).abs())
+            .sum();
         rank = next;
         if change < 1e-10 {
             break;
@@ -139,7 +154,10 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
     let mut ranked: Vec<RankedDefinition> = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
         for (definition_index, definition) in file.symbols.definitions.iter().enumerate() {
-            let mut score = name_rank.get(&(file_index, &*definition.name)).copied().unwrap_or(0.0);
+            let mut score = name_rank
+                .get(&(file_index, &*definition.name))
+                .copied()
+                .unwrap_or(0.0);
             if focus_names.contains(&*definition.name) {
                 score *= 10.0;
             }
@@ -147,12 +165,14 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
         }
     }
     // Deterministic order: by rank, then by path and position.
-    ranked.sort_by(|((left_file, left_def), left), ((right_file, right_def), right)| {
-        right
-            .total_cmp(left)
-            .then_with(|| files[*left_file].display.cmp(&files[*right_file].display))
-            .then_with(|| left_def.cmp(right_def))
-    });
+    ranked.sort_by(
+        |((left_file, left_def), left), ((right_file, right_def), right)| {
+            right
+                .total_cmp(left)
+                .then_with(|| files[*left_file].display.cmp(&files[*right_file].display))
+                .then_with(|| left_def.cmp(right_def))
+        },
+    );
     ranked
 }
 
@@ -176,10 +196,17 @@ fn name_weight(name: &str, definer_count: usize, focus_names: &HashSet<&str>) ->
     weight
 }
 
-fn personalization(files: &[MapFile], focus: &MapFocus, definers: &HashMap<&str, Vec<usize>>) -> Vec<f64> {
+fn personalization(
+    files: &[MapFile],
+    focus: &MapFocus,
+    definers: &HashMap<&str, Vec<usize>>,
+) -> Vec<f64> {
     let mut weights = vec![0.0f64; files.len()];
-    let index_of: HashMap<&Path, usize> =
-        files.iter().enumerate().map(|(index, file)| (file.path.as_path(), index)).collect();
+    let index_of: HashMap<&Path, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| (file.path.as_path(), index))
+        .collect();
     for path in &focus.files {
         if let Some(&index) = index_of.get(path.as_path()) {
             weights[index] += 1.0;
@@ -230,7 +257,9 @@ fn render(
         if rows.is_some_and(|rows| rows.iter().any(|(line, _)| *line == definition.line)) {
             continue;
         }
-        let Some(text) = line_text(&file.path, definition.line) else { continue };
+        let Some(text) = line_text(&file.path, definition.line) else {
+            continue;
+        };
         let row = signature_row(definition.line, &text);
         let mut added = row.chars().count() + 1;
         if rows.is_none() {
@@ -248,7 +277,10 @@ fn render(
         if rows.is_none() {
             file_order.push(file_index);
         }
-        chosen.entry(file_index).or_default().insert((definition.line, row));
+        chosen
+            .entry(file_index)
+            .or_default()
+            .insert((definition.line, row));
     }
 
     let mut text = String::with_capacity(total_chars);
@@ -263,7 +295,10 @@ fn render(
     RepoMap {
         tokens: estimate_tokens(text.chars().count()),
         text,
-        files: file_order.iter().map(|&index| files[index].path.clone()).collect(),
+        files: file_order
+            .iter()
+            .map(|&index| files[index].path.clone())
+            .collect(),
     }
 }
 

@@ -32,7 +32,8 @@ impl IndexReport {
     /// A human-readable summary, or the report as JSON.
     pub fn render(&self, json: bool) -> String {
         if json {
-            return serde_json::to_string_pretty(self).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+            return serde_json::to_string_pretty(self)
+                .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
         }
         let mut out = String::new();
         let _ = writeln!(
@@ -44,7 +45,11 @@ impl IndexReport {
             self.from_cache,
             self.skipped.len()
         );
-        let _ = writeln!(out, "{:<12} {:>8} {:>12} {:>12}", "language", "files", "definitions", "references");
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>12} {:>12}",
+            "language", "files", "definitions", "references"
+        );
         for (language, count) in &self.per_language {
             let _ = writeln!(
                 out,

@@ -31,7 +31,11 @@ pub(crate) struct PreparedQuery<'a> {
 impl<'a> PreparedQuery<'a> {
     pub(crate) fn new(query: &'a str) -> PreparedQuery<'a> {
         let lowercase = query.trim().to_lowercase();
-        PreparedQuery { original: query.trim(), mask: char_mask(&lowercase), lowercase }
+        PreparedQuery {
+            original: query.trim(),
+            mask: char_mask(&lowercase),
+            lowercase,
+        }
     }
 
     /// The category of the match and whether the case matched exactly too, or `None`.
@@ -48,7 +52,10 @@ impl<'a> PreparedQuery<'a> {
             return Some((MatchCategory::Exact, &*definition.name == self.original));
         }
         if name.starts_with(query) {
-            return Some((MatchCategory::Prefix, definition.name.starts_with(self.original)));
+            return Some((
+                MatchCategory::Prefix,
+                definition.name.starts_with(self.original),
+            ));
         }
         let positions = subsequence_positions(&definition.name, query)?;
         let case_matches = positions
@@ -68,7 +75,11 @@ impl<'a> PreparedQuery<'a> {
             }
             previous = Some(index);
         }
-        let category = if word_match { MatchCategory::WordBoundary } else { MatchCategory::Subsequence };
+        let category = if word_match {
+            MatchCategory::WordBoundary
+        } else {
+            MatchCategory::Subsequence
+        };
         Some((category, case_matches))
     }
 }
@@ -78,7 +89,10 @@ impl<'a> PreparedQuery<'a> {
 /// leftmost match when that fails.
 fn subsequence_positions(name: &str, query: &str) -> Option<Vec<(usize, char)>> {
     let characters: Vec<char> = name.chars().collect();
-    let lowered: Vec<char> = characters.iter().map(|c| c.to_lowercase().next().unwrap_or(*c)).collect();
+    let lowered: Vec<char> = characters
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
     let starts = word_starts(name);
     let wanted: Vec<char> = query.chars().collect();
     let attempt = |prefer_word_starts: bool| -> Option<Vec<(usize, char)>> {
@@ -114,7 +128,8 @@ fn word_starts(name: &str) -> Vec<usize> {
             Some(previous) => {
                 matches!(previous, '_' | '-' | '.' | ':' | ' ' | '$')
                     && !matches!(character, '_' | '-' | '.' | ':' | ' ')
-                    || (character.is_uppercase() && (previous.is_lowercase() || previous.is_ascii_digit()))
+                    || (character.is_uppercase()
+                        && (previous.is_lowercase() || previous.is_ascii_digit()))
                     || (character.is_alphabetic() && previous.is_ascii_digit())
             }
         };
@@ -135,19 +150,34 @@ pub(crate) struct FileBonus {
 }
 
 impl FileBonus {
-    pub(crate) fn new(path: &Path, context: &SearchContext) -> FileBonus {
+    /// Nearness is counted below the workspace `root`, so that a deep checkout path does not
+    /// use up the cap before the workspace's own directories are compared.
+    pub(crate) fn new(path: &Path, context: &SearchContext, root: &Path) -> FileBonus {
         let open = context.open_files.iter().any(|open| open == path);
         let nearness = context.current_file.as_deref().map_or(0, |current| {
-            path.components().zip(current.components()).take_while(|(left, right)| left == right).count()
+            let path = path.strip_prefix(root).unwrap_or(path);
+            let current = current.strip_prefix(root).unwrap_or(current);
+            path.components()
+                .zip(current.components())
+                .take_while(|(left, right)| left == right)
+                .count()
         });
-        FileBonus { open, nearness: nearness.min(9) as u32 }
+        FileBonus {
+            open,
+            nearness: nearness.min(9) as u32,
+        }
     }
 }
 
 /// A single number that orders matches exactly as the ranking rules say: category, then case,
 /// then open files, then nearby files, then shorter names. Each term's range is smaller than
 /// the step of the term before it.
-pub(crate) fn score(category: MatchCategory, case_matches: bool, bonus: FileBonus, name_chars: usize) -> f32 {
+pub(crate) fn score(
+    category: MatchCategory,
+    case_matches: bool,
+    bonus: FileBonus,
+    name_chars: usize,
+) -> f32 {
     let length_term = 1.0 / (1.0 + name_chars as f32); // in (0, 1)
     (category as u32 as f32) * 100.0
         + if case_matches { 40.0 } else { 0.0 }

@@ -23,7 +23,10 @@ pub(crate) fn parse_fixture(fixture: &str) -> Vec<(String, String)> {
             text.push_str(line);
             text.push('\n');
         } else {
-            assert!(line.trim().is_empty(), "fixture text before the first `//- /path` header: {line:?}");
+            assert!(
+                line.trim().is_empty(),
+                "fixture text before the first `//- /path` header: {line:?}"
+            );
         }
     }
     files
@@ -33,7 +36,8 @@ pub(crate) fn parse_fixture(fixture: &str) -> Vec<(String, String)> {
 pub(crate) fn write_fixture(root: &Path, fixture: &str) {
     for (path, text) in parse_fixture(fixture) {
         let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("fixture paths have a parent")).expect("create fixture directory");
+        std::fs::create_dir_all(path.parent().expect("fixture paths have a parent"))
+            .expect("create fixture directory");
         std::fs::write(&path, text).expect("write fixture file");
     }
 }
@@ -57,7 +61,11 @@ impl TestWorkspace {
     }
 
     pub(crate) fn config(&self) -> IndexConfig {
-        IndexConfig { cache_dir: Some(self.cache.path().to_path_buf()), threads: 2, ..IndexConfig::default() }
+        IndexConfig {
+            cache_dir: Some(self.cache.path().to_path_buf()),
+            threads: 2,
+            ..IndexConfig::default()
+        }
     }
 
     /// A fresh index (as after a restart), indexed once.
@@ -70,11 +78,19 @@ impl TestWorkspace {
 
 /// Every file's definitions nested under their containers, and its references counted by name.
 pub(crate) fn render_index(index: &WorkspaceIndex) -> String {
-    let mut paths: Vec<PathBuf> = index.files.iter().map(|entry| entry.key().clone()).collect();
+    let mut paths: Vec<PathBuf> = index
+        .files
+        .iter()
+        .map(|entry| entry.key().clone())
+        .collect();
     paths.sort();
     let mut out = String::new();
     for path in paths {
-        let symbols = index.files.get(&path).map(|entry| entry.value().clone()).expect("listed file");
+        let symbols = index
+            .files
+            .get(&path)
+            .map(|entry| entry.value().clone())
+            .expect("listed file");
         let relative = path.strip_prefix(index.root()).unwrap_or(&path);
         let _ = writeln!(out, "{} ({})", relative.display(), symbols.language.name());
         for definition in &symbols.definitions {
@@ -97,7 +113,13 @@ pub(crate) fn render_index(index: &WorkspaceIndex) -> String {
             let references: Vec<String> = symbols
                 .references
                 .iter()
-                .map(|(name, count)| if *count == 1 { name.to_string() } else { format!("{name}×{count}") })
+                .map(|(name, count)| {
+                    if *count == 1 {
+                        name.to_string()
+                    } else {
+                        format!("{name}×{count}")
+                    }
+                })
                 .collect();
             let _ = writeln!(out, "  references: {}", references.join(", "));
         }

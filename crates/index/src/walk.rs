@@ -26,8 +26,13 @@ impl FileStamp {
             .modified()
             .ok()
             .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
-        FileStamp { size: metadata.len(), modified_nanos }
+            .map_or(0, |duration| {
+                u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+            });
+        FileStamp {
+            size: metadata.len(),
+            modified_nanos,
+        }
     }
 }
 
@@ -38,16 +43,26 @@ pub(crate) enum SourceText {
 }
 
 /// Reads a file unless it breaks one of the limits; the reason is returned for the report.
-pub(crate) fn read_source(path: &Path, stamp: FileStamp, max_file_bytes: u64) -> std::io::Result<SourceText> {
+pub(crate) fn read_source(
+    path: &Path,
+    stamp: FileStamp,
+    max_file_bytes: u64,
+) -> std::io::Result<SourceText> {
     if stamp.size > max_file_bytes {
-        return Ok(SourceText::Skipped { reason: format!("larger than {max_file_bytes} bytes") });
+        return Ok(SourceText::Skipped {
+            reason: format!("larger than {max_file_bytes} bytes"),
+        });
     }
     let mut bytes = Vec::with_capacity(stamp.size as usize);
     // Read one byte past the limit so that a file that grew since its metadata was taken is
     // still caught without reading all of it.
-    fs::File::open(path)?.take(max_file_bytes + 1).read_to_end(&mut bytes)?;
+    fs::File::open(path)?
+        .take(max_file_bytes + 1)
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_file_bytes {
-        return Ok(SourceText::Skipped { reason: format!("larger than {max_file_bytes} bytes") });
+        return Ok(SourceText::Skipped {
+            reason: format!("larger than {max_file_bytes} bytes"),
+        });
     }
     Ok(text_from_bytes(bytes))
 }
@@ -56,12 +71,16 @@ pub(crate) fn read_source(path: &Path, stamp: FileStamp, max_file_bytes: u64) ->
 pub(crate) fn text_from_bytes(bytes: Vec<u8>) -> SourceText {
     let sniffed = &bytes[..bytes.len().min(BINARY_SNIFF_BYTES)];
     if sniffed.contains(&0) {
-        return SourceText::Skipped { reason: "binary".to_owned() };
+        return SourceText::Skipped {
+            reason: "binary".to_owned(),
+        };
     }
     let content_hash = content_hash(&bytes);
     match String::from_utf8(bytes) {
         Ok(text) => SourceText::Text { text, content_hash },
-        Err(_) => SourceText::Skipped { reason: "not valid UTF-8".to_owned() },
+        Err(_) => SourceText::Skipped {
+            reason: "not valid UTF-8".to_owned(),
+        },
     }
 }
 
@@ -160,7 +179,9 @@ pub(crate) fn is_ignored(root: &Path, relative: &Path) -> bool {
         if !any {
             continue;
         }
-        let Ok(matcher) = builder.build() else { continue };
+        let Ok(matcher) = builder.build() else {
+            continue;
+        };
         let matched = matcher.matched_path_or_any_parents(&absolute, false);
         if matched.is_ignore() {
             return true;

@@ -51,7 +51,10 @@ struct RunStatistics {
 
 /// What happened to one file.
 enum FileOutcome {
-    Indexed { symbols: Arc<FileSymbols>, parsed: bool },
+    Indexed {
+        symbols: Arc<FileSymbols>,
+        parsed: bool,
+    },
     Skipped(String),
     /// Not a source file we index (unknown language, excluded, unreadable, gone).
     Absent,
@@ -60,7 +63,9 @@ enum FileOutcome {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding one of these locks leaves plain data behind that is still
     // consistent, so poisoning is not a reason to stop serving.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl WorkspaceIndex {
@@ -83,7 +88,10 @@ impl WorkspaceIndex {
     }
 
     fn cache_file(&self) -> Option<PathBuf> {
-        self.config.cache_dir.as_deref().map(|directory| cache::cache_file(directory, &self.root))
+        self.config
+            .cache_dir
+            .as_deref()
+            .map(|directory| cache::cache_file(directory, &self.root))
     }
 
     /// Loads the cache if any, walks the workspace in parallel, (re)parses only new and changed
@@ -109,7 +117,9 @@ impl WorkspaceIndex {
             match cache::load(&cache_file) {
                 Ok(cached) => known = cached,
                 Err(CacheError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => tracing::warn!("rebuilding the index: {error} ({})", cache_file.display()),
+                Err(error) => {
+                    tracing::warn!("rebuilding the index: {error} ({})", cache_file.display())
+                }
             }
         }
 
@@ -134,13 +144,15 @@ impl WorkspaceIndex {
             .follow_links(false)
             .filter_entry(move |entry| {
                 let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
-                walk::relative_path(&filter_root, entry.path())
-                    .is_none_or(|relative| relative.as_os_str().is_empty() || !excludes.is_excluded(&relative, is_dir))
+                walk::relative_path(&filter_root, entry.path()).is_none_or(|relative| {
+                    relative.as_os_str().is_empty() || !excludes.is_excluded(&relative, is_dir)
+                })
             })
             .build_parallel();
         walker.run(|| {
             let known = &known;
-            let (done, parsed, from_cache, seen, skipped) = (&done, &parsed, &from_cache, &seen, &skipped);
+            let (done, parsed, from_cache, seen, skipped) =
+                (&done, &parsed, &from_cache, &seen, &skipped);
             Box::new(move |entry| {
                 let entry = match entry {
                     Ok(entry) => entry,
@@ -161,12 +173,18 @@ impl WorkspaceIndex {
                 };
                 let metadata = entry.metadata().ok();
                 match self.read_file(path, language, metadata, known.get(&relative)) {
-                    FileOutcome::Indexed { symbols, parsed: was_parsed } => {
-                        if was_parsed { parsed } else { from_cache }.fetch_add(1, Ordering::Relaxed);
+                    FileOutcome::Indexed {
+                        symbols,
+                        parsed: was_parsed,
+                    } => {
+                        if was_parsed { parsed } else { from_cache }
+                            .fetch_add(1, Ordering::Relaxed);
                         self.files.insert(path.to_path_buf(), symbols);
                         lock(seen).insert(path.to_path_buf());
                     }
-                    FileOutcome::Skipped(reason) => lock(skipped).push((path.to_path_buf(), reason)),
+                    FileOutcome::Skipped(reason) => {
+                        lock(skipped).push((path.to_path_buf(), reason))
+                    }
                     FileOutcome::Absent => {}
                 }
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -178,10 +196,15 @@ impl WorkspaceIndex {
         });
 
         // Whatever the walk did not find is gone, newly ignored, or now over a limit.
-        let seen = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = seen
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.files.retain(|path, _| seen.contains(path));
         self.skipped.clear();
-        for (path, reason) in skipped.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        for (path, reason) in skipped
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
             self.skipped.insert(path, reason);
         }
         let finished = done.load(Ordering::Relaxed);
@@ -224,9 +247,13 @@ impl WorkspaceIndex {
             && previous.size == stamp.size
             && previous.modified_nanos == stamp.modified_nanos
         {
-            return FileOutcome::Indexed { symbols: previous.clone(), parsed: false };
+            return FileOutcome::Indexed {
+                symbols: previous.clone(),
+                parsed: false,
+            };
         }
-        let (text, content_hash) = match walk::read_source(path, stamp, self.config.max_file_bytes) {
+        let (text, content_hash) = match walk::read_source(path, stamp, self.config.max_file_bytes)
+        {
             Ok(SourceText::Text { text, content_hash }) => (text, content_hash),
             Ok(SourceText::Skipped { reason }) => {
                 tracing::info!("skipping {}: {reason}", path.display());
@@ -246,7 +273,10 @@ impl WorkspaceIndex {
             let mut symbols = FileSymbols::clone(previous);
             symbols.size = stamp.size;
             symbols.modified_nanos = stamp.modified_nanos;
-            return FileOutcome::Indexed { symbols: Arc::new(symbols), parsed: false };
+            return FileOutcome::Indexed {
+                symbols: Arc::new(symbols),
+                parsed: false,
+            };
         }
         let rope = Rope::from_str(&text);
         drop(text);
@@ -259,7 +289,10 @@ impl WorkspaceIndex {
         symbols.size = stamp.size;
         symbols.modified_nanos = stamp.modified_nanos;
         symbols.content_hash = content_hash;
-        FileOutcome::Indexed { symbols: Arc::new(symbols), parsed: true }
+        FileOutcome::Indexed {
+            symbols: Arc::new(symbols),
+            parsed: true,
+        }
     }
 
     /// Writes the disk cache now. [`WorkspaceIndex::index_workspace`] does this itself; call it
@@ -277,9 +310,19 @@ impl WorkspaceIndex {
         let entries: Vec<(PathBuf, Arc<FileSymbols>)> = self
             .files
             .iter()
-            .filter_map(|entry| Some((walk::relative_path(&self.root, entry.key())?, entry.value().clone())))
+            .filter_map(|entry| {
+                Some((
+                    walk::relative_path(&self.root, entry.key())?,
+                    entry.value().clone(),
+                ))
+            })
             .collect();
-        cache::save(&cache_file, entries.iter().map(|(path, symbols)| (path.as_path(), &**symbols)))
+        cache::save(
+            &cache_file,
+            entries
+                .iter()
+                .map(|(path, symbols)| (path.as_path(), &**symbols)),
+        )
     }
 
     /// A watched file changed or was saved: re-read it from disk, respecting the limits, excludes
@@ -319,12 +362,19 @@ impl WorkspaceIndex {
 
     /// `didOpen`: the buffer's tags replace the file's until it is closed.
     pub fn set_open_document(&self, path: &Path, rope: &Rope, tree: &SyntaxTree) {
-        self.open.insert(path.to_path_buf(), OpenDocument::new(rope, tree));
+        self.open
+            .insert(path.to_path_buf(), OpenDocument::new(rope, tree));
     }
 
     /// `didChange`: re-tags only the changed region, given the already updated rope and tree and
     /// the changes that led to them (in order, as `text::Document::apply_changes` reports them).
-    pub fn update_open_document(&self, path: &Path, rope: &Rope, tree: &SyntaxTree, changes: &[AppliedChange]) {
+    pub fn update_open_document(
+        &self,
+        path: &Path,
+        rope: &Rope,
+        tree: &SyntaxTree,
+        changes: &[AppliedChange],
+    ) {
         match self.open.get_mut(path) {
             Some(mut document) => document.update(rope, tree, changes),
             None => self.set_open_document(path, rope, tree),
@@ -344,7 +394,11 @@ impl WorkspaceIndex {
             .filter(|entry| !self.open.contains_key(entry.key()))
             .map(|entry| (entry.key().clone(), entry.value().clone()))
             .collect();
-        files.extend(self.open.iter().map(|entry| (entry.key().clone(), entry.value().symbols.clone())));
+        files.extend(
+            self.open
+                .iter()
+                .map(|entry| (entry.key().clone(), entry.value().symbols.clone())),
+        );
         files
     }
 
@@ -373,21 +427,39 @@ impl WorkspaceIndex {
         self.for_each_file(|path, symbols| {
             let mut bonus: Option<FileBonus> = None;
             for (definition_index, definition) in symbols.definitions.iter().enumerate() {
-                let Some((category, case_matches)) = query.matches(definition) else { continue };
+                let Some((category, case_matches)) = query.matches(definition) else {
+                    continue;
+                };
                 let bonus = *bonus.get_or_insert_with(|| {
                     matched_files.push((path.to_path_buf(), symbols.clone()));
-                    FileBonus::new(path, context)
+                    FileBonus::new(path, context, &self.root)
                 });
-                let value = score(category, case_matches, bonus, definition.name.chars().count());
-                candidates.push((value, (matched_files.len() - 1) as u32, definition_index as u32));
+                let value = score(
+                    category,
+                    case_matches,
+                    bonus,
+                    definition.name.chars().count(),
+                );
+                candidates.push((
+                    value,
+                    (matched_files.len() - 1) as u32,
+                    definition_index as u32,
+                ));
             }
         });
         let better = |left: &(f32, u32, u32), right: &(f32, u32, u32)| {
             let name = |(_, file, definition): &(f32, u32, u32)| {
                 let (path, symbols) = &matched_files[*file as usize];
-                (&symbols.definitions[*definition as usize].name, path, *definition)
+                (
+                    &symbols.definitions[*definition as usize].name,
+                    path,
+                    *definition,
+                )
             };
-            right.0.total_cmp(&left.0).then_with(|| name(left).cmp(&name(right)))
+            right
+                .0
+                .total_cmp(&left.0)
+                .then_with(|| name(left).cmp(&name(right)))
         };
         if candidates.len() > limit {
             candidates.select_nth_unstable_by(limit - 1, better);
@@ -398,7 +470,10 @@ impl WorkspaceIndex {
             .iter()
             .map(|&(value, file, definition)| {
                 let (path, symbols) = &matched_files[file as usize];
-                SymbolMatch { symbol: symbol_of(path, symbols, definition as usize), score: value }
+                SymbolMatch {
+                    symbol: symbol_of(path, symbols, definition as usize),
+                    score: value,
+                }
             })
             .collect()
     }
@@ -427,12 +502,19 @@ impl WorkspaceIndex {
                 None => return Vec::new(),
             },
         };
-        (0..symbols.definitions.len()).map(|index| symbol_of(path, &symbols, index)).collect()
+        (0..symbols.definitions.len())
+            .map(|index| symbol_of(path, &symbols, index))
+            .collect()
     }
 
     /// The repo map for `focus`, at most `token_budget` tokens, leaving out every file for which
     /// `skip` is true (e.g. `context.never_send`).
-    pub fn repo_map(&self, focus: &MapFocus, token_budget: usize, skip: &dyn Fn(&Path) -> bool) -> RepoMap {
+    pub fn repo_map(
+        &self,
+        focus: &MapFocus,
+        token_budget: usize,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> RepoMap {
         let mut files: Vec<MapFile> = self
             .snapshot()
             .into_iter()
@@ -456,7 +538,12 @@ impl WorkspaceIndex {
             }
             let lines = lines_cache.entry(path.to_path_buf()).or_insert_with(|| {
                 let text = std::fs::read(path).ok()?;
-                Some(String::from_utf8_lossy(&text).lines().map(str::to_owned).collect())
+                Some(
+                    String::from_utf8_lossy(&text)
+                        .lines()
+                        .map(str::to_owned)
+                        .collect(),
+                )
             });
             lines.as_ref()?.get(line as usize).cloned()
         };
@@ -474,11 +561,16 @@ impl WorkspaceIndex {
             count.definitions += symbols.definitions.len();
             count.references += symbols.reference_total();
         });
-        let mut per_language: Vec<(String, LanguageCount)> =
-            per_language.into_iter().map(|(name, count)| (name.to_owned(), count)).collect();
+        let mut per_language: Vec<(String, LanguageCount)> = per_language
+            .into_iter()
+            .map(|(name, count)| (name.to_owned(), count))
+            .collect();
         per_language.sort_by(|left, right| left.0.cmp(&right.0));
-        let mut skipped: Vec<(PathBuf, String)> =
-            self.skipped.iter().map(|entry| (entry.key().clone(), entry.value().clone())).collect();
+        let mut skipped: Vec<(PathBuf, String)> = self
+            .skipped
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().clone()))
+            .collect();
         skipped.sort();
         let last_run = *lock(&self.last_run);
         IndexReport {

@@ -17,9 +17,32 @@ const JAVASCRIPT_SOURCE: &str = "class Circle {\n  area() {\n    return compute(
 /// Snippets that create, break and join definitions, open strings and comments, and split
 /// lines: the edits most likely to change the parse away from where they happen.
 const SNIPPETS: &[&str] = &[
-    "", "a", "x", " ", "\n", "{", "}", "(", ")", "\"", "'", "//", "/*", "*/", "#", ":", "fn f() {}\n",
-    "def g():\n    pass\n", "function h() {}\n", "class K:\n", "struct S;\n", "helper", "compute(1)",
-    "    ", "pub ", "return ",
+    "",
+    "a",
+    "x",
+    " ",
+    "\n",
+    "{",
+    "}",
+    "(",
+    ")",
+    "\"",
+    "'",
+    "//",
+    "/*",
+    "*/",
+    "#",
+    ":",
+    "fn f() {}\n",
+    "def g():\n    pass\n",
+    "function h() {}\n",
+    "class K:\n",
+    "struct S;\n",
+    "helper",
+    "compute(1)",
+    "    ",
+    "pub ",
+    "return ",
 ];
 
 fn sorted(mut tags: Vec<Tag>) -> Vec<String> {
@@ -46,10 +69,19 @@ fn check_edits(language: Language, source: &str, batches: &[Vec<(usize, usize, u
                 let start = start % (total + 1);
                 let end = (start + length).min(total);
                 let range = scratch.range(start..end, PositionEncoding::Utf8);
-                let change = ContentChange { range: Some(range), text: snippet.to_owned() };
+                let change = ContentChange {
+                    range: Some(range),
+                    text: snippet.to_owned(),
+                };
                 let mut version = scratch.version();
                 version += 1;
-                scratch.apply_changes(version, std::slice::from_ref(&change), PositionEncoding::Utf8).expect("newer version");
+                scratch
+                    .apply_changes(
+                        version,
+                        std::slice::from_ref(&change),
+                        PositionEncoding::Utf8,
+                    )
+                    .expect("newer version");
                 Some(change)
             })
             .collect();
@@ -68,7 +100,10 @@ fn check_edits(language: Language, source: &str, batches: &[Vec<(usize, usize, u
 }
 
 fn batches() -> impl Strategy<Value = Vec<Vec<(usize, usize, usize)>>> {
-    prop::collection::vec(prop::collection::vec((0usize..400, 0usize..12, 0usize..64), 1..4), 1..6)
+    prop::collection::vec(
+        prop::collection::vec((0usize..400, 0usize..12, 0usize..64), 1..4),
+        1..6,
+    )
 }
 
 proptest! {
@@ -92,7 +127,13 @@ proptest! {
 
 #[test]
 fn typing_a_new_function_shows_up_in_search_and_definitions() {
-    let index = WorkspaceIndex::new("/workspace".into(), crate::IndexConfig { cache_dir: None, ..Default::default() });
+    let index = WorkspaceIndex::new(
+        "/workspace".into(),
+        crate::IndexConfig {
+            cache_dir: None,
+            ..Default::default()
+        },
+    );
     let path = Path::new("/workspace/src/lib.rs");
     let mut document = Document::new("fn first() {}\n", 0, "rust");
     let mut tree = SyntaxTree::parse(Language::Rust, document.rope()).expect("parses");
@@ -105,7 +146,14 @@ fn typing_a_new_function_shows_up_in_search_and_definitions() {
         let range = document.range(end..end, PositionEncoding::Utf8);
         version += 1;
         let applied = document
-            .apply_changes(version, &[ContentChange { range: Some(range), text: character.to_string() }], PositionEncoding::Utf8)
+            .apply_changes(
+                version,
+                &[ContentChange {
+                    range: Some(range),
+                    text: character.to_string(),
+                }],
+                PositionEncoding::Utf8,
+            )
             .expect("newer version");
         tree.update(document.rope(), &applied);
         index.update_open_document(path, document.rope(), &tree, &applied);
@@ -114,10 +162,14 @@ fn typing_a_new_function_shows_up_in_search_and_definitions() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].line, 1);
     let matches = index.search("sec", 10, &SearchContext::default());
-    assert_eq!(matches.first().map(|found| found.symbol.name.as_str()), Some("second"));
+    assert_eq!(
+        matches.first().map(|found| found.symbol.name.as_str()),
+        Some("second")
+    );
 
     index.close_document(path);
-    assert!(index.definitions("second").is_empty(), "closing the buffer drops its symbols");
+    assert!(
+        index.definitions("second").is_empty(),
+        "closing the buffer drops its symbols"
+    );
 }
-
-

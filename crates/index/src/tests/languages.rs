@@ -10,8 +10,11 @@ use super::{TestWorkspace, render_index};
 use crate::MapFocus;
 
 fn fixture_text(language: Language) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/index").join(format!("{}.txt", language.name()));
-    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/index")
+        .join(format!("{}.txt", language.name()));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
 }
 
 /// Indexes a language's fixture and renders its symbols plus the repo map focused on the last
@@ -20,10 +23,20 @@ fn render_language(language: Language) -> String {
     let fixture = fixture_text(language);
     let workspace = TestWorkspace::new(&fixture);
     let index = workspace.index();
-    let last = super::parse_fixture(&fixture).last().map(|(path, _)| path.clone()).expect("fixture has files");
-    let focus = MapFocus { files: vec![workspace.path(&last)], ..MapFocus::default() };
+    let last = super::parse_fixture(&fixture)
+        .last()
+        .map(|(path, _)| path.clone())
+        .expect("fixture has files");
+    let focus = MapFocus {
+        files: vec![workspace.path(&last)],
+        ..MapFocus::default()
+    };
     let map = index.repo_map(&focus, 1000, &|_| false);
-    format!("{}\nrepo map for {last}:\n{}", render_index(&index), map.text)
+    format!(
+        "{}\nrepo map for {last}:\n{}",
+        render_index(&index),
+        map.text
+    )
 }
 
 macro_rules! language_fixtures {
