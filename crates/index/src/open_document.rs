@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ropey::Rope;
 use syntax::{SyntaxTree, Tag};
@@ -27,21 +27,35 @@ pub(crate) struct OpenDocument {
     root_kind: u16,
     /// The tree seen last (a cheap shared copy), for asking tree-sitter what an edit changed.
     tree: tree_sitter::Tree,
-    pub(crate) symbols: Arc<FileSymbols>,
+    language: syntax::Language,
+    /// The compact symbols, rebuilt from `tags` only when a query asks after an edit: typing
+    /// then costs just the re-tag, and a burst of edits builds them once.
+    symbols: Mutex<Option<Arc<FileSymbols>>>,
 }
 
 impl OpenDocument {
     pub(crate) fn new(rope: &Rope, tree: &SyntaxTree) -> OpenDocument {
         let tags = tree.tags(rope);
-        let symbols = Arc::new(FileSymbols::from_tags(tree.language(), &tags));
         OpenDocument {
             rope: rope.clone(),
             tags,
             top_level: top_level_nodes(tree, rope.len_bytes()),
             root_kind: tree.tree().root_node().kind_id(),
             tree: tree.tree().clone(),
-            symbols,
+            language: tree.language(),
+            symbols: Mutex::new(None),
         }
+    }
+
+    /// The buffer's compact symbols, built on first use after an edit.
+    pub(crate) fn symbols(&self) -> Arc<FileSymbols> {
+        let mut symbols = self
+            .symbols
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        symbols
+            .get_or_insert_with(|| Arc::new(FileSymbols::from_tags(self.language, &self.tags)))
+            .clone()
     }
 
     #[cfg(test)]
@@ -119,12 +133,21 @@ impl OpenDocument {
         self.tags.retain(|tag| {
             !overlaps(&tag.range, &region) && !region.contains(&tag.name_range.start)
         });
-        self.tags.extend(fresh);
-        self.tags
-            .sort_by_key(|tag| (tag.name_range.start, tag.name_range.end));
+        // Kept tags name something before or after the region and every fresh one names
+        // something inside it, so splicing keeps the list sorted without a full sort.
+        let mut fresh = fresh;
+        fresh.sort_by_key(|tag| (tag.name_range.start, tag.name_range.end));
+        let insert_at = self
+            .tags
+            .partition_point(|tag| tag.name_range.start < region.start);
+        self.tags.splice(insert_at..insert_at, fresh);
         self.top_level = new_top_level;
         self.rope = rope.clone();
-        self.symbols = Arc::new(FileSymbols::from_tags(tree.language(), &self.tags));
+        self.language = tree.language();
+        *self
+            .symbols
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Moves tags and top-level ranges through each change in order, dropping those the change

@@ -57,6 +57,14 @@ impl<'a> PreparedQuery<'a> {
                 definition.name.starts_with(self.original),
             ));
         }
+        if definition.name.is_ascii() && query.is_ascii() && self.original.len() == query.len() {
+            return ascii_fuzzy_match(
+                definition.name.as_bytes(),
+                name.as_bytes(),
+                query.as_bytes(),
+                self.original.as_bytes(),
+            );
+        }
         let positions = subsequence_positions(&definition.name, query)?;
         let case_matches = positions
             .iter()
@@ -184,4 +192,142 @@ pub(crate) fn score(
         + if bonus.open { 20.0 } else { 0.0 }
         + bonus.nearness as f32 * 2.0
         + length_term
+}
+
+/// The common case, ASCII names and queries, without allocating: this runs for every name that
+/// passes the mask prefilter, which for a one- or two-letter query is most of the workspace.
+/// Same rules as the general path: prefer word starts, fall back to the leftmost match.
+fn ascii_fuzzy_match(
+    name: &[u8],
+    lowercase: &[u8],
+    query_lowercase: &[u8],
+    query: &[u8],
+) -> Option<(MatchCategory, bool)> {
+    let mut remaining = query_lowercase.iter().peekable();
+    for byte in lowercase {
+        if remaining.peek() == Some(&byte) {
+            remaining.next();
+        }
+    }
+    if remaining.peek().is_some() {
+        return None;
+    }
+    let attempt = |prefer_word_starts: bool| -> Option<(bool, bool)> {
+        let (mut next, mut last, mut word_match, mut case_matches) =
+            (0usize, None::<usize>, true, true);
+        for (query_index, &want) in query_lowercase.iter().enumerate() {
+            let continues = last.is_some_and(|last| lowercase.get(last + 1) == Some(&want));
+            let leftmost = || (next..lowercase.len()).find(|&index| lowercase[index] == want);
+            let found = if prefer_word_starts && !continues {
+                (next..lowercase.len())
+                    .find(|&index| lowercase[index] == want && is_ascii_word_start(name, index))
+                    .or_else(leftmost)
+            } else {
+                leftmost()
+            }?;
+            let in_run = last.is_some_and(|last| last + 1 == found);
+            if !in_run && !is_ascii_word_start(name, found) {
+                word_match = false;
+            }
+            if name[found] != query[query_index] {
+                case_matches = false;
+            }
+            last = Some(found);
+            next = found + 1;
+        }
+        Some((word_match, case_matches))
+    };
+    let (word_match, case_matches) = attempt(true).or_else(|| attempt(false))?;
+    let category = if word_match {
+        MatchCategory::WordBoundary
+    } else {
+        MatchCategory::Subsequence
+    };
+    Some((category, case_matches))
+}
+
+/// [`word_starts`] for one position of an ASCII name.
+fn is_ascii_word_start(name: &[u8], index: usize) -> bool {
+    let Some(previous) = index.checked_sub(1).map(|previous| name[previous]) else {
+        return true;
+    };
+    let character = name[index];
+    let separator = |byte: u8| matches!(byte, b'_' | b'-' | b'.' | b':' | b' ');
+    (matches!(previous, b'_' | b'-' | b'.' | b':' | b' ' | b'$') && !separator(character))
+        || (character.is_ascii_uppercase()
+            && (previous.is_ascii_lowercase() || previous.is_ascii_digit()))
+        || (character.is_ascii_alphabetic() && previous.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file_symbols::Definition;
+    use syntax::SymbolKind;
+
+    /// The allocation-free ASCII path and the general path agree on every name and query.
+    #[test]
+    fn ascii_and_general_matching_agree() {
+        let names = [
+            "parse",
+            "parse_file",
+            "ParseError",
+            "reparse",
+            "HTTPServer",
+            "get2D",
+            "a_b_c",
+            "x",
+            "WorkspaceSymbolIndex",
+            "__init__",
+            "$jq",
+        ];
+        let queries = [
+            "p", "pa", "pf", "PE", "pe", "rse", "hs", "http", "2d", "gd", "abc", "x", "wsi", "WSI",
+            "init", "jq", "zz",
+        ];
+        for name in names {
+            let definition = Definition::new(name, SymbolKind::Function, 0, 0..0, 0..0);
+            for query in queries {
+                let prepared = PreparedQuery::new(query);
+                let fast = prepared.matches(&definition);
+                let slow = (prepared.mask & !definition.char_mask == 0)
+                    .then(|| general_match(&prepared, &definition))
+                    .flatten();
+                let fast = match fast {
+                    Some((MatchCategory::Exact | MatchCategory::Prefix, _)) => continue,
+                    other => other,
+                };
+                assert_eq!(fast, slow, "{query:?} against {name:?}");
+            }
+        }
+    }
+
+    fn general_match(
+        query: &PreparedQuery,
+        definition: &Definition,
+    ) -> Option<(MatchCategory, bool)> {
+        let positions = subsequence_positions(&definition.name, &query.lowercase)?;
+        let case_matches = positions
+            .iter()
+            .zip(query.original.chars())
+            .all(|(&(_, original), wanted)| original == wanted);
+        let starts = word_starts(&definition.name);
+        let mut previous: Option<usize> = None;
+        let mut word_match = true;
+        for &(index, _) in &positions {
+            let continues_run = previous.is_some_and(|previous| previous + 1 == index);
+            if !continues_run && !starts.contains(&index) {
+                word_match = false;
+            }
+            previous = Some(index);
+        }
+        Some((
+            if word_match {
+                MatchCategory::WordBoundary
+            } else {
+                MatchCategory::Subsequence
+            },
+            case_matches,
+        ))
+    }
 }

@@ -327,7 +327,21 @@ impl WorkspaceIndex {
 
     /// A watched file changed or was saved: re-read it from disk, respecting the limits, excludes
     /// and ignore files. A missing file leaves the index.
+    ///
+    /// Editors also report directories (a deleted, created or renamed folder): everything indexed
+    /// under a directory is brought up to date, as a small walk of that directory.
     pub fn reindex_file(&self, path: &Path) {
+        if path.is_dir() {
+            self.reindex_directory(path);
+            return;
+        }
+        if !path.exists() {
+            // A deleted directory takes everything under it along.
+            self.files
+                .retain(|indexed, _| !indexed.starts_with(path) || indexed == path);
+            self.skipped
+                .retain(|indexed, _| !indexed.starts_with(path) || indexed == path);
+        }
         let Some(relative) = walk::relative_path(&self.root, path) else {
             self.remove_file(path);
             return;
@@ -352,6 +366,52 @@ impl WorkspaceIndex {
             }
             FileOutcome::Absent => self.remove_file(path),
         }
+    }
+
+    fn reindex_directory(&self, directory: &Path) {
+        let Some(relative) = walk::relative_path(&self.root, directory) else {
+            return;
+        };
+        if !relative.as_os_str().is_empty()
+            && (self.excludes.is_excluded(&relative, true)
+                || walk::is_ignored(&self.root, &relative))
+        {
+            self.files
+                .retain(|indexed, _| !indexed.starts_with(directory));
+            self.skipped
+                .retain(|indexed, _| !indexed.starts_with(directory));
+            return;
+        }
+        let mut found = HashSet::new();
+        let excludes = self.excludes.clone();
+        let filter_root = self.root.clone();
+        let walker = WalkBuilder::new(directory)
+            .hidden(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .ignore(true)
+            .require_git(false)
+            .parents(true)
+            .follow_links(false)
+            .filter_entry(move |entry| {
+                let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+                walk::relative_path(&filter_root, entry.path()).is_none_or(|relative| {
+                    relative.as_os_str().is_empty() || !excludes.is_excluded(&relative, is_dir)
+                })
+            })
+            .build();
+        for entry in walker.flatten() {
+            if entry.file_type().is_some_and(|kind| kind.is_file())
+                && Language::from_path(entry.path()).is_some()
+            {
+                found.insert(entry.path().to_path_buf());
+                self.reindex_file(entry.path());
+            }
+        }
+        self.files
+            .retain(|indexed, _| !indexed.starts_with(directory) || found.contains(indexed));
+        self.skipped
+            .retain(|indexed, _| !indexed.starts_with(directory) || found.contains(indexed));
     }
 
     /// Forgets a file on disk (deleted). An open buffer for it stays until it is closed.
@@ -397,7 +457,7 @@ impl WorkspaceIndex {
         files.extend(
             self.open
                 .iter()
-                .map(|entry| (entry.key().clone(), entry.value().symbols.clone())),
+                .map(|entry| (entry.key().clone(), entry.value().symbols())),
         );
         files
     }
@@ -411,7 +471,7 @@ impl WorkspaceIndex {
             }
         }
         for entry in self.open.iter() {
-            visit(entry.key(), &entry.value().symbols);
+            visit(entry.key(), &entry.value().symbols());
         }
     }
 
@@ -496,7 +556,7 @@ impl WorkspaceIndex {
     /// The definitions of one indexed file (or open buffer), in position order.
     pub fn file_symbols(&self, path: &Path) -> Vec<Symbol> {
         let symbols = match self.open.get(path) {
-            Some(document) => document.symbols.clone(),
+            Some(document) => document.symbols(),
             None => match self.files.get(path) {
                 Some(entry) => entry.value().clone(),
                 None => return Vec::new(),

@@ -136,3 +136,32 @@ fn progress_is_reported_and_ends_complete() {
     assert_eq!(done, total);
     assert!(done >= 1);
 }
+
+#[test]
+fn directories_reported_by_the_editor_are_walked_or_dropped() {
+    let workspace = TestWorkspace::new(FIXTURE);
+    let index = index_with_excludes(&workspace);
+    let package = workspace.path("src/package");
+    fs::create_dir_all(package.join("deeper")).expect("mkdir");
+    fs::write(package.join("one.rs"), "pub fn one() {}\n").expect("write");
+    fs::write(package.join("deeper/two.rs"), "pub fn two() {}\n").expect("write");
+    fs::write(
+        package.join("generated.rs"),
+        "pub fn ignored_by_gitignore() {}\n",
+    )
+    .expect("write");
+    index.reindex_file(&package);
+    assert_eq!(index.definitions("one").len(), 1);
+    assert_eq!(index.definitions("two").len(), 1);
+    assert!(index.definitions("ignored_by_gitignore").is_empty());
+
+    fs::remove_dir_all(&package).expect("rm -r");
+    index.reindex_file(&package);
+    assert!(index.definitions("one").is_empty());
+    assert!(index.definitions("two").is_empty());
+    assert_eq!(
+        index.definitions("library").len(),
+        1,
+        "files outside the directory stay"
+    );
+}
