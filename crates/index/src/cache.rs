@@ -57,8 +57,9 @@ pub(crate) fn save<'a>(
     let temporary = directory.join(format!("index.bin.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&temporary)?;
+        // No fsync: after a crash a torn cache fails to decode and costs one rebuild, which is
+        // cheaper than syncing on every run.
         file.write_all(&bytes)?;
-        file.sync_all()?;
         fs::rename(&temporary, path)
     })();
     if result.is_err() {

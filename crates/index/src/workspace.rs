@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -40,6 +40,9 @@ pub struct WorkspaceIndex {
     last_run: Mutex<RunStatistics>,
     /// Serializes whole-workspace runs (and cache writes) with each other; queries never take it.
     indexing: Mutex<()>,
+    /// Whether `files` changed since the cache was loaded or last written; a warm start that
+    /// finds nothing changed does not rewrite the cache.
+    cache_dirty: AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,6 +83,7 @@ impl WorkspaceIndex {
             skipped: DashMap::new(),
             last_run: Mutex::new(RunStatistics::default()),
             indexing: Mutex::new(()),
+            cache_dirty: AtomicBool::new(false),
         }
     }
 
@@ -127,6 +131,7 @@ impl WorkspaceIndex {
         let done = AtomicUsize::new(0);
         let parsed = AtomicUsize::new(0);
         let from_cache = AtomicUsize::new(0);
+        let unchanged = AtomicUsize::new(0);
         let seen: Mutex<HashSet<PathBuf>> = Mutex::new(HashSet::with_capacity(total_estimate));
         let skipped: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
@@ -151,8 +156,8 @@ impl WorkspaceIndex {
             .build_parallel();
         walker.run(|| {
             let known = &known;
-            let (done, parsed, from_cache, seen, skipped) =
-                (&done, &parsed, &from_cache, &seen, &skipped);
+            let (done, parsed, from_cache, unchanged, seen, skipped) =
+                (&done, &parsed, &from_cache, &unchanged, &seen, &skipped);
             Box::new(move |entry| {
                 let entry = match entry {
                     Ok(entry) => entry,
@@ -179,6 +184,14 @@ impl WorkspaceIndex {
                     } => {
                         if was_parsed { parsed } else { from_cache }
                             .fetch_add(1, Ordering::Relaxed);
+                        let same = known
+                            .get(&relative)
+                            .is_some_and(|known| Arc::ptr_eq(known, &symbols));
+                        if same {
+                            unchanged.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            self.cache_dirty.store(true, Ordering::Relaxed);
+                        }
                         self.files.insert(path.to_path_buf(), symbols);
                         lock(seen).insert(path.to_path_buf());
                     }
@@ -200,6 +213,10 @@ impl WorkspaceIndex {
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.files.retain(|path, _| seen.contains(path));
+        if unchanged.load(Ordering::Relaxed) != known.len() {
+            // Some known file was not found again: deleted, ignored or skipped now.
+            self.cache_dirty.store(true, Ordering::Relaxed);
+        }
         self.skipped.clear();
         for (path, reason) in skipped
             .into_inner()
@@ -210,7 +227,9 @@ impl WorkspaceIndex {
         let finished = done.load(Ordering::Relaxed);
         progress(finished, finished);
 
-        if let Err(error) = self.write_cache() {
+        if self.cache_dirty.load(Ordering::Relaxed)
+            && let Err(error) = self.write_cache()
+        {
             tracing::warn!("could not save the index cache: {error}");
         }
         *lock(&self.last_run) = RunStatistics {
@@ -300,6 +319,9 @@ impl WorkspaceIndex {
     /// buffers are not cached: the cache describes the files on disk.
     pub fn save_cache(&self) -> Result<(), CacheError> {
         let _running = lock(&self.indexing);
+        if !self.cache_dirty.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         self.write_cache()
     }
 
@@ -317,12 +339,18 @@ impl WorkspaceIndex {
                 ))
             })
             .collect();
-        cache::save(
+        // Cleared before writing so that a change racing with the write marks it dirty again.
+        self.cache_dirty.store(false, Ordering::Relaxed);
+        let result = cache::save(
             &cache_file,
             entries
                 .iter()
                 .map(|(path, symbols)| (path.as_path(), &**symbols)),
-        )
+        );
+        if result.is_err() {
+            self.cache_dirty.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     /// A watched file changed or was saved: re-read it from disk, respecting the limits, excludes
@@ -337,10 +365,7 @@ impl WorkspaceIndex {
         }
         if !path.exists() {
             // A deleted directory takes everything under it along.
-            self.files
-                .retain(|indexed, _| !indexed.starts_with(path) || indexed == path);
-            self.skipped
-                .retain(|indexed, _| !indexed.starts_with(path) || indexed == path);
+            self.remove_under(path, |indexed| indexed == path);
         }
         let Some(relative) = walk::relative_path(&self.root, path) else {
             self.remove_file(path);
@@ -359,9 +384,11 @@ impl WorkspaceIndex {
             FileOutcome::Indexed { symbols, .. } => {
                 self.skipped.remove(path);
                 self.files.insert(path.to_path_buf(), symbols);
+                self.cache_dirty.store(true, Ordering::Relaxed);
             }
             FileOutcome::Skipped(reason) => {
                 self.files.remove(path);
+                self.cache_dirty.store(true, Ordering::Relaxed);
                 self.skipped.insert(path.to_path_buf(), reason);
             }
             FileOutcome::Absent => self.remove_file(path),
@@ -376,10 +403,7 @@ impl WorkspaceIndex {
             && (self.excludes.is_excluded(&relative, true)
                 || walk::is_ignored(&self.root, &relative))
         {
-            self.files
-                .retain(|indexed, _| !indexed.starts_with(directory));
-            self.skipped
-                .retain(|indexed, _| !indexed.starts_with(directory));
+            self.remove_under(directory, |_| false);
             return;
         }
         let mut found = HashSet::new();
@@ -408,16 +432,27 @@ impl WorkspaceIndex {
                 self.reindex_file(entry.path());
             }
         }
-        self.files
-            .retain(|indexed, _| !indexed.starts_with(directory) || found.contains(indexed));
-        self.skipped
-            .retain(|indexed, _| !indexed.starts_with(directory) || found.contains(indexed));
+        self.remove_under(directory, |indexed| found.contains(indexed));
     }
 
     /// Forgets a file on disk (deleted). An open buffer for it stays until it is closed.
     pub fn remove_file(&self, path: &Path) {
-        self.files.remove(path);
+        if self.files.remove(path).is_some() {
+            self.cache_dirty.store(true, Ordering::Relaxed);
+        }
         self.skipped.remove(path);
+    }
+
+    /// Forgets every file under `directory`, plus those `keep` does not accept.
+    fn remove_under(&self, directory: &Path, keep: impl Fn(&Path) -> bool) {
+        let before = self.files.len();
+        self.files
+            .retain(|indexed, _| !indexed.starts_with(directory) || keep(indexed));
+        self.skipped
+            .retain(|indexed, _| !indexed.starts_with(directory) || keep(indexed));
+        if self.files.len() != before {
+            self.cache_dirty.store(true, Ordering::Relaxed);
+        }
     }
 
     /// `didOpen`: the buffer's tags replace the file's until it is closed.

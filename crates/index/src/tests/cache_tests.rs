@@ -188,3 +188,46 @@ fn without_a_cache_directory_nothing_is_written() {
             .is_none()
     );
 }
+
+#[test]
+fn an_unchanged_warm_start_does_not_rewrite_the_cache() {
+    let workspace = TestWorkspace::new(FIXTURE);
+    workspace.index();
+    let cache_file = cache::cache_file(workspace.cache.path(), workspace.root.path());
+    let written = fs::metadata(&cache_file)
+        .and_then(|metadata| metadata.modified())
+        .expect("cache written");
+    // Make a rewrite detectable regardless of timestamp resolution.
+    fs::File::options()
+        .write(true)
+        .open(&cache_file)
+        .expect("open")
+        .set_modified(written - Duration::from_secs(60))
+        .expect("age");
+    let aged = fs::metadata(&cache_file)
+        .and_then(|metadata| metadata.modified())
+        .expect("metadata");
+    workspace.index();
+    assert_eq!(
+        fs::metadata(&cache_file)
+            .and_then(|metadata| metadata.modified())
+            .expect("metadata"),
+        aged
+    );
+
+    // A watched change marks it dirty; saving writes it and the next start is warm.
+    let index = workspace.index();
+    let lib = workspace.path("src/lib.rs");
+    fs::write(&lib, "pub fn library() {}\npub fn library_two() {}\n").expect("write");
+    bump_mtime(&lib, 3);
+    index.reindex_file(&lib);
+    index.save_cache().expect("saved");
+    assert_ne!(
+        fs::metadata(&cache_file)
+            .and_then(|metadata| metadata.modified())
+            .expect("metadata"),
+        aged
+    );
+    let report = workspace.index().report();
+    assert_eq!((report.parsed, report.from_cache), (0, 3));
+}
