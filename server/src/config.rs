@@ -430,22 +430,72 @@ fn environment_layer(environment: &[(String, String)]) -> Option<Value> {
     (!models.is_empty()).then(|| serde_json::json!({ "models": models }))
 }
 
-/// Merges one source on top of the others if the result is a valid configuration.
-fn layer(merged: &mut Value, value: Value, source: &Source, resolved: &mut Resolved) {
-    let mut candidate = merged.clone();
-    merge(&mut candidate, value);
-    match serde_json::from_value::<Config>(candidate.clone()) {
-        Ok(_) => {
-            *merged = candidate;
-            resolved.loaded.push(source.to_string());
+/// Merges one source on top of the others. A key whose value is invalid is left out and
+/// reported, and the rest of the source still applies: one typo must not undo a whole file.
+fn layer(merged: &mut Value, mut value: Value, source: &Source, resolved: &mut Resolved) {
+    // Each round removes one bad key, so this ends; the bound guards against surprises.
+    for _ in 0..32 {
+        let mut candidate = merged.clone();
+        merge(&mut candidate, value.clone());
+        let err = match serde_json::from_value::<Config>(candidate.clone()) {
+            Ok(_) => {
+                *merged = candidate;
+                resolved.loaded.push(source.to_string());
+                return;
+            }
+            Err(err) => err,
+        };
+        let Some(path) = locate_error(merged, &value, &mut Vec::new()) else {
+            break;
+        };
+        resolved.problems.push(format!(
+            "{source} has an error at `{}` (ignored): {err}",
+            path.join(".")
+        ));
+        remove_path(&mut value, &path);
+    }
+    resolved
+        .problems
+        .push(format!("{source} could not be used and was ignored"));
+}
+
+fn remove_path(value: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = value;
+    for key in parents {
+        match node.get_mut(key) {
+            Some(child) => node = child,
+            None => return,
         }
-        Err(err) => resolved
-            .problems
-            .push(format!("{source} has an error and was ignored: {err}")),
+    }
+    if let Some(object) = node.as_object_mut() {
+        object.remove(last);
     }
 }
 
-fn merge(base: &mut Value, over: Value) {
+/// Finds the dotted path of the first key in `layer` that makes the configuration invalid, by
+/// trying each key on its own. Serde's message alone does not say where the bad value is.
+fn locate_error(base: &Value, layer: &Value, path: &mut Vec<String>) -> Option<Vec<String>> {
+    for (key, value) in layer.as_object()? {
+        path.push(key.clone());
+        let nested = path.iter().rev().fold(
+            value.clone(),
+            |inner, key| serde_json::json!({ key.as_str(): inner }),
+        );
+        let mut candidate = base.clone();
+        merge(&mut candidate, nested);
+        if serde_json::from_value::<Config>(candidate).is_err() {
+            return locate_error(base, value, path).or_else(|| Some(path.clone()));
+        }
+        path.pop();
+    }
+    None
+}
+
+/// Deep-merges `over` into `base`: objects key by key, anything else replaced.
+pub fn merge(base: &mut Value, over: Value) {
     match (base, over) {
         (Value::Object(base), Value::Object(over)) => {
             for (key, value) in over {
@@ -545,15 +595,25 @@ mod tests {
             Ok("[models.fast]\nprovider = \"openai-chat\"\nmodel = \"qwen\"\n".into()),
         ));
         inputs.environment = vec![("BATON_MODEL".into(), "from-env".into())];
-        inputs.editor = Some(serde_json::json!({ "context": { "max_tokens": "lots" } }));
+        inputs.editor = Some(serde_json::json!({
+            "context": { "max_tokens": "lots", "never_send": [".secret"] },
+        }));
         let resolved = resolve(&inputs);
         let fast = resolved.config.models.fast.settings();
         assert_eq!(fast.model, "from-env");
         assert_eq!(fast.base_url, "http://127.0.0.1:11434/v1");
         assert_eq!(fast.api_key_env, None);
         assert_eq!(resolved.config.context.max_tokens, 4000);
+        assert_eq!(
+            resolved.config.context.never_send,
+            vec![".secret".to_string()]
+        );
         assert_eq!(resolved.problems.len(), 1);
-        assert!(resolved.problems[0].contains("editor settings"));
+        assert!(
+            resolved.problems[0].contains("editor settings has an error at `context.max_tokens`"),
+            "{:?}",
+            resolved.problems
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl EditRunner {
                     Some(Err(err)) => return Err(Interrupt::Failed(err.user_message())),
                     None => {
                         stream_done = true;
-                        let text = reply.finish();
+                        let text = reply.finish(job.plan.model_target.ends_with('\n'));
                         if text.trim().is_empty() {
                             return Err(Interrupt::Failed(model::ModelError::EmptyAnswer.user_message()));
                         }

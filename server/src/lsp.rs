@@ -79,10 +79,17 @@ fn client_features(capabilities: &lsp::ClientCapabilities) -> ClientFeatures {
             .and_then(|w| w.show_document.as_ref())
             .is_some_and(|show| show.support),
         apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
+        // Resource operations only exist inside `documentChanges`, so a client that lists them
+        // handles versioned document changes even when it forgets to say so (Neovim 0.11).
         document_changes: workspace
             .and_then(|w| w.workspace_edit.as_ref())
-            .and_then(|edit| edit.document_changes)
-            .unwrap_or(false),
+            .is_some_and(|edit| {
+                edit.document_changes == Some(true)
+                    || edit
+                        .resource_operations
+                        .as_ref()
+                        .is_some_and(|ops| !ops.is_empty())
+            }),
         watched_files_dynamic: workspace
             .and_then(|w| w.did_change_watched_files.as_ref())
             .and_then(|watch| watch.dynamic_registration)
@@ -112,7 +119,8 @@ impl LanguageServer for Backend {
             .or_else(|| params.root_uri.as_ref().and_then(proto::file_path));
         self.session.set_root(root);
         self.session
-            .reload_config(params.initialization_options.clone());
+            .set_init_options(params.initialization_options.clone());
+        self.session.reload_config();
         let features = self.session.config().config.features.clone();
         tracing::info!(?encoding, client = ?params.client_info.as_ref().map(|info| &info.name), "initialize");
 
@@ -178,7 +186,8 @@ impl LanguageServer for Backend {
             Value::Null => None,
             settings => Some(settings),
         };
-        self.session.reload_config(settings);
+        self.session.set_workspace_settings(settings);
+        self.session.reload_config();
         self.report_config_problems().await;
     }
 

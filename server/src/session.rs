@@ -178,8 +178,10 @@ pub struct Session {
     last_action_range: RwLock<Option<(String, text::Range)>>,
     /// The document the user last touched.
     focused: RwLock<Option<String>>,
-    /// The editor's own settings, kept to re-resolve when files change.
-    editor_settings: RwLock<Option<serde_json::Value>>,
+    /// `initializationOptions`, kept to re-resolve when anything else changes.
+    init_options: RwLock<Option<serde_json::Value>>,
+    /// The latest `workspace/didChangeConfiguration` settings, layered over the init options.
+    workspace_settings: RwLock<Option<serde_json::Value>>,
 }
 
 impl Default for Session {
@@ -193,7 +195,8 @@ impl Default for Session {
             root: RwLock::new(None),
             last_action_range: RwLock::new(None),
             focused: RwLock::new(None),
-            editor_settings: RwLock::new(None),
+            init_options: RwLock::new(None),
+            workspace_settings: RwLock::new(None),
         }
     }
 }
@@ -227,12 +230,33 @@ impl Session {
         *self.root.write().expect("lock") = root;
     }
 
-    /// Re-reads every configuration source; returns the new problems to report.
-    pub fn reload_config(&self, editor: Option<serde_json::Value>) -> Arc<Resolved> {
-        if editor.is_some() {
-            *self.editor_settings.write().expect("lock") = editor;
+    pub fn set_init_options(&self, options: Option<serde_json::Value>) {
+        *self.init_options.write().expect("lock") = options;
+    }
+
+    pub fn set_workspace_settings(&self, settings: Option<serde_json::Value>) {
+        *self.workspace_settings.write().expect("lock") = settings;
+    }
+
+    /// Re-reads every configuration source and keeps the result.
+    pub fn reload_config(&self) -> Arc<Resolved> {
+        let unwrap = |value: &serde_json::Value| match value.get("baton") {
+            Some(inner) if inner.is_object() => inner.clone(),
+            _ => value.clone(),
+        };
+        let mut editor = self.init_options.read().expect("lock").as_ref().map(unwrap);
+        if let Some(settings) = self
+            .workspace_settings
+            .read()
+            .expect("lock")
+            .as_ref()
+            .map(unwrap)
+        {
+            match &mut editor {
+                Some(base) => crate::config::merge(base, settings),
+                None => editor = Some(settings),
+            }
         }
-        let editor = self.editor_settings.read().expect("lock").clone();
         let inputs = crate::config::Inputs::gather(self.root().as_deref(), editor);
         let resolved = Arc::new(crate::config::resolve(&inputs));
         *self.config.write().expect("lock") = resolved.clone();

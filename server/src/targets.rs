@@ -15,6 +15,9 @@ use edit::prompt::{Diagnostic, EditKind, TARGET_PLACEHOLDER};
 use syntax::SyntaxTree;
 use text::Document;
 
+/// Largest enclosing scope a fix rewrites whole.
+const MAX_FIX_SCOPE_BYTES: usize = 8 * 1024;
+
 /// Longest enclosing scope sent as context.
 const MAX_SCOPE_BYTES: usize = 16 * 1024;
 
@@ -135,7 +138,15 @@ pub fn plan(
             subject.start = subject.start.min(range.start);
             subject.end = subject.end.max(range.end);
         }
-        subject = whole_lines(document, subject);
+        // A fix often needs more than the flagged line: rewrite the enclosing scope when it is
+        // of a reasonable size.
+        subject = match tree.and_then(|tree| tree.enclosing_scope(document.rope(), subject.clone()))
+        {
+            Some(scope) if scope.range.end - scope.range.start <= MAX_FIX_SCOPE_BYTES => {
+                line_start_if_indented(document, scope.range.start)..scope.range.end
+            }
+            _ => whole_lines(document, subject),
+        };
     }
     let subject_text = document.slice(subject.clone());
 

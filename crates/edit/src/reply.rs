@@ -54,9 +54,15 @@ impl ReplyText {
         }
     }
 
-    /// The final text, once the reply is complete.
-    pub fn finish(&self) -> String {
-        strip_fence(&self.raw)
+    /// The final text, once the reply is complete. When a fence was stripped, the line break
+    /// before the closing fence belongs to the fence, unless the target itself ends with one.
+    pub fn finish(&self, target_ends_with_newline: bool) -> String {
+        let text = strip_fence(&self.raw);
+        if text.len() != self.raw.len() && !target_ends_with_newline {
+            let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+            return trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string();
+        }
+        text
     }
 
     fn fence_body_start(&self) -> FenceStart {
@@ -117,7 +123,7 @@ mod tests {
             reply.push(piece);
             seen.push(reply.partial().to_string());
         }
-        (seen, reply.finish())
+        (seen, reply.finish(true))
     }
 
     #[test]
@@ -138,6 +144,17 @@ mod tests {
             vec!["  let x", "  let x = `a`;\n", "  let x = `a`;\ndone"]
         );
         assert_eq!(last, "  let x = `a`;\ndone");
+    }
+
+    #[test]
+    fn the_fence_line_break_follows_the_target() {
+        let mut reply = ReplyText::new();
+        reply.push("```\nx = 1\n```\n");
+        assert_eq!(reply.finish(false), "x = 1");
+        assert_eq!(reply.finish(true), "x = 1\n");
+        let mut unfenced = ReplyText::new();
+        unfenced.push("x = 1\n");
+        assert_eq!(unfenced.finish(false), "x = 1\n");
     }
 
     #[test]

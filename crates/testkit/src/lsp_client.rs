@@ -221,6 +221,9 @@ struct Inner {
     transcript: VecDeque<String>,
     stderr: String,
     server_closed_stdout: bool,
+    /// User typing to perform when the next `workspace/applyEdit` arrives, before applying it:
+    /// makes that edit's version stale, deterministically (the race a real user wins).
+    typing_before_apply: VecDeque<(String, TextEdit)>,
 }
 
 struct Shared {
@@ -410,6 +413,7 @@ impl LspClient {
                 transcript: VecDeque::new(),
                 stderr: String::new(),
                 server_closed_stdout: false,
+                typing_before_apply: VecDeque::new(),
             }),
             outgoing,
             received,
@@ -597,6 +601,25 @@ impl LspClient {
         document.text = text;
         document.version += 1;
         self.shared.send_did_change(&mut inner, uri, changes);
+    }
+
+    /// Arranges for the user to type `new_text` over `range` right before the next
+    /// `workspace/applyEdit` is handled, so that edit arrives with a stale version.
+    pub fn type_before_next_apply_edit(
+        &self,
+        uri: &str,
+        range: ((u32, u32), (u32, u32)),
+        new_text: &str,
+    ) {
+        let mut inner = self.shared.lock();
+        inner.typing_before_apply.push_back((
+            uri.to_string(),
+            TextEdit {
+                start: range.0,
+                end: range.1,
+                new_text: new_text.to_string(),
+            },
+        ));
     }
 
     /// The client's text of an open document, or of a file changed by a workspace edit. Panics if
@@ -1082,6 +1105,16 @@ enum Step {
 /// Applies a `workspace/applyEdit` as the profile's editor would and returns the answer. Open
 /// documents get a `didChange` (queued before the answer, which the caller queues after).
 fn apply_workspace_edit(shared: &Shared, inner: &mut Inner, params: Value) -> Value {
+    if let Some((uri, edit)) = inner.typing_before_apply.pop_front() {
+        let encoding = inner.encoding;
+        if let Some(document) = inner.state.documents.get_mut(&uri) {
+            let (text, changes) = apply_text_edits(&document.text, &[edit], encoding)
+                .unwrap_or_else(|error| panic!("invalid typing for {uri}: {error}"));
+            document.text = text;
+            document.version += 1;
+            shared.send_did_change(inner, &uri, changes);
+        }
+    }
     let edit = &params["edit"];
     let mut skipped_stale = Vec::new();
     let mut failure: Option<(usize, String)> = None;

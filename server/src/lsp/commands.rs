@@ -27,6 +27,7 @@ pub const COMMANDS: &[&str] = &[
     "baton.tests",
     "baton.explain",
     "baton.cancel",
+    "baton.status",
 ];
 
 /// How many lines of a range are searched for `baton:` markers.
@@ -166,6 +167,7 @@ impl Backend {
             "baton.tests" => Action::Tests,
             "baton.explain" => Action::Explain,
             "baton.cancel" => return Ok(Some(self.cancel(&params.arguments))),
+            "baton.status" => return Ok(Some(self.status(&params.arguments))),
             other => {
                 return Err(jsonrpc::Error::invalid_params(format!(
                     "unknown command {other}; baton knows {}",
@@ -198,6 +200,26 @@ impl Backend {
             None => self.session.jobs.cancel_all(),
         };
         json!({ "cancelled": cancelled })
+    }
+
+    /// Running jobs and open documents; with a `textDocument`, that document's version and text
+    /// as the server sees them (what tests and bug reports compare with the editor's buffer).
+    fn status(&self, arguments: &[Value]) -> Value {
+        let uri = arguments
+            .first()
+            .and_then(|argument| argument.get("textDocument"))
+            .and_then(|document| document.get("uri"))
+            .and_then(Value::as_str);
+        let mut status = json!({
+            "jobs": self.session.jobs.tokens(),
+            "documents": self.session.documents.uris(),
+            "positionEncoding": self.session.encoding().as_lsp_str(),
+        });
+        if let Some((document, _, _)) = uri.and_then(|uri| self.session.documents.snapshot(uri)) {
+            status["version"] = json!(document.version());
+            status["text"] = json!(document.text());
+        }
+        status
     }
 
     /// Resolves the target, checks the model configuration and spawns the job. Never awaits.

@@ -1,0 +1,12 @@
+//! Protocol-level tests: the real `baton` binary over real JSON-RPC on stdio, a fake model
+//! server speaking the providers' real SSE formats on 127.0.0.1, and scripted clients that
+//! behave like Neovim, Helix and Zed. One test binary, as the conventions ask.
+
+mod support;
+
+mod clients;
+mod config;
+mod edits;
+mod faults;
+mod neovim;
+mod stress;

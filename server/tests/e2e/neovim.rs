@@ -1,0 +1,85 @@
+//! A real headless Neovim 0.11 as the client, with only its built-in LSP support: the code
+//! action on a marker line streams the edit into the buffer, and undo brings the original back.
+
+use std::time::Duration;
+
+use testkit::fake_model::Reply;
+use testkit::neovim;
+
+use crate::edits::{EXPECTED, MARKED, REPLY};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_runs_the_marker_action_and_undoes_it() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    let fake = testkit::fake_model::FakeModel::start().await;
+    fake.push(Reply::text(REPLY).rate(60.0));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, MARKED).unwrap();
+    let init_options = serde_json::json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+        "edit": { "flush_interval_ms": 20 },
+    })
+    .to_string();
+    let log_file = dir.path().join("baton.log");
+    let config_home = dir.path().join("config");
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_ROOT".into(), root.display().to_string()),
+        ("BATON_LINE".into(), "4".into()),
+        ("BATON_ACTION".into(), "return two instead of one".into()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        ("BATON_LOG_FILE".into(), log_file.display().to_string()),
+        ("XDG_CONFIG_HOME".into(), config_home.display().to_string()),
+        ("BATON_JOB_TIMEOUT_MS".into(), "30000".into()),
+    ];
+    let script = neovim::lua_dir().join("e2e_inline_edit.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(90))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    assert_eq!(
+        results["errors"],
+        serde_json::json!([]),
+        "{results:#}\n{}",
+        outcome.stderr
+    );
+    assert_eq!(results["attached"], true);
+    assert_eq!(results["final_text"], EXPECTED, "{results:#}");
+    // The edit streamed: the buffer went through intermediate states before the final text.
+    let snapshots: Vec<&str> = results["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        snapshots.len() >= 3,
+        "expected streamed states, got {snapshots:#?}"
+    );
+    assert!(
+        snapshots
+            .iter()
+            .any(|text| *text != MARKED && *text != EXPECTED),
+        "{snapshots:#?}"
+    );
+    // Progress was shown and ended.
+    let progress = results["progress"].to_string();
+    assert!(
+        progress.contains("begin") && progress.contains("end"),
+        "{progress}"
+    );
+    // Undo brings back the original, marker included.
+    assert_eq!(results["after_undo_text"], MARKED, "{results:#}");
+    assert_eq!(fake.requests().len(), 1);
+}
