@@ -197,6 +197,9 @@ pub async fn run_edit(
     outcome
 }
 
+/// The editor's answer to the edit computed against a version.
+type EditAnswer = (i32, Result<bool, String>);
+
 /// Why the landing loop stopped early.
 enum Interrupt {
     Cancelled,
@@ -210,9 +213,10 @@ struct EditRunner {
     landing: Landing,
     document: Document,
     events: mpsc::UnboundedReceiver<DocEvent>,
+    /// The editor's answers to our edits, by the version each edit was computed against.
     answers: (
-        mpsc::UnboundedSender<(i32, Result<bool, String>)>,
-        mpsc::UnboundedReceiver<(i32, Result<bool, String>)>,
+        mpsc::UnboundedSender<EditAnswer>,
+        mpsc::UnboundedReceiver<EditAnswer>,
     ),
     /// Version of the edit whose answer we wait for.
     waiting_for_answer: Option<i32>,
