@@ -1,3 +1,5 @@
-//! placeholder
+//! Test helpers shared by baton's crates: servers that speak real wire protocols on loopback.
+
+pub mod fake_model;
 pub mod lsp_client;
 pub mod neovim;

@@ -1,0 +1,519 @@
+//! The one HTTP provider behind [`Provider`]: send, retry, read the event stream.
+//!
+//! `Provider::stream` resolves once the first text token has arrived (or the answer turned
+//! out empty). Everything before that point is retried when transient; from the first token
+//! on, nothing is: errors then arrive as the stream's last item.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use tokio::time::Instant;
+
+use crate::sse::{SseEvent, SseParser};
+use crate::wire::{self, Decoder, Step};
+use crate::{ModelError, ModelRequest, ModelSettings, Provider, TokenStream, phase};
+
+/// The first wait between attempts; it doubles on each further attempt.
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// The longest wait between attempts without a `Retry-After`.
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
+/// The longest `Retry-After` honoured.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
+/// How much of an error body is read for its message.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+
+pub(crate) struct HttpProvider {
+    settings: Arc<ModelSettings>,
+    http: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl HttpProvider {
+    pub fn new(settings: ModelSettings, http: reqwest::Client) -> Result<HttpProvider, ModelError> {
+        let url = endpoint_url(&settings)?;
+        read_key(&settings)?;
+        Ok(HttpProvider {
+            settings: Arc::new(settings),
+            http,
+            url,
+        })
+    }
+}
+
+impl Provider for HttpProvider {
+    fn stream(&self, request: ModelRequest) -> BoxFuture<'static, Result<TokenStream, ModelError>> {
+        let settings = self.settings.clone();
+        let http = self.http.clone();
+        let url = self.url.clone();
+        open(settings, http, url, request).boxed()
+    }
+}
+
+/// `{base_url}{endpoint}`, checked to be an http(s) URL.
+pub(crate) fn endpoint_url(settings: &ModelSettings) -> Result<reqwest::Url, ModelError> {
+    let base = settings.base_url.trim().trim_end_matches('/');
+    let invalid = |why: String| ModelError::BadRequest {
+        status: 0,
+        detail: format!("base_url {:?} {why}", settings.base_url),
+    };
+    // Checked before the endpoint is appended: "http://" + "/messages" would parse.
+    let parsed =
+        reqwest::Url::parse(base).map_err(|e| invalid(format!("is not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("is not an http or https URL".to_string()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("has no host".to_string()));
+    }
+    reqwest::Url::parse(&format!("{base}{}", wire::endpoint(settings.provider)))
+        .map_err(|e| invalid(format!("is not a valid URL: {e}")))
+}
+
+/// The key from the configured variable, read now; `None` when no key is configured.
+pub(crate) fn read_key(settings: &ModelSettings) -> Result<Option<String>, ModelError> {
+    let Some(env) = &settings.api_key_env else {
+        return Ok(None);
+    };
+    match std::env::var(env) {
+        Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_string())),
+        _ => Err(ModelError::MissingKey { env: env.clone() }),
+    }
+}
+
+async fn open(
+    settings: Arc<ModelSettings>,
+    http: reqwest::Client,
+    url: reqwest::Url,
+    request: ModelRequest,
+) -> Result<TokenStream, ModelError> {
+    let key = read_key(&settings)?;
+    let mut headers = wire::headers(settings.provider, key.as_deref())?;
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::to_vec(&wire::request_body(&settings, &request))
+        .expect("a JSON value serializes");
+    let exchange = Exchange {
+        settings: &settings,
+        http: &http,
+        url: &url,
+        headers: &headers,
+        body: &body,
+        key: key.as_deref(),
+    };
+    let mut retries = 0;
+    loop {
+        tracing::debug!(
+            provider = settings.provider.as_str(),
+            model = %settings.model,
+            url = %url,
+            attempt = retries + 1,
+            "model request"
+        );
+        match exchange.attempt().await {
+            Ok(stream) => return Ok(stream),
+            Err(error) if error.is_transient() && retries < settings.max_retries => {
+                let wait = backoff(retries, &error);
+                tracing::debug!(%error, ?wait, "model request failed before any token; retrying");
+                tokio::time::sleep(wait).await;
+                retries += 1;
+            }
+            Err(error) => {
+                tracing::debug!(%error, attempts = retries + 1, "model request failed");
+                return Err(error);
+            }
+        }
+    }
+}
+
+fn backoff(retries: u32, error: &ModelError) -> Duration {
+    if let ModelError::RateLimited {
+        retry_after: Some(after),
+    } = error
+    {
+        return (*after).min(RETRY_AFTER_CAP);
+    }
+    BACKOFF_BASE
+        .saturating_mul(1u32.checked_shl(retries).unwrap_or(u32::MAX))
+        .min(BACKOFF_MAX)
+}
+
+/// Everything one request needs, shared by its attempts.
+struct Exchange<'a> {
+    settings: &'a ModelSettings,
+    http: &'a reqwest::Client,
+    url: &'a reqwest::Url,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    key: Option<&'a str>,
+}
+
+impl Exchange<'_> {
+    /// One attempt, up to the first token.
+    async fn attempt(&self) -> Result<TokenStream, ModelError> {
+        // From sending the request to the first byte of the body. The connection is opened
+        // inside `send`, so the connect budget is part of this wait; the client's own
+        // connect timeout (see `http_client`) reports a connect that hangs.
+        let deadline =
+            Instant::now() + self.settings.connect_timeout + self.settings.first_token_timeout;
+        let send = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(self.body.to_vec())
+            .send();
+        let response = match tokio::time::timeout_at(deadline, send).await {
+            Err(_) => {
+                return Err(ModelError::Timeout {
+                    phase: phase::FIRST_TOKEN,
+                });
+            }
+            Ok(Err(error)) => return Err(send_error(&error, self.key)),
+            Ok(Ok(response)) => response,
+        };
+        if !response.status().is_success() {
+            return Err(self.status_error(response).await);
+        }
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        if is_json {
+            let body = read_limited(response, self.settings.idle_timeout).await;
+            return Err(ModelError::Malformed {
+                detail: format!(
+                    "expected an event stream but the server answered with JSON: {}",
+                    redact(&wire::excerpt(&body), self.key)
+                ),
+            });
+        }
+
+        let mut reader = Reader::new(
+            response.bytes_stream().boxed(),
+            Decoder::new(self.settings.provider),
+            self.settings.idle_timeout,
+            deadline,
+        );
+        match reader.next().await {
+            Some(Ok(first)) => Ok(reader.into_stream(first)),
+            // The answer completed without text: not an error of the exchange, so it is the
+            // stream's one and last item.
+            Some(Err(ModelError::EmptyAnswer)) => {
+                Ok(futures::stream::iter([Err(ModelError::EmptyAnswer)]).boxed())
+            }
+            Some(Err(error)) => Err(error),
+            // A reader yields text or an error before it ends; should that ever change, an
+            // answer that stopped without either is best reported as cut off.
+            None => Err(ModelError::Truncated),
+        }
+    }
+
+    async fn status_error(&self, response: reqwest::Response) -> ModelError {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = read_limited(response, self.settings.idle_timeout).await;
+        let (message, code) = match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(value) => (
+                wire::error_message(&value),
+                value
+                    .pointer("/error/code")
+                    .or_else(|| value.pointer("/error/type"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+            ),
+            Err(_) => (None, None),
+        };
+        let detail = redact(&message.unwrap_or_else(|| wire::excerpt(&body)), self.key);
+        tracing::debug!(status, %detail, "model server answered with an error");
+        match status {
+            401 | 403 => {
+                let hint = match &self.settings.api_key_env {
+                    Some(env) => format!("key read from {env}"),
+                    None => "no API key is configured (api_key_env)".to_string(),
+                };
+                ModelError::Unauthorized {
+                    status,
+                    detail: if detail.is_empty() {
+                        hint
+                    } else {
+                        format!("{detail}; {hint}")
+                    },
+                }
+            }
+            404 => ModelError::ModelNotFound {
+                model: self.settings.model.clone(),
+                detail,
+            },
+            // OpenAI answers 429 when the account is out of credit: waiting will not help.
+            429 if code.as_deref() == Some("insufficient_quota") => {
+                ModelError::BadRequest { status, detail }
+            }
+            429 => ModelError::RateLimited { retry_after },
+            500..=599 => ModelError::Server { status, detail },
+            _ => ModelError::BadRequest { status, detail },
+        }
+    }
+}
+
+/// `Retry-After` in seconds, or OpenAI's `retry-after-ms`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(ms) = number("retry-after-ms") {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    number("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+}
+
+/// Up to [`ERROR_BODY_LIMIT`] bytes of the body, as text; whatever arrived if it stalls.
+async fn read_limited(response: reqwest::Response, wait: Duration) -> String {
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() >= ERROR_BODY_LIMIT {
+                body.truncate(ERROR_BODY_LIMIT);
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, read).await;
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn send_error(error: &reqwest::Error, key: Option<&str>) -> ModelError {
+    if error.is_timeout() {
+        return ModelError::Timeout {
+            phase: if error.is_connect() {
+                phase::CONNECT
+            } else {
+                phase::FIRST_TOKEN
+            },
+        };
+    }
+    // The innermost cause says what happened ("Connection refused (os error 111)").
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let place = error
+        .url()
+        .map(|u| format!("{}://{}{}", u.scheme(), u.authority(), u.path()))
+        .unwrap_or_default();
+    let detail = if place.is_empty() {
+        cause.to_string()
+    } else {
+        format!("{place}: {cause}")
+    };
+    ModelError::Connect {
+        detail: redact(&detail, key),
+    }
+}
+
+/// `text` with every occurrence of the key replaced.
+fn redact(text: &str, key: Option<&str>) -> String {
+    match key {
+        Some(key) if key.len() >= 4 => text.replace(key, "[redacted]"),
+        _ => text.to_string(),
+    }
+}
+
+/// Reads one answer's body: bytes in, text tokens out, as soon as each event completes.
+struct Reader {
+    body: Option<BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
+    parser: SseParser,
+    decoder: Decoder,
+    events: Vec<SseEvent>,
+    /// Items ready for the caller.
+    queue: VecDeque<Result<String, ModelError>>,
+    /// Nothing more is read: the queue holds the last items.
+    ended: bool,
+    text_seen: bool,
+    idle: Duration,
+    /// The deadline of the body's first byte, until it has arrived.
+    first_byte_deadline: Option<Instant>,
+}
+
+impl Reader {
+    fn new(
+        body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+        decoder: Decoder,
+        idle: Duration,
+        first_byte_deadline: Instant,
+    ) -> Reader {
+        Reader {
+            body: Some(body),
+            parser: SseParser::new(),
+            decoder,
+            events: Vec::new(),
+            queue: VecDeque::new(),
+            ended: false,
+            text_seen: false,
+            idle,
+            first_byte_deadline: Some(first_byte_deadline),
+        }
+    }
+
+    /// The next token, or the error that ends the answer; `None` once it is complete.
+    async fn next(&mut self) -> Option<Result<String, ModelError>> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if self.ended {
+                return None;
+            }
+            let body = self.body.as_mut()?;
+            let read = match self.first_byte_deadline.take() {
+                Some(deadline) => tokio::time::timeout_at(deadline, body.next())
+                    .await
+                    .map_err(|_| phase::FIRST_TOKEN),
+                None => tokio::time::timeout(self.idle, body.next())
+                    .await
+                    .map_err(|_| phase::IDLE),
+            };
+            match read {
+                Err(phase) => self.fail(ModelError::Timeout { phase }),
+                Ok(Some(Ok(chunk))) => {
+                    let result = self.parser.feed(chunk.as_ref(), &mut self.events);
+                    self.after_parse(result);
+                }
+                Ok(Some(Err(error))) => {
+                    tracing::debug!(%error, "model answer body failed");
+                    self.fail(ModelError::Truncated);
+                }
+                Ok(None) => {
+                    let result = self.parser.finish(&mut self.events);
+                    self.after_parse(result);
+                    if !self.ended {
+                        if self.decoder.complete_at_eof() {
+                            self.complete();
+                        } else {
+                            self.fail(ModelError::Truncated);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn after_parse(&mut self, parsed: Result<(), ModelError>) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
+            if self.ended {
+                break;
+            }
+            match self.decoder.on_event(&event) {
+                Ok(Step::Text(text)) => {
+                    self.text_seen = true;
+                    self.queue.push_back(Ok(text));
+                }
+                Ok(Step::Done) => self.complete(),
+                Ok(Step::Skip) => {}
+                Err(error) => self.fail(error),
+            }
+        }
+        self.events = events;
+        if let Err(error) = parsed
+            && !self.ended
+        {
+            self.fail(error);
+        }
+    }
+
+    fn fail(&mut self, error: ModelError) {
+        self.queue.push_back(Err(error));
+        self.ended = true;
+        // Dropping the body closes the connection.
+        self.body = None;
+    }
+
+    fn complete(&mut self) {
+        if !self.text_seen {
+            self.queue.push_back(Err(ModelError::EmptyAnswer));
+        }
+        self.ended = true;
+        // Read the rest (normally just the end of the chunked body) in the background so the
+        // connection goes back to the pool instead of being closed.
+        if let (Some(mut body), Ok(runtime)) =
+            (self.body.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let drain = async { while let Some(Ok(_)) = body.next().await {} };
+                let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+            });
+        }
+    }
+
+    fn into_stream(self, first: String) -> TokenStream {
+        let rest = futures::stream::unfold(self, |mut reader| async move {
+            let item = reader.next().await?;
+            Some((item, reader))
+        });
+        futures::stream::once(async move { Ok(first) })
+            .chain(rest)
+            .fuse()
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let server = ModelError::Server {
+            status: 500,
+            detail: String::new(),
+        };
+        assert_eq!(backoff(0, &server), Duration::from_millis(250));
+        assert_eq!(backoff(1, &server), Duration::from_millis(500));
+        assert_eq!(backoff(2, &server), Duration::from_secs(1));
+        assert_eq!(backoff(10, &server), BACKOFF_MAX);
+        assert_eq!(backoff(40, &server), BACKOFF_MAX);
+        let limited = |s| ModelError::RateLimited {
+            retry_after: Some(Duration::from_secs(s)),
+        };
+        assert_eq!(backoff(0, &limited(3)), Duration::from_secs(3));
+        assert_eq!(backoff(0, &limited(600)), RETRY_AFTER_CAP);
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
+        headers.remove("retry-after-ms");
+        headers.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("bad key sk-secret-123 given", Some("sk-secret-123")),
+            "bad key [redacted] given"
+        );
+        assert_eq!(redact("abc", None), "abc");
+    }
+}
