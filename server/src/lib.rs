@@ -9,6 +9,7 @@ pub mod config;
 pub mod doctor;
 pub mod frontend;
 pub mod headless;
+pub mod indexing;
 pub mod jobs;
 pub mod logging;
 pub mod lsp;

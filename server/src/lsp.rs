@@ -8,6 +8,7 @@ mod commands;
 mod frontend;
 mod ordered;
 pub mod proto;
+mod symbols;
 
 use std::sync::Arc;
 
@@ -19,7 +20,6 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use text::PositionEncoding;
 
 use crate::session::{ClientFeatures, Session};
-use crate::targets::EditPlan;
 
 pub use commands::COMMANDS;
 
@@ -64,9 +64,53 @@ impl Backend {
         }
     }
 
-    /// The repo map for a job's prompt; empty until the workspace index exists.
-    fn repo_map_for(&self, _path: Option<&std::path::Path>, _plan: &EditPlan) -> Option<String> {
-        None
+    /// Creates the workspace index and indexes in the background.
+    fn start_indexing(&self) {
+        let config = self.session.config();
+        let Some(root) = self.session.root() else {
+            tracing::info!("no workspace root: no index");
+            return;
+        };
+        if !config.config.index.enabled {
+            tracing::info!("indexing is disabled in the config");
+            return;
+        }
+        let index = Arc::new(index::WorkspaceIndex::new(
+            root,
+            crate::indexing::index_config(&config.config),
+        ));
+        self.session.set_index(index.clone());
+        let frontend: Arc<dyn crate::frontend::Frontend> = self.frontend.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            let report =
+                crate::indexing::index_in_background(index, frontend, "baton/index".into()).await;
+            if let Some(report) = report {
+                tracing::info!(
+                    files = report.files,
+                    parsed = report.parsed,
+                    from_cache = report.from_cache,
+                    elapsed_ms = report.elapsed_ms,
+                    "indexed"
+                );
+                session.set_index_report(report);
+            }
+        });
+    }
+
+    /// Asks the client to tell us about files changing on disk.
+    async fn watch_files(&self) {
+        if !self.session.client().watched_files_dynamic || self.session.index().is_none() {
+            return;
+        }
+        let registration = lsp::Registration {
+            id: "baton-watched-files".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: Some(serde_json::json!({ "watchers": [{ "globPattern": "**/*" }] })),
+        };
+        if let Err(err) = self.client.register_capability(vec![registration]).await {
+            tracing::warn!(%err, "the client refused to watch files");
+        }
     }
 }
 
@@ -147,6 +191,9 @@ impl LanguageServer for Backend {
                     ..lsp::CodeActionOptions::default()
                 })
             }),
+            document_symbol_provider: features.document_symbols.then_some(lsp::OneOf::Left(true)),
+            workspace_symbol_provider: features.workspace_symbols.then_some(lsp::OneOf::Left(true)),
+            definition_provider: features.definition.then_some(lsp::OneOf::Left(true)),
             execute_command_provider: Some(lsp::ExecuteCommandOptions {
                 commands: COMMANDS.iter().map(|command| command.to_string()).collect(),
                 ..lsp::ExecuteCommandOptions::default()
@@ -164,7 +211,9 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: lsp::InitializedParams) {
+        self.start_indexing();
         self.report_config_problems().await;
+        self.watch_files().await;
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -180,6 +229,73 @@ impl LanguageServer for Backend {
     async fn did_change(&self, _: lsp::DidChangeTextDocumentParams) {}
 
     async fn did_close(&self, _: lsp::DidCloseTextDocumentParams) {}
+
+    async fn did_save(&self, params: lsp::DidSaveTextDocumentParams) {
+        if let (Some(index), Some(path)) = (
+            self.session.index(),
+            proto::file_path(&params.text_document.uri),
+        ) {
+            let _ = tokio::task::spawn_blocking(move || index.reindex_file(&path)).await;
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: lsp::DidChangeWatchedFilesParams) {
+        let Some(index) = self.session.index() else {
+            return;
+        };
+        let changes: Vec<(std::path::PathBuf, bool)> = params
+            .changes
+            .iter()
+            .filter_map(|change| {
+                let deleted = change.typ == lsp::FileChangeType::DELETED;
+                proto::file_path(&change.uri).map(|path| (path, deleted))
+            })
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (path, deleted) in changes {
+                if deleted {
+                    index.remove_file(&path);
+                } else {
+                    index.reindex_file(&path);
+                }
+            }
+        })
+        .await;
+    }
+
+    async fn document_symbol(
+        &self,
+        params: lsp::DocumentSymbolParams,
+    ) -> Result<Option<lsp::DocumentSymbolResponse>> {
+        if !self.session.config().config.features.document_symbols {
+            return Ok(None);
+        }
+        Ok(self.document_symbols(&params.text_document.uri))
+    }
+
+    async fn symbol(
+        &self,
+        params: lsp::WorkspaceSymbolParams,
+    ) -> Result<Option<lsp::WorkspaceSymbolResponse>> {
+        if !self.session.config().config.features.workspace_symbols {
+            return Ok(None);
+        }
+        Ok(Some(lsp::WorkspaceSymbolResponse::Flat(
+            self.workspace_symbols(&params.query),
+        )))
+    }
+
+    async fn goto_definition(
+        &self,
+        params: lsp::GotoDefinitionParams,
+    ) -> Result<Option<lsp::GotoDefinitionResponse>> {
+        if !self.session.config().config.features.definition {
+            return Ok(None);
+        }
+        let position = params.text_document_position_params;
+        let locations = self.definitions(&position.text_document.uri, position.position);
+        Ok((!locations.is_empty()).then_some(lsp::GotoDefinitionResponse::Array(locations)))
+    }
 
     async fn did_change_configuration(&self, params: lsp::DidChangeConfigurationParams) {
         let settings = match params.settings {

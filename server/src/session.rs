@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
+use index::WorkspaceIndex;
 use syntax::{Language, SyntaxTree};
 use text::{ContentChange, Document, PositionEncoding};
 
@@ -53,7 +54,13 @@ pub struct Documents {
 
 impl Documents {
     /// The one mutation path for open documents. Never blocks on anything but the map shard.
-    pub fn apply(&self, update: DocumentUpdate, encoding: PositionEncoding) -> Result<(), String> {
+    /// The workspace index, when there is one, follows open buffers from here too.
+    pub fn apply(
+        &self,
+        update: DocumentUpdate,
+        encoding: PositionEncoding,
+        index: Option<&WorkspaceIndex>,
+    ) -> Result<(), String> {
         match update {
             DocumentUpdate::Open {
                 uri,
@@ -93,6 +100,9 @@ impl Documents {
                     .map_err(|err| format!("{uri}: {err}"))?;
                 if let Some(tree) = &mut open.tree {
                     tree.update(open.document.rope(), &applied);
+                    if let (Some(index), Some(path)) = (index, &open.path) {
+                        index.update_open_document(path, open.document.rope(), tree, &applied);
+                    }
                 }
                 if !open.listeners.is_empty() {
                     let event = DocEvent {
@@ -106,7 +116,11 @@ impl Documents {
             }
             DocumentUpdate::Close { uri } => {
                 // Dropping the listeners tells running jobs the document is gone.
-                self.open.remove(&uri);
+                if let Some((_, open)) = self.open.remove(&uri)
+                    && let (Some(index), Some(path)) = (index, &open.path)
+                {
+                    index.close_document(path);
+                }
                 Ok(())
             }
         }
@@ -149,6 +163,15 @@ impl Documents {
     pub fn is_open(&self, uri: &str) -> bool {
         self.open.contains_key(uri)
     }
+
+    /// Hands every open buffer to a newly created index.
+    pub fn register_all(&self, index: &WorkspaceIndex) {
+        for open in self.open.iter() {
+            if let (Some(path), Some(tree)) = (&open.path, &open.tree) {
+                index.set_open_document(path, open.document.rope(), tree);
+            }
+        }
+    }
 }
 
 pub fn language_of(document: &Document, path: Option<&Path>) -> Option<Language> {
@@ -178,6 +201,10 @@ pub struct Session {
     last_action_range: RwLock<Option<(String, text::Range)>>,
     /// The document the user last touched.
     focused: RwLock<Option<String>>,
+    /// The workspace index, once the workspace root is known and indexing is enabled.
+    index: RwLock<Option<Arc<WorkspaceIndex>>>,
+    /// What the last full indexing run found.
+    index_report: RwLock<Option<index::IndexReport>>,
     /// `initializationOptions`, kept to re-resolve when anything else changes.
     init_options: RwLock<Option<serde_json::Value>>,
     /// The latest `workspace/didChangeConfiguration` settings, layered over the init options.
@@ -195,6 +222,8 @@ impl Default for Session {
             root: RwLock::new(None),
             last_action_range: RwLock::new(None),
             focused: RwLock::new(None),
+            index: RwLock::new(None),
+            index_report: RwLock::new(None),
             init_options: RwLock::new(None),
             workspace_settings: RwLock::new(None),
         }
@@ -265,6 +294,23 @@ impl Session {
 
     pub fn never_send(&self) -> NeverSend {
         NeverSend::new(&self.config().config.context.never_send)
+    }
+
+    pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {
+        self.index.read().expect("lock").clone()
+    }
+
+    pub fn set_index(&self, index: Arc<WorkspaceIndex>) {
+        *self.index.write().expect("lock") = Some(index.clone());
+        self.documents.register_all(&index);
+    }
+
+    pub fn index_report(&self) -> Option<index::IndexReport> {
+        self.index_report.read().expect("lock").clone()
+    }
+
+    pub fn set_index_report(&self, report: index::IndexReport) {
+        *self.index_report.write().expect("lock") = Some(report);
     }
 
     pub fn note_focus(&self, uri: &str) {

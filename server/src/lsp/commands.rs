@@ -215,6 +215,14 @@ impl Backend {
             "documents": self.session.documents.uris(),
             "positionEncoding": self.session.encoding().as_lsp_str(),
         });
+        if let Some(report) = self.session.index_report() {
+            status["index"] = json!({
+                "files": report.files,
+                "parsed": report.parsed,
+                "fromCache": report.from_cache,
+                "skipped": report.skipped.iter().map(|(path, reason)| json!({ "path": path, "reason": reason })).collect::<Vec<_>>(),
+            });
+        }
         if let Some((document, _, _)) = uri.and_then(|uri| self.session.documents.snapshot(uri)) {
             status["version"] = json!(document.version());
             status["text"] = json!(document.text());
@@ -282,11 +290,21 @@ impl Backend {
         let language = crate::session::language_of(&document, path.as_deref())
             .map(|language| language.name().to_string())
             .unwrap_or_else(|| document.language_id().to_string());
-        let job = EditJob {
+        let repo_map_source = match (self.session.index(), &path) {
+            (Some(index), Some(path)) => Some((
+                index,
+                path.clone(),
+                document.rope().byte_to_line(plan.region.start) as u32,
+                self.session.never_send(),
+                config.config.context.max_tokens / 2,
+            )),
+            _ => None,
+        };
+        let mut job = EditJob {
             uri,
             path_label: label,
             language,
-            repo_map: self.repo_map_for(path.as_deref(), &plan),
+            repo_map: None,
             plan,
             max_context_tokens: config.config.context.max_tokens,
             settings: config.config.edit.clone(),
@@ -296,6 +314,23 @@ impl Backend {
         let session = self.session.clone();
         let job_token = token.clone();
         tokio::spawn(async move {
+            // The repo map is ranked here, off the request path.
+            if let Some((index, path, line, never_send, budget)) = repo_map_source {
+                let instruction = job.plan.instruction.clone();
+                job.repo_map = tokio::task::spawn_blocking(move || {
+                    crate::indexing::repo_map_text(
+                        &index,
+                        &path,
+                        line,
+                        &instruction,
+                        budget,
+                        &never_send,
+                    )
+                })
+                .await
+                .ok()
+                .flatten();
+            }
             if jobs::is_explain(&job.plan) {
                 let title = format!("{}: {}", job.path_label, first_line(&job.plan.model_target));
                 let mut request = job.model_request();

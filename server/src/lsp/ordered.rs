@@ -42,11 +42,13 @@ impl tower_service::Service<Request> for Ordered {
                         | DocumentUpdate::Change { uri, .. }
                         | DocumentUpdate::Close { uri } => uri.clone(),
                     };
-                    if let Err(err) = self
-                        .session
-                        .documents
-                        .apply(update, self.session.encoding())
-                    {
+                    let index = self.session.index();
+                    let applied = self.session.documents.apply(
+                        update,
+                        self.session.encoding(),
+                        index.as_deref(),
+                    );
+                    if let Err(err) = applied {
                         tracing::warn!("{err}");
                     } else {
                         self.session.note_focus(&uri);

@@ -1,0 +1,198 @@
+//! Navigation from baton's own index: document symbols, workspace symbols and a tags-based
+//! definition fallback. Each can be switched off in `features`, since baton usually runs beside
+//! the language's own server.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tower_lsp_server::ls_types as lsp;
+
+use index::{SearchContext, Symbol};
+use syntax::OutlineItem;
+use text::{Document, PositionEncoding};
+
+use crate::lsp::{Backend, proto};
+
+/// Most workspace symbols returned for one query.
+const MAX_WORKSPACE_SYMBOLS: usize = 128;
+
+impl Backend {
+    pub(crate) fn document_symbols(&self, uri: &lsp::Uri) -> Option<lsp::DocumentSymbolResponse> {
+        let (document, tree, _) = self.session.documents.snapshot(&proto::uri_key(uri))?;
+        let tree = tree?;
+        let encoding = self.session.encoding();
+        let outline = tree.outline(document.rope());
+        Some(lsp::DocumentSymbolResponse::Nested(
+            outline
+                .iter()
+                .map(|item| document_symbol(&document, item, encoding))
+                .collect(),
+        ))
+    }
+
+    pub(crate) fn workspace_symbols(&self, query: &str) -> Vec<lsp::SymbolInformation> {
+        let Some(index) = self.session.index() else {
+            return Vec::new();
+        };
+        let context = SearchContext {
+            open_files: self.session.documents.open_paths(),
+            current_file: self
+                .session
+                .focused()
+                .and_then(|uri| proto::parse_uri(&uri))
+                .and_then(|uri| proto::file_path(&uri)),
+        };
+        let matches = index.search(query, MAX_WORKSPACE_SYMBOLS, &context);
+        let mut locations = Locator::new(self);
+        matches
+            .into_iter()
+            .filter_map(|found| {
+                let location = locations.locate(&found.symbol)?;
+                // Built from JSON: the struct has a deprecated field we must not set.
+                serde_json::from_value(json!({
+                    "name": found.symbol.name,
+                    "kind": proto::symbol_kind(found.symbol.kind),
+                    "location": location,
+                    "containerName": found.symbol.container,
+                }))
+                .ok()
+            })
+            .collect()
+    }
+
+    pub(crate) fn definitions(
+        &self,
+        uri: &lsp::Uri,
+        position: lsp::Position,
+    ) -> Vec<lsp::Location> {
+        let Some(index) = self.session.index() else {
+            return Vec::new();
+        };
+        let Some((document, _, path)) = self.session.documents.snapshot(&proto::uri_key(uri))
+        else {
+            return Vec::new();
+        };
+        let offset = document.offset(proto::position(position), self.session.encoding());
+        let Some(name) = word_at(&document, offset) else {
+            return Vec::new();
+        };
+        let mut found = index.definitions(&name);
+        // Definitions in the same file first.
+        found.sort_by_key(|symbol| Some(&symbol.path) != path.as_ref());
+        let mut locations = Locator::new(self);
+        found
+            .iter()
+            .filter_map(|symbol| locations.locate(symbol))
+            .collect()
+    }
+}
+
+fn document_symbol(
+    document: &Document,
+    item: &OutlineItem,
+    encoding: PositionEncoding,
+) -> lsp::DocumentSymbol {
+    let value = json!({
+        "name": if item.name.is_empty() { "<anonymous>" } else { item.name.as_str() },
+        "kind": proto::symbol_kind(item.kind),
+        "range": proto::lsp_range(document, item.range.clone(), encoding),
+        "selectionRange": proto::lsp_range(document, item.selection_range.clone(), encoding),
+        "children": item.children.iter().map(|child| document_symbol(document, child, encoding)).collect::<Vec<_>>(),
+    });
+    serde_json::from_value(value).expect("a document symbol")
+}
+
+/// The identifier around a byte offset.
+fn word_at(document: &Document, offset: usize) -> Option<String> {
+    let rope = document.rope();
+    let line = rope.byte_to_line(document.floor_boundary(offset));
+    let start = document.line_start(line);
+    let text = document.slice(start..document.line_content_end(line));
+    let at = offset - start;
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let begin = text[..at.min(text.len())]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_word(*c))
+        .last()
+        .map_or(at, |(i, _)| i);
+    let end = text[at.min(text.len())..]
+        .char_indices()
+        .find(|(_, c)| !is_word(*c))
+        .map_or(text.len(), |(i, _)| at + i);
+    let word = &text[begin.min(end)..end];
+    (!word.is_empty()).then(|| word.to_string())
+}
+
+/// Turns index symbols (byte ranges) into LSP locations, from the open buffer when there is
+/// one, else from the file on disk, each file read at most once per request.
+struct Locator<'a> {
+    backend: &'a Backend,
+    files: HashMap<PathBuf, Option<String>>,
+    encoding: PositionEncoding,
+}
+
+impl<'a> Locator<'a> {
+    fn new(backend: &'a Backend) -> Locator<'a> {
+        Locator {
+            backend,
+            files: HashMap::new(),
+            encoding: backend.session.encoding(),
+        }
+    }
+
+    fn locate(&mut self, symbol: &Symbol) -> Option<lsp::Location> {
+        let uri = proto::file_uri(&symbol.path)?;
+        if let Some((document, _, _)) = self
+            .backend
+            .session
+            .documents
+            .snapshot(&proto::uri_key(&uri))
+        {
+            let range = proto::lsp_range(&document, symbol.name_range.clone(), self.encoding);
+            return Some(lsp::Location { uri, range });
+        }
+        let text = self
+            .files
+            .entry(symbol.path.clone())
+            .or_insert_with(|| read_text(&symbol.path))
+            .as_deref()?;
+        let start = symbol.name_range.start.min(text.len());
+        let end = symbol.name_range.end.min(text.len()).max(start);
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let prefix = text.get(line_start..start)?;
+        let name = text.get(start..end)?;
+        let units = |s: &str| -> u32 {
+            match self.encoding {
+                PositionEncoding::Utf8 => s.len() as u32,
+                PositionEncoding::Utf16 => s.encode_utf16().count() as u32,
+                PositionEncoding::Utf32 => s.chars().count() as u32,
+            }
+        };
+        let character = units(prefix);
+        let range = lsp::Range::new(
+            lsp::Position::new(symbol.line, character),
+            lsp::Position::new(symbol.line, character + units(name)),
+        );
+        Some(lsp::Location { uri, range })
+    }
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_around_the_cursor() {
+        let document = Document::new("let total_count = x;\n", 1, "rust");
+        assert_eq!(word_at(&document, 6).as_deref(), Some("total_count"));
+        assert_eq!(word_at(&document, 4).as_deref(), Some("total_count"));
+        assert_eq!(word_at(&document, 15).as_deref(), Some("total_count"));
+        assert_eq!(word_at(&document, 16), None);
+    }
+}
