@@ -56,14 +56,21 @@ pub(crate) fn build(
     token_budget: usize,
     line_text: &mut dyn FnMut(&Path, u32) -> Option<String>,
 ) -> RepoMap {
-    let ranked = rank_definitions(files, focus);
-    render(files, focus, &ranked, token_budget, line_text)
+    let keep = token_budget + 1;
+    let ranked = rank_definitions(files, focus, keep);
+    render(files, &ranked, token_budget, line_text)
 }
 
 /// A definition's place: (file index, definition index), with its rank.
 type RankedDefinition = ((usize, usize), f64);
 
-pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<RankedDefinition> {
+/// The `keep` best definitions outside the focus files, best first, then the `keep` best in
+/// them. `files` must be sorted by path.
+pub(crate) fn rank_definitions(
+    files: &[MapFile],
+    focus: &MapFocus,
+    keep: usize,
+) -> Vec<RankedDefinition> {
     let count = files.len();
     if count == 0 {
         return Vec::new();
@@ -84,42 +91,50 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
         }
     }
 
-    // Edges: (from, to, name) with weights. A name referenced in A and defined in B links A to B.
-    let mut edges: Vec<(usize, usize, &str, f64)> = Vec::new();
+    // A name referenced in A and defined in B links A to B. PageRank only needs the summed
+    // weight per pair of files; the references themselves are kept per name for handing each
+    // file's rank on to the definitions afterwards.
+    let mut pair_weights: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut out_weight = vec![0.0f64; count];
+    // (referencing file, name, weight of the link to each file defining the name)
+    let mut references: Vec<(usize, &str, f64)> = Vec::new();
     let mut referenced: HashSet<&str> = HashSet::new();
     for (from, file) in files.iter().enumerate() {
-        for (name, references) in &file.symbols.references {
+        for (name, reference_count) in &file.symbols.references {
             let Some(targets) = definers.get(&**name) else {
                 continue;
             };
             referenced.insert(name);
             let weight =
-                name_weight(name, targets.len(), &focus_names) * f64::from(*references).sqrt();
+                name_weight(name, targets.len(), &focus_names) * f64::from(*reference_count).sqrt();
             for &to in targets {
-                edges.push((from, to, name, weight));
+                *pair_weights.entry((from, to)).or_default() += weight;
             }
+            out_weight[from] += weight * targets.len() as f64;
+            references.push((from, name, weight));
         }
     }
     // A definition nobody references still belongs in the map a little: a weak self-link, as
     // Aider does, lets it rank by its own file's importance.
+    let mut self_links: HashMap<(usize, &str), f64> = HashMap::new();
     for (name, targets) in &definers {
         if !referenced.contains(name) {
+            let weight = 0.1 * name_weight(name, targets.len(), &focus_names);
             for &file in targets {
-                edges.push((
-                    file,
-                    file,
-                    name,
-                    0.1 * name_weight(name, targets.len(), &focus_names),
-                ));
+                *pair_weights.entry((file, file)).or_default() += weight;
+                out_weight[file] += weight;
+                self_links.insert((file, name), weight);
             }
         }
     }
+    let mut edges: Vec<(usize, usize, f64)> = pair_weights
+        .into_iter()
+        .map(|((from, to), weight)| (from, to, weight))
+        .collect();
+    // Summation order matters in floating point; a fixed order keeps maps reproducible.
+    edges.sort_unstable_by_key(|&(from, to, _)| (from, to));
 
     let personalization = personalization(files, focus, &definers);
-    let mut out_weight = vec![0.0f64; count];
-    for &(from, _, _, weight) in &edges {
-        out_weight[from] += weight;
-    }
     let mut rank = personalization.clone();
     for _ in 0..ITERATIONS {
         let mut next = vec![0.0f64; count];
@@ -129,7 +144,7 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
                 dangling += rank[file];
             }
         }
-        for &(from, to, _, weight) in &edges {
+        for &(from, to, weight) in &edges {
             next[to] += DAMPING * rank[from] * weight / out_weight[from];
         }
         for file in 0..count {
@@ -146,34 +161,54 @@ pub(crate) fn rank_definitions(files: &[MapFile], focus: &MapFocus) -> Vec<Ranke
         }
     }
 
-    // Each file's rank flows to the definitions it references, in proportion to edge weight.
-    let mut name_rank: HashMap<(usize, &str), f64> = HashMap::new();
-    for &(from, to, name, weight) in &edges {
-        *name_rank.entry((to, name)).or_default() += rank[from] * weight / out_weight[from];
+    // Each file's rank flows to the names it references, in proportion to the link weights;
+    // every file defining a name gets that name's share, as every definer got the link.
+    let mut name_rank: HashMap<&str, f64> = HashMap::new();
+    for &(from, name, weight) in &references {
+        *name_rank.entry(name).or_default() += rank[from] * weight / out_weight[from];
     }
     let mut ranked: Vec<RankedDefinition> = Vec::new();
     for (file_index, file) in files.iter().enumerate() {
         for (definition_index, definition) in file.symbols.definitions.iter().enumerate() {
-            let mut score = name_rank
-                .get(&(file_index, &*definition.name))
-                .copied()
-                .unwrap_or(0.0);
-            if focus_names.contains(&*definition.name) {
+            let name = &*definition.name;
+            let mut score = match name_rank.get(name) {
+                Some(&score) => score,
+                None => self_links.get(&(file_index, name)).map_or(0.0, |weight| {
+                    rank[file_index] * weight / out_weight[file_index]
+                }),
+            };
+            if focus_names.contains(name) {
                 score *= 10.0;
             }
             ranked.push(((file_index, definition_index), score));
         }
     }
-    // Deterministic order: by rank, then by path and position.
-    ranked.sort_by(
-        |((left_file, left_def), left), ((right_file, right_def), right)| {
-            right
-                .total_cmp(left)
-                .then_with(|| files[*left_file].display.cmp(&files[*right_file].display))
-                .then_with(|| left_def.cmp(right_def))
-        },
-    );
-    ranked
+    // Deterministic order: by rank, then by path (`files` is sorted by path) and position.
+    let order = |((left_file, left_def), left): &RankedDefinition,
+                 ((right_file, right_def), right): &RankedDefinition| {
+        right
+            .total_cmp(left)
+            .then_with(|| left_file.cmp(right_file))
+            .then_with(|| left_def.cmp(right_def))
+    };
+    // Only the head can ever be rendered: every row costs at least two tokens, so a budget of
+    // N tokens shows fewer than N rows. Selecting it first avoids sorting every definition of a
+    // large workspace.
+    // The focus files' own text is already in the prompt, so their signatures come after
+    // every other file's and only use what the budget leaves.
+    let focus_files: HashSet<&Path> = focus.files.iter().map(PathBuf::as_path).collect();
+    let (mut others, mut focused): (Vec<RankedDefinition>, Vec<RankedDefinition>) = ranked
+        .into_iter()
+        .partition(|((file, _), _)| !focus_files.contains(files[*file].path.as_path()));
+    for part in [&mut others, &mut focused] {
+        if part.len() > keep {
+            part.select_nth_unstable_by(keep, order);
+            part.truncate(keep);
+        }
+        part.sort_unstable_by(order);
+    }
+    others.extend(focused);
+    others
 }
 
 /// How much a reference to `name` says about relatedness. Like Aider: names the user mentioned
@@ -231,26 +266,17 @@ fn personalization(
     weights.iter().map(|weight| weight / total).collect()
 }
 
+/// Renders definitions in the given order until the budget is used.
 fn render(
     files: &[MapFile],
-    focus: &MapFocus,
     ranked: &[RankedDefinition],
     token_budget: usize,
     line_text: &mut dyn FnMut(&Path, u32) -> Option<String>,
 ) -> RepoMap {
-    // The focus files' own text is already in the prompt, so their signatures only use what the
-    // budget leaves after every other file.
-    let focus_files: HashSet<&Path> = focus.files.iter().map(PathBuf::as_path).collect();
-    let is_focus = |file_index: usize| focus_files.contains(files[file_index].path.as_path());
-    let ordered = ranked
-        .iter()
-        .filter(|((file, _), _)| !is_focus(*file))
-        .chain(ranked.iter().filter(|((file, _), _)| is_focus(*file)));
-
     let mut chosen: HashMap<usize, BTreeSet<(u32, String)>> = HashMap::new();
     let mut file_order: Vec<usize> = Vec::new();
     let mut total_chars = 0usize;
-    for &((file_index, definition_index), _) in ordered {
+    for &((file_index, definition_index), _) in ranked {
         let file = &files[file_index];
         let definition = &file.symbols.definitions[definition_index];
         let rows = chosen.get(&file_index);

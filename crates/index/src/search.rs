@@ -39,7 +39,18 @@ impl<'a> PreparedQuery<'a> {
     }
 
     /// The category of the match and whether the case matched exactly too, or `None`.
+    #[cfg(test)]
     pub(crate) fn matches(&self, definition: &Definition) -> Option<(MatchCategory, bool)> {
+        self.matches_at_least(definition, None)
+    }
+
+    /// Like [`PreparedQuery::matches`], but gives up early (with `None`) on names that cannot
+    /// reach `minimum`: the expensive fuzzy part only runs when it could matter.
+    pub(crate) fn matches_at_least(
+        &self,
+        definition: &Definition,
+        minimum: Option<MatchCategory>,
+    ) -> Option<(MatchCategory, bool)> {
         if self.mask & !definition.char_mask != 0 {
             return None;
         }
@@ -56,6 +67,9 @@ impl<'a> PreparedQuery<'a> {
                 MatchCategory::Prefix,
                 definition.name.starts_with(self.original),
             ));
+        }
+        if minimum.is_some_and(|minimum| minimum > MatchCategory::WordBoundary) {
+            return None;
         }
         if definition.name.is_ascii() && query.is_ascii() && self.original.len() == query.len() {
             return ascii_fuzzy_match(
@@ -174,6 +188,16 @@ impl FileBonus {
             open,
             nearness: nearness.min(9) as u32,
         }
+    }
+}
+
+/// The category a [`score`] was computed with.
+pub(crate) fn category_of_score(score: f32) -> MatchCategory {
+    match (score / 100.0) as u32 {
+        4.. => MatchCategory::Exact,
+        3 => MatchCategory::Prefix,
+        2 => MatchCategory::WordBoundary,
+        _ => MatchCategory::Subsequence,
     }
 }
 

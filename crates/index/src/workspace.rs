@@ -19,7 +19,9 @@ use crate::file_symbols::FileSymbols;
 use crate::open_document::OpenDocument;
 use crate::repo_map::{self, MapFile, MapFocus, RepoMap};
 use crate::report::{IndexReport, LanguageCount, peak_rss_kib};
-use crate::search::{FileBonus, PreparedQuery, SearchContext, score};
+use crate::search::{
+    FileBonus, MatchCategory, PreparedQuery, SearchContext, category_of_score, score,
+};
 use crate::walk::{self, ExcludeMatcher, FileStamp, SourceText};
 use crate::{Symbol, SymbolMatch};
 
@@ -518,49 +520,81 @@ impl WorkspaceIndex {
         }
         let query = PreparedQuery::new(query);
         let mut matched_files: Vec<(PathBuf, Arc<FileSymbols>)> = Vec::new();
+        // Candidates are (score, file, definition). Only the best `limit` are kept: the buffer
+        // is cut back to them whenever it doubles, and from then on a candidate must beat the
+        // worst kept one. A name whose best possible category is below that one's is not even
+        // fuzzy-matched, which is what keeps short queries over large workspaces fast.
         let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
+        let mut threshold: Option<(f32, u32, u32)> = None;
+        let compaction_size = (limit * 2).max(64);
+        let better = |matched_files: &[(PathBuf, Arc<FileSymbols>)],
+                      left: &(f32, u32, u32),
+                      right: &(f32, u32, u32)| {
+            right.0.total_cmp(&left.0).then_with(|| {
+                let key = |(_, file, definition): &(f32, u32, u32)| {
+                    let (path, symbols) = &matched_files[*file as usize];
+                    (
+                        &symbols.definitions[*definition as usize].name,
+                        path,
+                        *definition,
+                    )
+                };
+                key(left).cmp(&key(right))
+            })
+        };
         self.for_each_file(|path, symbols| {
-            let mut bonus: Option<FileBonus> = None;
+            let bonus = FileBonus::new(path, context, &self.root);
+            let mut file_slot: Option<u32> = None;
             for (definition_index, definition) in symbols.definitions.iter().enumerate() {
-                let Some((category, case_matches)) = query.matches(definition) else {
+                let name_chars = definition.name.chars().count();
+                let mut minimum = None;
+                if let Some((worst, _, _)) = threshold {
+                    // Upper bounds from what is known before matching: a name that could not
+                    // beat the worst kept candidate even as an exact (or, for the fuzzy part, a
+                    // word-boundary) match with matching case is not matched at all.
+                    if score(MatchCategory::Exact, true, bonus, name_chars) < worst {
+                        continue;
+                    }
+                    minimum = Some(
+                        if score(MatchCategory::WordBoundary, true, bonus, name_chars) < worst {
+                            MatchCategory::Prefix
+                        } else {
+                            category_of_score(worst)
+                        },
+                    );
+                }
+                let Some((category, case_matches)) = query.matches_at_least(definition, minimum)
+                else {
                     continue;
                 };
-                let bonus = *bonus.get_or_insert_with(|| {
+                let file = *file_slot.get_or_insert_with(|| {
                     matched_files.push((path.to_path_buf(), symbols.clone()));
-                    FileBonus::new(path, context, &self.root)
+                    (matched_files.len() - 1) as u32
                 });
-                let value = score(
-                    category,
-                    case_matches,
-                    bonus,
-                    definition.name.chars().count(),
-                );
-                candidates.push((
-                    value,
-                    (matched_files.len() - 1) as u32,
-                    definition_index as u32,
-                ));
+                let value = score(category, case_matches, bonus, name_chars);
+                let candidate = (value, file, definition_index as u32);
+                if let Some(worst) = &threshold
+                    && better(&matched_files, &candidate, worst) != std::cmp::Ordering::Less
+                {
+                    continue;
+                }
+                candidates.push(candidate);
+                if candidates.len() >= compaction_size {
+                    candidates.select_nth_unstable_by(limit - 1, |left, right| {
+                        better(&matched_files, left, right)
+                    });
+                    candidates.truncate(limit);
+                    threshold = Some(candidates[limit - 1]);
+                }
             }
         });
-        let better = |left: &(f32, u32, u32), right: &(f32, u32, u32)| {
-            let name = |(_, file, definition): &(f32, u32, u32)| {
-                let (path, symbols) = &matched_files[*file as usize];
-                (
-                    &symbols.definitions[*definition as usize].name,
-                    path,
-                    *definition,
-                )
-            };
-            right
-                .0
-                .total_cmp(&left.0)
-                .then_with(|| name(left).cmp(&name(right)))
-        };
         if candidates.len() > limit {
-            candidates.select_nth_unstable_by(limit - 1, better);
+            candidates.select_nth_unstable_by(limit - 1, |left, right| {
+                better(&matched_files, left, right)
+            });
             candidates.truncate(limit);
         }
-        candidates.sort_unstable_by(better);
+        candidates.sort_unstable_by(|left, right| better(&matched_files, left, right));
         candidates
             .iter()
             .map(|&(value, file, definition)| {

@@ -300,3 +300,34 @@ fn the_budget_is_respected() {
     }
     assert_eq!(map_for(&focus, 0, true).1.text, "");
 }
+
+/// Keeping only the best `limit` while scanning gives the same answer as ranking everything.
+#[test]
+fn a_small_limit_returns_the_head_of_the_full_ranking() {
+    let mut fixture = String::new();
+    for file in 0..6 {
+        fixture.push_str(&format!("//- /src/dir{}/file{file}.rs\n", file % 3));
+        for definition in 0..80 {
+            fixture.push_str(&format!(
+                "pub fn handle_request_{definition}() {{}}\npub struct HandlerRegistry{definition};\npub fn rehash_{file}_{definition}() {{}}\n"
+            ));
+        }
+    }
+    let workspace = TestWorkspace::new(&fixture);
+    let index = workspace.index();
+    let context = SearchContext {
+        open_files: vec![workspace.path("src/dir1/file4.rs")],
+        current_file: Some(workspace.path("src/dir2/file2.rs")),
+    };
+    for query in ["h", "hr", "HR", "handle_request_1", "rh", "re", ""] {
+        let everything: Vec<_> = index.search(query, 100_000, &context);
+        for limit in [1, 7, 50, 333] {
+            let head = index.search(query, limit, &context);
+            assert_eq!(
+                head,
+                everything[..limit.min(everything.len())],
+                "{query:?} with limit {limit}"
+            );
+        }
+    }
+}
