@@ -54,3 +54,9 @@ pub struct SymbolMatch {
     pub symbol: Symbol,
     pub score: f32,
 }
+
+/// The server shares one index between its tasks.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<WorkspaceIndex>();
+};

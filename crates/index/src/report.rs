@@ -73,3 +73,56 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn renders_text_and_json() {
+        let report = IndexReport {
+            files: 3,
+            per_language: vec![
+                (
+                    "python".to_owned(),
+                    LanguageCount {
+                        files: 1,
+                        definitions: 2,
+                        references: 5,
+                    },
+                ),
+                (
+                    "rust".to_owned(),
+                    LanguageCount {
+                        files: 2,
+                        definitions: 10,
+                        references: 40,
+                    },
+                ),
+            ],
+            skipped: vec![(
+                PathBuf::from("/w/big.rs"),
+                "larger than 1048576 bytes".to_owned(),
+            )],
+            parsed: 1,
+            from_cache: 2,
+            elapsed_ms: 12.25,
+            peak_rss_kib: Some(20480),
+        };
+        expect![[r#"
+            3 files indexed in 12.2 ms (1 parsed, 2 from cache, 1 skipped)
+            language        files  definitions   references
+            python              1            2            5
+            rust                2           10           40
+            skipped /w/big.rs: larger than 1048576 bytes
+            peak memory 20.0 MiB
+        "#]]
+        .assert_eq(&report.render(false));
+        let json: serde_json::Value = serde_json::from_str(&report.render(true)).expect("JSON");
+        assert_eq!(json["per_language"][1][0], "rust");
+        assert_eq!(json["per_language"][1][1]["definitions"], 10);
+        assert_eq!(json["skipped"][0][1], "larger than 1048576 bytes");
+    }
+}
