@@ -22,12 +22,14 @@ pub fn index_config(config: &Config) -> IndexConfig {
     }
 }
 
-/// Walks the workspace in the background, reporting progress; returns the report.
+/// Walks the workspace in the background, reporting progress. `finished` gets the report
+/// before the progress ends, so whoever sees the end can ask for it.
 pub async fn index_in_background(
     index: Arc<WorkspaceIndex>,
     frontend: Arc<dyn Frontend>,
     token: String,
-) -> Option<IndexReport> {
+    finished: impl FnOnce(&IndexReport),
+) {
     frontend
         .progress_begin(
             &token,
@@ -55,14 +57,16 @@ pub async fn index_in_background(
     }
     let report = walker.await.ok();
     let message = match &report {
-        Some(report) => format!(
-            "{} files ({} parsed, {} from cache) in {:.0} ms",
-            report.files, report.parsed, report.from_cache, report.elapsed_ms
-        ),
+        Some(report) => {
+            finished(report);
+            format!(
+                "{} files ({} parsed, {} from cache) in {:.0} ms",
+                report.files, report.parsed, report.from_cache, report.elapsed_ms
+            )
+        }
         None => "indexing failed; see the log".into(),
     };
     frontend.progress_end(&token, message).await;
-    report
 }
 
 /// The identifiers an instruction mentions, for the repo map's focus.

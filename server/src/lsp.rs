@@ -83,9 +83,7 @@ impl Backend {
         let frontend: Arc<dyn crate::frontend::Frontend> = self.frontend.clone();
         let session = self.session.clone();
         tokio::spawn(async move {
-            let report =
-                crate::indexing::index_in_background(index, frontend, "baton/index".into()).await;
-            if let Some(report) = report {
+            crate::indexing::index_in_background(index, frontend, "baton/index".into(), |report| {
                 tracing::info!(
                     files = report.files,
                     parsed = report.parsed,
@@ -93,8 +91,9 @@ impl Backend {
                     elapsed_ms = report.elapsed_ms,
                     "indexed"
                 );
-                session.set_index_report(report);
-            }
+                session.set_index_report(report.clone());
+            })
+            .await;
         });
     }
 

@@ -8,5 +8,6 @@ mod clients;
 mod config;
 mod edits;
 mod faults;
+mod index;
 mod neovim;
 mod stress;

@@ -18,7 +18,7 @@ pub struct Harness {
     pub initialize: Value,
     pub root: PathBuf,
     log_file: PathBuf,
-    _dir: tempfile::TempDir,
+    pub home: std::sync::Arc<tempfile::TempDir>,
 }
 
 pub struct Options {
@@ -26,6 +26,8 @@ pub struct Options {
     pub provider: &'static str,
     pub settings: Value,
     pub workspace_files: Vec<(&'static str, String)>,
+    /// Reuse this directory (workspace, config, cache, log) instead of a fresh one: a restart.
+    pub home: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             provider: "openai",
             settings: json!({}),
             workspace_files: Vec::new(),
+            home: None,
         }
     }
 }
@@ -61,7 +64,10 @@ impl Harness {
 
     pub async fn with(options: Options) -> Harness {
         let fake = FakeModel::start().await;
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = options
+            .home
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(tempfile::tempdir().expect("temp dir")));
         let root = dir.path().join("workspace");
         std::fs::create_dir_all(&root).unwrap();
         for (name, text) in &options.workspace_files {
@@ -106,8 +112,27 @@ impl Harness {
             initialize,
             root,
             log_file,
-            _dir: dir,
+            home: dir,
         }
+    }
+
+    /// Waits until the first indexing run has ended; returns the server's index status.
+    pub async fn indexed(&self) -> Value {
+        self.client
+            .wait_for("indexing to end", WAIT, |state| {
+                state.progress_ended("baton/index").then_some(())
+            })
+            .await
+            .unwrap();
+        let status = self
+            .execute("baton.status", json!([]))
+            .await
+            .expect("status");
+        status["index"].clone()
+    }
+
+    pub fn uri_of(&self, name: &str) -> String {
+        file_uri(&self.root.join(name))
     }
 
     /// Writes a file into the workspace, opens it, and returns its URI.
