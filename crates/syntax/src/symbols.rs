@@ -450,20 +450,15 @@ pub(crate) fn enclosing_scope(
 ) -> Option<Scope> {
     let compiled = CompiledQuery::get(language);
     let root = tree.root_node();
-    let scope = scope_from(
-        compiled,
-        root.descendant_for_byte_range(range.start, range.end)?,
-        rope,
-        &range,
-    );
+    let scope = scope_from(compiled, &ancestor_path(root, &range), rope, &range);
     if !range.is_empty() || range.start == 0 {
         return scope;
     }
-    // A cursor right after a definition's last token (`return x$0`) is inside it, but
-    // tree-sitter finds the node after the cursor; try the node before it too and keep the
+    // A cursor right after a definition's last token (`return x$0`) is inside it, but the
+    // descent prefers the node after the cursor; try the byte before it too and keep the
     // innermost answer.
-    let before = root.descendant_for_byte_range(range.start - 1, range.start)?;
-    let scope_before = scope_from(compiled, before, rope, &range);
+    let before = ancestor_path(root, &(range.start - 1..range.start));
+    let scope_before = scope_from(compiled, &before, rope, &range);
     match (scope, scope_before) {
         (Some(after), Some(before)) if before.range.len() < after.range.len() => Some(before),
         (None, before) => before,
@@ -471,63 +466,91 @@ pub(crate) fn enclosing_scope(
     }
 }
 
-/// The first scope definition among `node` and its ancestors that strictly encloses `range`.
+/// The chain of nodes from the root down to the smallest node containing `range`.
+/// Collected top-down with a cursor because `Node::parent` searches from the root each time,
+/// which would make walking up a deeply nested tree quadratic.
+fn ancestor_path<'tree>(root: Node<'tree>, range: &Range<usize>) -> Vec<Node<'tree>> {
+    let mut path = vec![root];
+    let mut cursor = root.walk();
+    while cursor.goto_first_child_for_byte(range.start).is_some() {
+        // Children that end exactly at `range.start` are skipped by the cursor; among the
+        // rest, find one that contains the whole range.
+        loop {
+            let child = cursor.node();
+            if child.start_byte() > range.start {
+                return path;
+            }
+            if child.end_byte() >= range.end {
+                break;
+            }
+            if !cursor.goto_next_sibling() {
+                return path;
+            }
+        }
+        path.push(cursor.node());
+    }
+    path
+}
+
+/// The first scope definition, innermost first along `path`, that strictly encloses `range`.
 fn scope_from(
     compiled: &CompiledQuery,
-    mut node: Node,
+    path: &[Node],
     rope: &Rope,
     range: &Range<usize>,
 ) -> Option<Scope> {
-    loop {
+    for index in (0..path.len()).rev() {
+        let node = path[index];
         let node_range = node.byte_range();
-        let encloses = node_range.start <= range.start && range.end <= node_range.end;
-        if encloses && node_range != *range {
-            // Patterns may be rooted at the definition itself or at its parent (for example
-            // "a function inside an impl's declaration list is a method"), so search from the
-            // parent, one level deep, limited to this node's bytes.
-            let best = definition_at(compiled, node, rope).map(|found| {
-                // The same name may also be defined by a pattern on the parent (a decorated
-                // method around a plain function); the earliest pattern wins, as in tags.
-                match node
-                    .parent()
-                    .and_then(|parent| definition_at(compiled, parent, rope))
-                {
-                    Some(outer)
-                        if outer.name_range == found.name_range
-                            && outer.pattern_index < found.pattern_index =>
-                    {
-                        outer
-                    }
-                    _ => found,
-                }
-            });
-            if let Some(found) = best {
-                let kind = outline_kind(found.role).unwrap_or(SymbolKind::Other);
-                return Some(Scope {
-                    kind,
-                    name: Some(display_name(rope, &found, kind)),
-                    range: found.node_range,
-                });
-            }
+        if node_range == *range || !node.is_named() {
+            continue;
         }
-        node = node.parent()?;
+        let parent = index.checked_sub(1).map(|parent| path[parent]);
+        let grandparent = index.checked_sub(2).map(|grandparent| path[grandparent]);
+        let Some(found) = definition_at(compiled, node, parent, grandparent, rope) else {
+            continue;
+        };
+        // The same name may also be defined by a pattern on the parent (a decorated method
+        // around a plain function); the earliest pattern wins, as in tags.
+        let outer = parent.and_then(|parent| {
+            let great = index.checked_sub(3).map(|great| path[great]);
+            definition_at(compiled, parent, grandparent, great, rope)
+        });
+        let found = match outer {
+            Some(outer)
+                if outer.name_range == found.name_range
+                    && outer.pattern_index < found.pattern_index =>
+            {
+                outer
+            }
+            _ => found,
+        };
+        let kind = outline_kind(found.role).unwrap_or(SymbolKind::Other);
+        return Some(Scope {
+            kind,
+            name: Some(display_name(rope, &found, kind)),
+            range: found.node_range,
+        });
     }
+    None
 }
 
 /// The scope-kind definition whose definition node is `node`, if any (earliest pattern).
-fn definition_at(compiled: &CompiledQuery, node: Node, rope: &Rope) -> Option<Found> {
+fn definition_at(
+    compiled: &CompiledQuery,
+    node: Node,
+    parent: Option<Node>,
+    grandparent: Option<Node>,
+    rope: &Rope,
+) -> Option<Found> {
     // Patterns may be rooted up to two levels above the definition (for example "a function
     // in the declaration list of an impl is a method"), so search from the grandparent, at
     // most that deep, limited to this node's bytes.
-    let mut search_from = node;
-    let mut depth = 0;
-    while depth < 2 {
-        let Some(parent) = search_from.parent() else {
-            break;
-        };
-        search_from = parent;
-        depth += 1;
-    }
+    let (search_from, depth) = match (grandparent, parent) {
+        (Some(grandparent), Some(_)) => (grandparent, 2),
+        (None, Some(parent)) => (parent, 1),
+        _ => (node, 0),
+    };
     let found = run_query(
         compiled,
         search_from,
