@@ -616,6 +616,46 @@ mod tests {
         );
     }
 
+    /// Every key the configuration has is in the published schema, and nothing else: the
+    /// schema's `properties` mirror `Config`'s serialized defaults at every level.
+    #[test]
+    fn the_json_schema_matches_the_config() {
+        fn check(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {
+            let Some(object) = value.as_object() else {
+                return;
+            };
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                problems.push(format!("{path}: the schema has no properties"));
+                return;
+            };
+            for key in object.keys() {
+                if !properties.contains_key(key) {
+                    problems.push(format!("{path}.{key} is missing from the schema"));
+                }
+            }
+            for (key, property) in properties {
+                match object.get(key) {
+                    Some(child) => check(property, child, &format!("{path}.{key}"), problems),
+                    None => {
+                        problems.push(format!("{path}.{key} is in the schema but not in Config"))
+                    }
+                }
+            }
+        }
+        let schema: Value = serde_json::from_str(include_str!("../../docs/config.schema.json"))
+            .expect("valid JSON");
+        let mut defaults = serde_json::to_value(Config::default()).unwrap();
+        // Optional fields serialize as null; the schema still names them.
+        for tier in ["fast", "deep"] {
+            let entry = defaults["models"][tier].as_object_mut().unwrap();
+            entry.insert("base_url".into(), Value::String(String::new()));
+            entry.insert("api_key_env".into(), Value::String(String::new()));
+        }
+        let mut problems = Vec::new();
+        check(&schema, &defaults, "config", &mut problems);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
     #[test]
     fn never_send_matches_names_and_paths() {
         let never = NeverSend::new(&ContextSettings::default().never_send);

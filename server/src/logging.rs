@@ -18,7 +18,8 @@ pub fn log_path() -> PathBuf {
 }
 
 /// Starts logging; the returned guard flushes the log when dropped. The level comes from
-/// `BATON_LOG` (an `EnvFilter` directive such as `debug` or `baton=trace`), default `info`.
+/// `BATON_LOG` (an `EnvFilter` directive such as `debug` or `baton=trace`), else from `log.level`
+/// in the user's config file, else `info`.
 pub fn init() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = log_path();
     let directory = path.parent()?.to_path_buf();
@@ -26,7 +27,10 @@ pub fn init() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let file_name = path.file_name()?.to_owned();
     let appender = tracing_appender::rolling::never(directory, file_name);
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| {
+        let user = crate::config::resolve(&crate::config::Inputs::gather(None, None));
+        EnvFilter::try_new(&user.config.log.level).unwrap_or_else(|_| EnvFilter::new("info"))
+    });
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)

@@ -269,8 +269,10 @@ impl Session {
 
     /// Re-reads every configuration source and keeps the result.
     pub fn reload_config(&self) -> Arc<Resolved> {
+        // Neovim encodes an empty Lua table as `[]`: no settings, not a malformed object.
         let unwrap = |value: &serde_json::Value| match value.get("baton") {
             Some(inner) if inner.is_object() => inner.clone(),
+            _ if value.as_array().is_some_and(|array| array.is_empty()) => serde_json::Value::Null,
             _ => value.clone(),
         };
         let mut editor = self.init_options.read().expect("lock").as_ref().map(unwrap);
