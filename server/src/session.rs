@@ -19,6 +19,9 @@ use crate::config::{NeverSend, Resolved};
 use crate::frontend::DocEvent;
 use crate::jobs::Jobs;
 
+/// Largest open document that gets a syntax tree.
+const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
+
 /// An open document and what hangs off it.
 pub struct OpenDocument {
     pub document: Document,

@@ -389,3 +389,53 @@ async fn the_edit_prompt_carries_a_repo_map_of_other_files() {
     );
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn each_navigation_feature_can_be_switched_off() {
+    let harness = Harness::with(Options {
+        workspace_files: files(),
+        settings: json!({ "features": { "document_symbols": false, "workspace_symbols": false, "definition": false } }),
+        ..Options::default()
+    })
+    .await;
+    let capabilities = &harness.initialize["capabilities"];
+    for capability in [
+        "documentSymbolProvider",
+        "workspaceSymbolProvider",
+        "definitionProvider",
+    ] {
+        assert!(
+            capabilities.get(capability).is_none_or(Value::is_null),
+            "{capability} still offered"
+        );
+    }
+    harness.indexed().await;
+    let uri = harness
+        .open("src/main.rs", "rust", "fn main() { load_config(\"x\"); }\n")
+        .await;
+    let none = |result: Value| {
+        assert!(
+            result.is_null() || result.as_array().is_some_and(|a| a.is_empty()),
+            "{result}"
+        )
+    };
+    none(
+        harness
+            .client
+            .request("workspace/symbol", json!({ "query": "load_config" }))
+            .await
+            .unwrap(),
+    );
+    none(
+        harness
+            .client
+            .request(
+                "textDocument/documentSymbol",
+                json!({ "textDocument": { "uri": uri } }),
+            )
+            .await
+            .unwrap(),
+    );
+    none(harness.client.request("textDocument/definition", json!({ "textDocument": { "uri": uri }, "position": { "line": 0, "character": 14 } })).await.unwrap());
+    harness.finish().await;
+}
