@@ -216,6 +216,9 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        if let Some(index) = self.session.index() {
+            let _ = tokio::task::spawn_blocking(move || index.save_cache()).await;
+        }
         let cancelled = self.session.jobs.cancel_all();
         tracing::info!(cancelled, "shutdown");
         Ok(())
@@ -242,21 +245,18 @@ impl LanguageServer for Backend {
         let Some(index) = self.session.index() else {
             return;
         };
-        let changes: Vec<(std::path::PathBuf, bool)> = params
+        let changes: Vec<std::path::PathBuf> = params
             .changes
             .iter()
-            .filter_map(|change| {
-                let deleted = change.typ == lsp::FileChangeType::DELETED;
-                proto::file_path(&change.uri).map(|path| (path, deleted))
-            })
+            .filter_map(|change| proto::file_path(&change.uri))
             .collect();
+        // `reindex_file` also handles deletions, including a deleted directory's files.
         let _ = tokio::task::spawn_blocking(move || {
-            for (path, deleted) in changes {
-                if deleted {
-                    index.remove_file(&path);
-                } else {
-                    index.reindex_file(&path);
-                }
+            for path in changes {
+                index.reindex_file(&path);
+            }
+            if let Err(err) = index.save_cache() {
+                tracing::warn!(%err, "could not save the index cache");
             }
         })
         .await;

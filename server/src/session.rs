@@ -74,8 +74,14 @@ impl Documents {
             } => {
                 let document = Document::new(&text, version, language_id);
                 let language = language_of(&document, path.as_deref());
-                let tree =
-                    language.and_then(|language| SyntaxTree::parse(language, document.rope()));
+                // A huge buffer would hold up every later message while it parses; such files get
+                // no tree (no markers by node, no symbols) but still sync and edit.
+                let tree = language
+                    .filter(|_| document.len_bytes() <= MAX_PARSED_BYTES)
+                    .and_then(|language| SyntaxTree::parse(language, document.rope()));
+                if let (Some(index), Some(path), Some(tree)) = (index, &path, &tree) {
+                    index.set_open_document(path, document.rope(), tree);
+                }
                 self.open.insert(
                     uri,
                     OpenDocument {

@@ -155,6 +155,18 @@ async fn definition_falls_back_to_the_index() {
 async fn open_buffers_update_symbols_as_the_user_types() {
     let harness = harness(ClientProfile::Zed).await;
     harness.indexed().await;
+    // An unsaved buffer is the truth: its symbols count from didOpen on.
+    let unsaved = harness.uri_of("src/unsaved.rs");
+    harness
+        .client
+        .open(&unsaved, "rust", "pub fn only_in_the_buffer() {}\n")
+        .await;
+    assert_eq!(
+        names(&workspace_symbols(&harness, "only_in_the_buffer").await)
+            .first()
+            .map(String::as_str),
+        Some("only_in_the_buffer")
+    );
     let uri = harness.uri_of("src/tax.rs");
     let text = files()[1].1.clone();
     harness.client.open(&uri, "rust", &text).await;

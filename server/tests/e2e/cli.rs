@@ -1,0 +1,156 @@
+//! The command line: `baton edit` (the README's main job), `doctor`, `index`, `map`, `--version`.
+
+use std::path::Path;
+use std::process::Output;
+
+use testkit::fake_model::{FakeModel, Reply};
+
+use crate::support::SECRET_KEY;
+
+fn baton(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("XDG_CONFIG_HOME", dir.join(".config"))
+        .env("XDG_CACHE_HOME", dir.join(".cache"))
+        .env("BATON_LOG_FILE", dir.join("baton.log"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("baton runs")
+}
+
+const HELLO: &str =
+    "// demo\n\nfn greet() {\n    println!(\"hello\");\n}\n\nfn main() {\n    greet();\n}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_rewrites_the_range_and_writes_the_file() {
+    let fake = FakeModel::start().await;
+    let reply = "fn greet(name: &str) {\n    println!(\"hello, {name}\");\n}";
+    fake.push(Reply::text(reply).rate(500.0));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.rs"), HELLO).unwrap();
+    let base_url = fake.base_url();
+    let path = dir.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("BATON_PROVIDER", "openai-chat"),
+            ("BATON_BASE_URL", base_url.as_str()),
+            ("BATON_MODEL", "local-coder"),
+        ];
+        baton(
+            &path,
+            &[
+                "edit", "hello.rs", "--range", "3:1-5:2", "greet", "by", "name",
+            ],
+            &env,
+        )
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("wrote hello.rs"), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("hello.rs")).unwrap();
+    assert_eq!(
+        written,
+        HELLO.replace("fn greet() {\n    println!(\"hello\");\n}", reply)
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(request.body["model"], "local-coder");
+    assert!(request.body.to_string().contains("greet by name"));
+    assert!(
+        request.header("authorization").is_none(),
+        "a local server gets no key"
+    );
+}
+
+#[test]
+fn edit_without_a_model_says_what_to_set_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.rs"), HELLO).unwrap();
+    let output = baton(
+        dir.path(),
+        &["edit", "hello.rs", "--range", "3:1-5:2", "greet by name"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OPENAI_API_KEY is not set"), "{stderr}");
+    assert!(stderr.contains("BATON_PROVIDER=openai-chat"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.rs")).unwrap(),
+        HELLO
+    );
+}
+
+#[test]
+fn doctor_shows_keys_as_set_or_unset_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("baton.toml"),
+        "[models.fast]\nbase_url = \"http://evil/v1\"\n[context]\nmax_tokens = 99\n",
+    )
+    .unwrap();
+    let output = baton(dir.path(), &["doctor"], &[("OPENAI_API_KEY", SECRET_KEY)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(stdout.contains("key=OPENAI_API_KEY (set)"), "{stdout}");
+    assert!(!stdout.contains(SECRET_KEY), "{stdout}");
+    assert!(stdout.contains("log file:"), "{stdout}");
+    assert!(stdout.contains("max_tokens=99"), "{stdout}");
+    assert!(stdout.contains("ignored `models`"), "{stdout}");
+    assert!(!stdout.contains("http://evil"), "{stdout}");
+    let output = baton(dir.path(), &["doctor"], &[]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("OPENAI_API_KEY (unset)"));
+}
+
+#[test]
+fn version_index_and_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = baton(dir.path(), &["--version"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("baton {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/tax.rs"),
+        "pub fn compute_tax(x: f64) -> f64 { x }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { compute_tax(1.0); }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tool.py"), "def helper():\n    pass\n").unwrap();
+    let output = baton(dir.path(), &["index", ".", "--json"], &[]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["files"], 3, "{report}");
+    assert!(
+        report["peak_rss_kib"].as_u64().is_some_and(|kib| kib > 0),
+        "{report}"
+    );
+    let text =
+        String::from_utf8_lossy(&baton(dir.path(), &["index", "."], &[]).stdout).into_owned();
+    assert!(text.contains("rust") && text.contains("python"), "{text}");
+
+    let output = baton(
+        dir.path(),
+        &["map", ".", "--focus", "src/main.rs:1", "--tokens", "200"],
+        &[],
+    );
+    let map = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        map.contains("src/tax.rs:") && map.contains("compute_tax"),
+        "{map}"
+    );
+
+    let output = baton(dir.path(), &["frobnicate"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown command"));
+}
