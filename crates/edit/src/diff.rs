@@ -92,7 +92,8 @@ fn line_starts(lines: &[&str]) -> Vec<usize> {
     starts
 }
 
-fn common_prefix(a: &str, b: &str) -> usize {
+/// Length in bytes of the longest common prefix, at a char boundary.
+pub(crate) fn common_prefix(a: &str, b: &str) -> usize {
     let mut len = 0;
     for (x, y) in a.chars().zip(b.chars()) {
         if x != y {
@@ -103,7 +104,8 @@ fn common_prefix(a: &str, b: &str) -> usize {
     len
 }
 
-fn common_suffix(a: &str, b: &str) -> usize {
+/// Length in bytes of the longest common suffix, at a char boundary.
+pub(crate) fn common_suffix(a: &str, b: &str) -> usize {
     let mut len = 0;
     for (x, y) in a.chars().rev().zip(b.chars().rev()) {
         if x != y {

@@ -17,7 +17,7 @@
 
 use text::{AppliedChange, Document};
 
-use crate::diff::Replacement;
+use crate::diff::{Replacement, common_prefix, common_suffix};
 
 /// A job's region of the buffer and what it believes is in it.
 #[derive(Debug, Clone)]
@@ -169,32 +169,6 @@ fn find_near(document: &Document, needle: &str, near: usize, window: usize) -> O
         .map(|(i, _)| from + i)
         .filter(|&at| at.abs_diff(near) <= window)
         .min_by_key(|&at| at.abs_diff(near))
-}
-
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.char_indices()
-        .zip(b.chars())
-        .find(|((_, x), y)| x != y)
-        .map_or(a.len().min(b.len()), |((i, _), _)| i)
-        .min(floor_char(a, a.len().min(b.len())))
-}
-
-fn floor_char(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn common_suffix(a: &str, b: &str) -> usize {
-    let mut len = 0;
-    for (x, y) in a.chars().rev().zip(b.chars().rev()) {
-        if x != y {
-            break;
-        }
-        len += x.len_utf8();
-    }
-    len
 }
 
 #[cfg(test)]

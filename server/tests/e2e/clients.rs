@@ -8,15 +8,9 @@ use crate::edits::{EXPECTED, MARKED, REPLY};
 use crate::support::{Harness, WAIT, find_action};
 
 async fn start_marker_job(harness: &Harness, rate: f64) -> (String, String) {
-    harness.fake.push(Reply::text(REPLY).rate(rate));
-    let uri = harness.open("src/lib.rs", "rust", MARKED).await;
-    let actions = harness
-        .code_actions(&uri, ((4, 0), (4, 0)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "return two"))
-        .await;
-    (uri, token)
+    harness
+        .start_marker_job("src/lib.rs", vec![Reply::text(REPLY).rate(rate)])
+        .await
 }
 
 async fn wait_for_first_edit(harness: &Harness) {

@@ -4,20 +4,11 @@ use serde_json::json;
 use testkit::fake_model::Reply;
 use testkit::lsp_client::ClientProfile;
 
-use crate::edits::{EXPECTED, MARKED, REPLY};
+use crate::edits::{EXPECTED, REPLY};
 use crate::support::{Harness, Options, find_action, range_json};
 
 async fn marker_edit(harness: &Harness, name: &str) -> (String, String) {
-    harness.fake.push(Reply::text(REPLY));
-    let uri = harness.open(name, "rust", MARKED).await;
-    let actions = harness
-        .code_actions(&uri, ((4, 0), (4, 0)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "return two"))
-        .await;
-    let end = Harness::end_message(&harness.job_end(&token).await);
-    (uri, end)
+    harness.run_marker_job(name, vec![Reply::text(REPLY)]).await
 }
 
 #[tokio::test]

@@ -10,20 +10,9 @@ use testkit::lsp_client::ClientProfile;
 use crate::edits::{EXPECTED, MARKED, REPLY};
 use crate::support::{Harness, Options, WAIT, find_action};
 
-/// Runs the marker edit against `reply`; returns the harness, the URI and the end message.
+/// Runs the marker edit against `replies`; returns the URI and the end message.
 async fn run_marker(harness: &Harness, replies: Vec<Reply>) -> (String, String) {
-    for reply in replies {
-        harness.fake.push(reply);
-    }
-    let uri = harness.open("src/lib.rs", "rust", MARKED).await;
-    let actions = harness
-        .code_actions(&uri, ((4, 0), (4, 0)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "return two"))
-        .await;
-    let end = Harness::end_message(&harness.job_end(&token).await);
-    (uri, end)
+    harness.run_marker_job("src/lib.rs", replies).await
 }
 
 /// The server still works after a failure: the next edit succeeds.

@@ -166,6 +166,33 @@ impl Harness {
         result.as_array().cloned().unwrap_or_default()
     }
 
+    /// Scripts `replies`, opens `name` with the shared marked example, and runs its marker
+    /// action; returns the URI and the job token.
+    pub async fn start_marker_job(
+        &self,
+        name: &str,
+        replies: Vec<testkit::fake_model::Reply>,
+    ) -> (String, String) {
+        for reply in replies {
+            self.fake.push(reply);
+        }
+        let uri = self.open(name, "rust", crate::edits::MARKED).await;
+        let actions = self.code_actions(&uri, ((4, 0), (4, 0)), json!([])).await;
+        let token = self.run_action(find_action(&actions, "return two")).await;
+        (uri, token)
+    }
+
+    /// [`Harness::start_marker_job`] to its end; returns the URI and the end message.
+    pub async fn run_marker_job(
+        &self,
+        name: &str,
+        replies: Vec<testkit::fake_model::Reply>,
+    ) -> (String, String) {
+        let (uri, token) = self.start_marker_job(name, replies).await;
+        let end = Harness::end_message(&self.job_end(&token).await);
+        (uri, end)
+    }
+
     /// Runs a code action's command the way editors do; returns the job token.
     pub async fn run_action(&self, action: &Value) -> String {
         let command = &action["command"];
