@@ -1,1 +1,39 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, as a program rather than shell scripts.
+//!
+//! Commands:
+//!
+//! - `bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]`: the inline edit benchmark
+//!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
+
+mod bench_edit;
+mod measure;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const USAGE: &str =
+    "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]";
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("bench-edit") => bench_edit::Options::parse(&arguments[1..])
+            .and_then(|options| bench_edit::run(&workspace_root(), &options)),
+        _ => Err(anyhow::anyhow!(USAGE)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root: the xtask crate lives one level below it.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}

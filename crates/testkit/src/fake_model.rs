@@ -19,6 +19,13 @@
 //! tokens that are overdue go out in consecutive frames without sleeping. Without a rate the
 //! tokens go out as fast as the connection takes them. Every event is its own body frame, so
 //! nothing waits in a buffer.
+//!
+//! A Chat Completions request that asks for one JSON answer instead of a stream (`"stream":
+//! false`, or no `stream` field and an `Accept` header naming JSON but not `text/event-stream`,
+//! which is what lsp-ai 0.7 sends) gets a `chat.completion` object. Its body leaves when the last
+//! token would have been streamed, so a streaming and a non-streaming client face the same model
+//! speed; `first_token_at` and `last_token_at` record when the first and last token were due.
+//! Only [`Fault::Status`] applies to such answers.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -295,7 +302,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let received_at = Instant::now();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let headers = req
+    let headers: Vec<(String, String)> = req
         .headers()
         .iter()
         .map(|(n, v)| {
@@ -315,6 +322,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         serde_json::from_slice(&raw)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()))
     };
+    let accept = headers
+        .iter()
+        .find(|(name, _)| name == "accept")
+        .map(|(_, value)| value.clone());
+    let whole_answer = wants_whole_answer(&body, accept.as_deref());
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -385,6 +397,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         return Ok(response);
     }
 
+    if format == Format::Chat && whole_answer {
+        return Ok(whole_chat_answer(&shared, index, &model, &reply).await);
+    }
+
     let events = script(format, &model, index, &reply);
     let generator = Generator {
         events: events.events.into(),
@@ -404,6 +420,58 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// Whether a request asked for one JSON answer rather than a stream: an explicit
+/// `"stream": false`, or no `stream` field and an `Accept` header that names JSON and not
+/// `text/event-stream`. A bare `{}` without such a header still streams, so a test that only
+/// cares about the SSE framing need not say `"stream": true`.
+fn wants_whole_answer(body: &Value, accept: Option<&str>) -> bool {
+    match body.get("stream") {
+        Some(Value::Bool(stream)) => !stream,
+        _ => accept.is_some_and(|accept| {
+            accept.contains("application/json") && !accept.contains("text/event-stream")
+        }),
+    }
+}
+
+/// A non-streamed Chat Completions answer, sent when its last token would have been streamed.
+async fn whole_chat_answer(
+    shared: &Shared,
+    index: usize,
+    model: &str,
+    reply: &Reply,
+) -> Response<Body> {
+    if !reply.first_token_delay.is_zero() {
+        tokio::time::sleep(reply.first_token_delay).await;
+    }
+    let tokens = tokenize(&reply.text);
+    let first_due = Instant::now();
+    if let Some(rate) = reply.tokens_per_second {
+        let intervals = tokens.len().saturating_sub(1) as f64;
+        tokio::time::sleep_until(first_due + Duration::from_secs_f64(intervals / rate)).await;
+    }
+    let last_due = Instant::now();
+    if !tokens.is_empty() {
+        let mut state = shared.lock();
+        let request = &mut state.requests[index];
+        request.first_token_at = Some(first_due);
+        request.last_token_at = Some(last_due);
+        request.tokens_sent = tokens.len();
+    }
+    let body = json!({
+        "id": format!("chatcmpl-fake-{index}"), "object": "chat.completion",
+        "created": 1_700_000_000u64, "model": model, "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": reply.text}}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": tokens.len(),
+                  "total_tokens": tokens.len()},
+    });
+    let mut response = Response::new(full(body.to_string()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 fn format_of(path: &str) -> Option<Format> {
@@ -891,6 +959,52 @@ mod wire_tests {
         );
         assert!(!out.contains("event:"));
         assert!(out.contains("\"object\":\"chat.completion.chunk\""));
+    }
+
+    #[tokio::test]
+    async fn chat_without_streaming_answers_one_json_object() {
+        let fake = FakeModel::start().await;
+        fake.push(Reply::text("hi there").rate(1000.0));
+        fake.push(Reply::text("streamed"));
+        let out = post(
+            &fake,
+            "/v1/chat/completions",
+            r#"{"model":"m","stream":false}"#,
+        )
+        .await;
+        assert_in_order(
+            &out,
+            &[
+                "HTTP/1.1 200",
+                "application/json",
+                "\"finish_reason\":\"stop\"",
+                "\"content\":\"hi there\"",
+                "\"object\":\"chat.completion\"",
+            ],
+        );
+        assert!(!out.contains("data:"));
+        let request = &fake.requests()[0];
+        assert_eq!(request.tokens_sent, 3);
+        assert!(request.first_token_at.unwrap() <= request.last_token_at.unwrap());
+        // `"stream": true` still streams.
+        let out = post(&fake, "/v1/chat/completions", r#"{"stream":true}"#).await;
+        assert_in_order(
+            &out,
+            &["text/event-stream", "\"content\":\"stre\"", "[DONE]"],
+        );
+    }
+
+    #[test]
+    fn whole_answers_are_asked_for_explicitly() {
+        let json_only = Some("application/json");
+        assert!(wants_whole_answer(&json!({"stream": false}), None));
+        assert!(wants_whole_answer(&json!({}), json_only));
+        assert!(!wants_whole_answer(&json!({"stream": true}), json_only));
+        assert!(!wants_whole_answer(&json!({}), None));
+        assert!(!wants_whole_answer(
+            &json!({}),
+            Some("text/event-stream, application/json")
+        ));
     }
 
     #[tokio::test]

@@ -145,6 +145,9 @@ pub struct ClientState {
     pub problems: Vec<String>,
     /// Every message received from the server, in order.
     pub messages: Vec<Value>,
+    /// When each message of `messages` was read, at the same index: benchmarks time edits and
+    /// answers by their arrival, not by when a waiting task happened to wake up.
+    pub received_at: Vec<std::time::Instant>,
 }
 
 impl ClientState {
@@ -487,6 +490,11 @@ impl LspClient {
     /// The profile this client imitates.
     pub fn profile(&self) -> ClientProfile {
         self.shared.profile
+    }
+
+    /// The server's process id, while it runs (for reading its CPU time from `/proc`).
+    pub fn server_pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The negotiated position encoding (`"utf-8"`, `"utf-16"` or `"utf-32"`).
@@ -882,10 +890,12 @@ fn record_problem(shared: &Shared, problem: &str) {
 }
 
 fn dispatch(shared: &Shared, message: Value) {
+    let received_at = std::time::Instant::now();
     {
         let mut inner = shared.lock();
         push_transcript(&mut inner, "<-", &message);
         inner.state.messages.push(message.clone());
+        inner.state.received_at.push(received_at);
         let method = message.get("method").and_then(Value::as_str);
         let id = message.get("id").cloned();
         match (method, id) {
