@@ -1,0 +1,549 @@
+//! `cargo xtask bench-index`: baton's workspace index against Universal Ctags, on the same files,
+//! in the same run.
+//!
+//! The bench builds the release binary, fetches a real multi-language corpus from the package
+//! registries into `.bench/corpus/` once (see [`corpus`]; nothing of it is committed), and then
+//! measures, alternating the tools so drift hits both alike:
+//!
+//! - cold indexing: `baton index CORPUS --json` with an empty cache against `ctags -L FILES`, where
+//!   FILES lists exactly the files in baton's languages (baton's own walk decides the same set);
+//! - a warm start: `baton index` again with the cache in place;
+//! - the first non-empty `workspace/symbol` answer after `initialize`, with a cold and a warm
+//!   cache (see [`lsp_session`]);
+//! - `workspace/symbol` latency over queries drawn from the names ctags found;
+//! - one-character edits in a generated 5,000-line file, each followed by `documentSymbol`.
+//!
+//! It prints one table with ratios against ctags and the goals of the issue, and writes it into
+//! `docs/benchmarks.md` between the `bench-index` markers. Speed is measured, never asserted.
+
+mod corpus;
+mod lsp_session;
+mod timing;
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::Value;
+
+use lsp_session::{Latencies, ServerEnvironment};
+use timing::{Spread, milliseconds, percentile, run_timed, spread_milliseconds};
+
+/// Universal Ctags, from Debian's `universal-ctags` package.
+const CTAGS: &str = "/usr/bin/ctags";
+
+/// How many `workspace/symbol` queries and one-character edits are timed.
+const QUERY_COUNT: usize = 500;
+const EDIT_COUNT: usize = 500;
+
+pub struct Options {
+    pub corpus: Option<PathBuf>,
+    pub runs: usize,
+    pub build: bool,
+    /// The arguments as given, to print the exact command.
+    pub arguments: Vec<String>,
+}
+
+impl Options {
+    pub fn parse(arguments: &[String]) -> anyhow::Result<Options> {
+        let mut options = Options {
+            corpus: None,
+            runs: 5,
+            build: true,
+            arguments: arguments.to_vec(),
+        };
+        let mut rest = arguments.iter();
+        while let Some(argument) = rest.next() {
+            match argument.as_str() {
+                "--corpus" => {
+                    options.corpus = Some(PathBuf::from(
+                        rest.next().context("--corpus needs a directory")?,
+                    ));
+                }
+                "--runs" => {
+                    options.runs = rest
+                        .next()
+                        .and_then(|value| value.parse().ok())
+                        .filter(|value| *value > 0)
+                        .context("--runs needs a positive number")?;
+                }
+                "--no-build" => options.build = false,
+                other => bail!("unknown argument {other:?}\n{}", USAGE),
+            }
+        }
+        Ok(options)
+    }
+
+    fn command_line(&self) -> String {
+        std::iter::once("cargo xtask bench-index")
+            .chain(self.arguments.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+pub const USAGE: &str = "cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]";
+
+/// One `baton index --json` run.
+struct BatonIndexRun {
+    wall_ms: f64,
+    /// GNU time's peak RSS of the process.
+    peak_rss_kib: u64,
+    report: Value,
+}
+
+struct CtagsRun {
+    wall_ms: f64,
+    peak_rss_kib: u64,
+}
+
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    if options.build {
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "-p", "baton"])
+            .current_dir(root)
+            .status()
+            .context("running cargo build")?;
+        if !status.success() {
+            bail!("cargo build --release -p baton failed");
+        }
+    }
+    let binary = root.join("target/release/baton");
+    if !binary.exists() {
+        bail!("{} is missing; run without --no-build", binary.display());
+    }
+    if !Path::new(CTAGS).exists() {
+        bail!("{CTAGS} is missing: apt-get install -y universal-ctags");
+    }
+
+    let bench = root.join(".bench");
+    let scratch = bench.join("index");
+    std::fs::create_dir_all(&scratch)?;
+    let corpus_directory = options
+        .corpus
+        .clone()
+        .unwrap_or_else(|| bench.join("corpus"));
+    println!("bench-index: corpus in {}", corpus_directory.display());
+    let corpus = corpus::prepare(&corpus_directory, &scratch)?;
+    let corpus_root = std::path::absolute(&corpus.root)?;
+    println!(
+        "bench-index: {} files, {:.1} MB in baton's languages",
+        corpus.files.len(),
+        corpus.total_bytes() as f64 / 1e6
+    );
+
+    let file_list = scratch.join("ctags-files.txt");
+    let mut listing = String::new();
+    for file in &corpus.files {
+        writeln!(listing, "{}", file.display())?;
+    }
+    std::fs::write(&file_list, listing)?;
+    let tags_file = scratch.join("tags");
+
+    let environment = ServerEnvironment {
+        cache_home: scratch.join("cache"),
+        config_home: scratch.join("config"),
+        log_file: scratch.join("baton.log"),
+    };
+    std::fs::create_dir_all(&environment.config_home)?;
+    let clear_cache = || -> anyhow::Result<()> {
+        if environment.cache_home.exists() {
+            std::fs::remove_dir_all(&environment.cache_home)?;
+        }
+        Ok(())
+    };
+    let baton_env = [
+        ("XDG_CACHE_HOME", environment.cache_home.as_path()),
+        ("XDG_CONFIG_HOME", environment.config_home.as_path()),
+        ("BATON_LOG_FILE", environment.log_file.as_path()),
+    ];
+    let baton_index = || -> anyhow::Result<BatonIndexRun> {
+        let run = run_timed(
+            &binary,
+            &[
+                OsStr::new("index"),
+                corpus_root.as_os_str(),
+                OsStr::new("--json"),
+            ],
+            &baton_env,
+            &scratch,
+        )?;
+        let report: Value = serde_json::from_str(&run.stdout)
+            .with_context(|| format!("baton index printed {:?}", run.stdout))?;
+        Ok(BatonIndexRun {
+            wall_ms: run.wall_ms,
+            peak_rss_kib: run.peak_rss_kib,
+            report,
+        })
+    };
+
+    let mut ctags_runs = Vec::new();
+    let mut cold_runs = Vec::new();
+    let mut warm_runs = Vec::new();
+    for number in 1..=options.runs {
+        println!("bench-index: index run {number}/{}", options.runs);
+        let ctags = run_timed(
+            Path::new(CTAGS),
+            &[
+                OsStr::new("-L"),
+                file_list.as_os_str(),
+                OsStr::new("-f"),
+                tags_file.as_os_str(),
+            ],
+            &[],
+            &scratch,
+        )?;
+        ctags_runs.push(CtagsRun {
+            wall_ms: ctags.wall_ms,
+            peak_rss_kib: ctags.peak_rss_kib,
+        });
+        clear_cache()?;
+        let cold = baton_index()?;
+        if cold.report["from_cache"].as_u64() != Some(0) {
+            bail!("a cold run read from the cache: {}", cold.report);
+        }
+        cold_runs.push(cold);
+        let warm = baton_index()?;
+        warm_runs.push(warm);
+    }
+    let names = tag_names(&tags_file)?;
+
+    println!("bench-index: language server runs");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut first_cold = Vec::new();
+    let mut first_warm = Vec::new();
+    for number in 1..=options.runs {
+        println!(
+            "bench-index: first workspace/symbol, run {number}/{}",
+            options.runs
+        );
+        clear_cache()?;
+        first_cold.push(runtime.block_on(lsp_session::first_symbol_answer(
+            &binary,
+            &corpus_root,
+            &environment,
+        ))?);
+        // The cold session wrote the cache, so this one starts warm.
+        first_warm.push(runtime.block_on(lsp_session::first_symbol_answer(
+            &binary,
+            &corpus_root,
+            &environment,
+        ))?);
+    }
+    println!("bench-index: workspace/symbol and edit latencies");
+    let queries = lsp_session::queries_from_names(&names, QUERY_COUNT);
+    let latencies = runtime.block_on(lsp_session::latencies(
+        &binary,
+        &corpus_root,
+        &std::path::absolute(&corpus.edit_target)?,
+        &environment,
+        &queries,
+        EDIT_COUNT,
+    ))?;
+
+    let report = render(
+        root,
+        options,
+        &corpus,
+        &ctags_runs,
+        &cold_runs,
+        &warm_runs,
+        &first_cold,
+        &first_warm,
+        &latencies,
+        names.len(),
+    );
+    println!("\n{report}");
+    let doc = root.join("docs/benchmarks.md");
+    write_doc_section(&doc, "bench-index", &report)?;
+    println!("written to {}", doc.display());
+    Ok(())
+}
+
+/// Symbol names in a ctags file (the first field of every non-pseudo tag).
+fn tag_names(tags_file: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read(tags_file).with_context(|| format!("{}", tags_file.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut names: Vec<String> = text
+        .lines()
+        .filter(|line| !line.starts_with("!_"))
+        .filter_map(|line| line.split('\t').next())
+        .map(String::from)
+        .collect();
+    names.dedup();
+    Ok(names)
+}
+
+fn ratio(ours: f64, reference: f64) -> f64 {
+    ours / reference
+}
+
+fn met(condition: bool) -> &'static str {
+    if condition { "yes" } else { "**no**" }
+}
+
+fn megabytes(kib: f64) -> String {
+    format!("{:.1} MB", kib * 1024.0 / 1e6)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    root: &Path,
+    options: &Options,
+    corpus: &corpus::Corpus,
+    ctags_runs: &[CtagsRun],
+    cold_runs: &[BatonIndexRun],
+    warm_runs: &[BatonIndexRun],
+    first_cold: &[f64],
+    first_warm: &[f64],
+    latencies: &Latencies,
+    ctags_tags: usize,
+) -> String {
+    let ctags_time = Spread::of(&ctags_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
+    let ctags_rss = Spread::of(
+        &ctags_runs
+            .iter()
+            .map(|run| run.peak_rss_kib as f64)
+            .collect::<Vec<_>>(),
+    );
+    let cold_time = Spread::of(&cold_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
+    let cold_rss = Spread::of(
+        &cold_runs
+            .iter()
+            .map(|run| run.peak_rss_kib as f64)
+            .collect::<Vec<_>>(),
+    );
+    let warm_time = Spread::of(&warm_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
+    let warm_rss = Spread::of(
+        &warm_runs
+            .iter()
+            .map(|run| run.peak_rss_kib as f64)
+            .collect::<Vec<_>>(),
+    );
+    let first_cold_spread = Spread::of(first_cold);
+    let first_warm_spread = Spread::of(first_warm);
+    let symbol_p50 = percentile(&latencies.symbol_queries, 0.5);
+    let symbol_p99 = percentile(&latencies.symbol_queries, 0.99);
+    let edit_p50 = percentile(&latencies.edits, 0.5);
+    let edit_p99 = percentile(&latencies.edits, 0.99);
+    let corpus_mb = corpus.total_bytes() as f64 / 1e6;
+    let reference = ctags_time.median;
+
+    let mut out = String::new();
+    let _ = writeln!(out, "## Workspace index against Universal Ctags\n");
+    let _ = writeln!(
+        out,
+        "Run on {} at revision `{}` on {}. Command: `{}` ({} runs of each index measurement; \
+         times are median (min–max)).\n",
+        today(),
+        git_revision(root),
+        machine_description(),
+        options.command_line(),
+        options.runs,
+    );
+    let _ = writeln!(
+        out,
+        "| measure | baton | ctags | baton / ctags | goal | met |\n|---|---|---|---|---|---|"
+    );
+    let _ = writeln!(
+        out,
+        "| cold index, wall time | {} | {} | {:.2}× | ≤ 2.0× ctags | {} |",
+        spread_milliseconds(&cold_time),
+        spread_milliseconds(&ctags_time),
+        ratio(cold_time.median, reference),
+        met(ratio(cold_time.median, reference) <= 2.0),
+    );
+    let _ = writeln!(
+        out,
+        "| warm start from the cache, wall time | {} | {} (cold; ctags has no cache) | {:.2}× | ≤ 0.25× ctags | {} |",
+        spread_milliseconds(&warm_time),
+        milliseconds(reference),
+        ratio(warm_time.median, reference),
+        met(ratio(warm_time.median, reference) <= 0.25),
+    );
+    for (label, spread) in [
+        ("cold cache", &first_cold_spread),
+        ("warm cache", &first_warm_spread),
+    ] {
+        let _ = writeln!(
+            out,
+            "| first `workspace/symbol` answer after `initialize`, {label} | {} | {} (total) | {:.2}× | ≤ 1.0× ctags total | {} |",
+            spread_milliseconds(spread),
+            milliseconds(reference),
+            ratio(spread.median, reference),
+            met(ratio(spread.median, reference) <= 1.0),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| peak RSS, cold index | {} (max {}) | {} | {:.2}× | ≤ 150 MB for 20 MB | {} |",
+        megabytes(cold_rss.median),
+        megabytes(cold_rss.max),
+        megabytes(ctags_rss.median),
+        ratio(cold_rss.median, ctags_rss.median),
+        met(cold_rss.max * 1024.0 / 1e6 <= 150.0 * corpus_mb.max(20.0) / 20.0),
+    );
+    let _ = writeln!(
+        out,
+        "| peak RSS, warm start | {} | — | — | — | — |",
+        megabytes(warm_rss.median),
+    );
+    let _ = writeln!(
+        out,
+        "| `workspace/symbol` latency, p50 / p99 ({} queries) | {} / {} | — | — | p99 ≤ 5 ms | {} |",
+        latencies.symbol_queries.len(),
+        milliseconds(symbol_p50),
+        milliseconds(symbol_p99),
+        met(symbol_p99 <= 5.0),
+    );
+    let _ = writeln!(
+        out,
+        "| one-character edit → `documentSymbol`, p50 / p99 ({} edits, {}-line file) | {} / {} | — | — | p99 ≤ 2 ms | {} |",
+        latencies.edits.len(),
+        corpus::EDIT_TARGET_LINES,
+        milliseconds(edit_p50),
+        milliseconds(edit_p99),
+        met(edit_p99 <= 2.0),
+    );
+
+    let cold_report = &cold_runs[0].report;
+    let _ = writeln!(
+        out,
+        "\nCorpus: {} files, {:.1} MB of source in baton's languages (`.bench/corpus/`, fetched \
+         at bench time, never committed). The RSS goal is scaled linearly when the corpus is \
+         larger than 20 MB ({:.0} MB here).\n",
+        corpus.files.len(),
+        corpus_mb,
+        150.0 * corpus_mb.max(20.0) / 20.0,
+    );
+    let _ = writeln!(
+        out,
+        "| language | files | MB | baton definitions | baton references |\n|---|---|---|---|---|"
+    );
+    for (language, (files, bytes)) in &corpus.per_language {
+        let counts = cold_report["per_language"]
+            .as_array()
+            .and_then(|languages| {
+                languages
+                    .iter()
+                    .find(|entry| entry[0].as_str() == Some(language))
+            })
+            .map(|entry| entry[1].clone())
+            .unwrap_or(Value::Null);
+        let _ = writeln!(
+            out,
+            "| {language} | {files} | {:.2} | {} | {} |",
+            *bytes as f64 / 1e6,
+            counts["definitions"],
+            counts["references"],
+        );
+    }
+    let _ = writeln!(out, "\nSources:\n");
+    for source in &corpus.sources {
+        let _ = writeln!(out, "- {source}");
+    }
+    let _ = writeln!(
+        out,
+        "\nHow it was measured:\n\n\
+         - ctags: `ctags -L <list> -f <tags>` with the list of exactly the files above (baton's \
+           extensions, hidden entries skipped, files over baton's 1 MiB limit removed from the \
+           corpus), default fields and sorting; it wrote {ctags_tags} tags.\n\
+         - baton: `target/release/baton index <corpus> --json`; the cold run starts with an \
+           empty `XDG_CACHE_HOME`; it indexed {} files ({} skipped) and reported {} / {} ms \
+           elapsed internally. The warm run reused the cache: {} files from the cache, {} \
+           parsed.\n\
+         - Wall times include process start-up; peak RSS is `ru_maxrss` from GNU time for both \
+           tools. The file system cache is warm for both.\n\
+         - First answer: `baton lsp` started by the scripted Neovim client; the clock starts \
+           before the process is spawned and stops at the first non-empty answer to \
+           `workspace/symbol \"{}\"`, polled every 5 ms. Compared with ctags' whole run.\n\
+         - Latencies: one session, after indexing ended; {} of {} queries (exact names, \
+           prefixes and fuzzy subsequences of names ctags found) had results. Edits insert or \
+           delete one character in a function name of the generated file, each followed by \
+           `textDocument/documentSymbol`; each answer was checked to show the new name.",
+        cold_report["files"],
+        cold_report["skipped"].as_array().map_or(0, Vec::len),
+        cold_report["elapsed_ms"]
+            .as_f64()
+            .map_or(f64::NAN, f64::round),
+        warm_runs[0].report["elapsed_ms"]
+            .as_f64()
+            .map_or(f64::NAN, f64::round),
+        warm_runs[0].report["from_cache"],
+        warm_runs[0].report["parsed"],
+        lsp_session::FIRST_QUERY,
+        latencies.symbol_queries_answered,
+        latencies.symbol_queries.len(),
+    );
+    out
+}
+
+/// `N CPUs, <model name>` from the standard library and `/proc/cpuinfo`.
+fn machine_description() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    format!("{cpus} CPUs ({model})")
+}
+
+fn command_output(program: &str, args: &[&str], directory: &Path) -> Option<String> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(directory)
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn today() -> String {
+    command_output("date", &["-u", "+%Y-%m-%d"], Path::new("."))
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| "an unknown date".to_string())
+}
+
+fn git_revision(root: &Path) -> String {
+    let hash = command_output("git", &["rev-parse", "--short", "HEAD"], root).unwrap_or_default();
+    let dirty = command_output(
+        "git",
+        &["status", "--porcelain", "--untracked-files=no"],
+        root,
+    )
+    .is_some_and(|status| !status.is_empty());
+    if dirty { format!("{hash}+dirty") } else { hash }
+}
+
+/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path`, appending
+/// the markers when missing and creating the file when needed; nothing else is touched.
+fn write_doc_section(path: &Path, name: &str, content: &str) -> anyhow::Result<()> {
+    let start_marker = format!("<!-- {name}:start -->");
+    let end_marker = format!("<!-- {name}:end -->");
+    let mut text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::from(
+            "# Benchmarks\n\nEach section is written by the command it names; edit the \
+             commands, not the figures.\n",
+        ),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    if !text.contains(&start_marker) {
+        text.push_str(&format!("\n{start_marker}\n{end_marker}\n"));
+    }
+    let start = text.find(&start_marker).expect("present") + start_marker.len();
+    let end = text[start..]
+        .find(&end_marker)
+        .map(|offset| start + offset)
+        .ok_or_else(|| anyhow!("{} has {start_marker} without {end_marker}", path.display()))?;
+    text.replace_range(start..end, &format!("\n{}\n", content.trim_end()));
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
