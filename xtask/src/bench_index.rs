@@ -118,6 +118,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         bail!("{CTAGS} is missing: apt-get install -y universal-ctags");
     }
 
+    let load_at_start = load_average();
     let bench = root.join(".bench");
     let scratch = bench.join("index");
     std::fs::create_dir_all(&scratch)?;
@@ -208,7 +209,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         let warm = baton_index()?;
         warm_runs.push(warm);
     }
-    let names = tag_names(&tags_file)?;
+    let (tag_count, names) = tag_names(&tags_file)?;
 
     println!("bench-index: language server runs");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -255,7 +256,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         &first_cold,
         &first_warm,
         &latencies,
-        names.len(),
+        (tag_count, names.len()),
+        (load_at_start, load_average()),
     );
     println!("\n{report}");
     let doc = root.join("docs/benchmarks.md");
@@ -264,8 +266,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Symbol names in a ctags file (the first field of every non-pseudo tag).
-fn tag_names(tags_file: &Path) -> anyhow::Result<Vec<String>> {
+/// The number of tags in a ctags file and their distinct names (the first field of every
+/// non-pseudo tag; ctags sorts by name, so neighbours suffice to remove repeats).
+fn tag_names(tags_file: &Path) -> anyhow::Result<(usize, Vec<String>)> {
     let text = std::fs::read(tags_file).with_context(|| format!("{}", tags_file.display()))?;
     let text = String::from_utf8_lossy(&text);
     let mut names: Vec<String> = text
@@ -274,8 +277,9 @@ fn tag_names(tags_file: &Path) -> anyhow::Result<Vec<String>> {
         .filter_map(|line| line.split('\t').next())
         .map(String::from)
         .collect();
+    let tags = names.len();
     names.dedup();
-    Ok(names)
+    Ok((tags, names))
 }
 
 fn ratio(ours: f64, reference: f64) -> f64 {
@@ -301,7 +305,8 @@ fn render(
     first_cold: &[f64],
     first_warm: &[f64],
     latencies: &Latencies,
-    ctags_tags: usize,
+    (ctags_tags, ctags_names): (usize, usize),
+    (load_at_start, load_at_end): (String, String),
 ) -> String {
     let ctags_time = Spread::of(&ctags_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
     let ctags_rss = Spread::of(
@@ -338,7 +343,8 @@ fn render(
     let _ = writeln!(
         out,
         "Run on {} at revision `{}` on {}. Command: `{}` ({} runs of each index measurement; \
-         times are median (min–max)).\n",
+         times are median (min–max)). Load average (1, 5, 15 min) {load_at_start} at the start, \
+         {load_at_end} at the end.\n",
         today(),
         git_revision(root),
         machine_description(),
@@ -410,6 +416,13 @@ fn render(
         met(edit_p99 <= 2.0),
     );
 
+    let _ = writeln!(
+        out,
+        "| round trip of a request baton does not implement, p50 / p99 (client and transport floor) | {} / {} | — | — | — | — |",
+        milliseconds(percentile(&latencies.round_trips, 0.5)),
+        milliseconds(percentile(&latencies.round_trips, 0.99)),
+    );
+
     let cold_report = &cold_runs[0].report;
     let _ = writeln!(
         out,
@@ -451,7 +464,8 @@ fn render(
         "\nHow it was measured:\n\n\
          - ctags: `ctags -L <list> -f <tags>` with the list of exactly the files above (baton's \
            extensions, hidden entries skipped, files over baton's 1 MiB limit removed from the \
-           corpus), default fields and sorting; it wrote {ctags_tags} tags.\n\
+           corpus), default fields and sorting; it wrote {ctags_tags} tags ({ctags_names} distinct \
+           names).\n\
          - baton: `target/release/baton index <corpus> --json`; the cold run starts with an \
            empty `XDG_CACHE_HOME`; it indexed {} files ({} skipped) and reported {} / {} ms \
            elapsed internally. The warm run reused the cache: {} files from the cache, {} \
@@ -480,6 +494,20 @@ fn render(
         latencies.symbol_queries.len(),
     );
     out
+}
+
+/// The 1, 5 and 15 minute load averages: the machine is shared, and the figures mean little
+/// unless the reader knows what else was running.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// `N CPUs, <model name>` from the standard library and `/proc/cpuinfo`.

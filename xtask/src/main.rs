@@ -6,6 +6,7 @@
 //!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
 
 mod bench_edit;
+mod bench_index;
 mod measure;
 
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
     let result = match arguments.first().map(String::as_str) {
         Some("bench-edit") => bench_edit::Options::parse(&arguments[1..])
             .and_then(|options| bench_edit::run(&workspace_root(), &options)),
+        Some("bench-index") => bench_index::Options::parse(&arguments[1..])
+            .and_then(|options| bench_index::run(&workspace_root(), &options)),
         _ => Err(anyhow::anyhow!(USAGE)),
     };
     match result {

@@ -19,6 +19,9 @@ pub const FIRST_QUERY: &str = "parse";
 /// How often the first-answer loop asks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
+/// How many no-op requests calibrate the latencies.
+const ROUND_TRIPS: usize = 200;
+
 /// A safety net against a hung server, not a measurement.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
@@ -75,6 +78,9 @@ pub struct Latencies {
     /// How many queries had at least one result.
     pub symbol_queries_answered: usize,
     pub edits: Vec<f64>,
+    /// Requests for a method baton does not implement: what the client, the pipes and the
+    /// server's dispatch cost on their own, to read the other latencies against.
+    pub round_trips: Vec<f64>,
 }
 
 /// Starts a session, waits for indexing to end, times every query one after another, then opens
@@ -89,6 +95,14 @@ pub async fn latencies(
 ) -> anyhow::Result<Latencies> {
     let client = start(binary, corpus_root, environment).await?;
     wait_for_indexing(&client).await?;
+
+    let mut round_trips = Vec::with_capacity(ROUND_TRIPS);
+    for _ in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        // The error answer (method not found) is the point: nothing but dispatch runs.
+        let _ = client.request("baton/benchRoundTrip", json!({})).await;
+        round_trips.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
 
     // A few queries first so that one-off costs (allocations, page faults) are not sampled.
     for query in queries.iter().take(20) {
@@ -147,6 +161,7 @@ pub async fn latencies(
         symbol_queries,
         symbol_queries_answered,
         edits,
+        round_trips,
     })
 }
 
