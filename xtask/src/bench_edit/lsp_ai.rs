@@ -25,8 +25,9 @@ pub const VERSION: &str = "0.7.0";
 const ACTION_TITLE: &str = "Rewrite selection (bench)";
 
 /// Installs lsp-ai into `.bench/lsp-ai` unless it is there already; returns the binary, or why
-/// there is none. Without default features: they only add SIMD and rayon to the vector store,
-/// which this benchmark does not use, and cost a C toolchain and build time.
+/// there is none. The default `simsimd` feature is left out: it only speeds up the vector store,
+/// which this benchmark does not use, and needs a C toolchain. `rayon` stays, because 0.7.0 does
+/// not compile without it.
 pub fn ensure_installed(root: &Path) -> Result<PathBuf, String> {
     let install_root = root.join(".bench/lsp-ai");
     let binary = install_root.join("bin/lsp-ai");
@@ -45,6 +46,8 @@ pub fn ensure_installed(root: &Path) -> Result<PathBuf, String> {
             VERSION,
             "--locked",
             "--no-default-features",
+            "--features",
+            "rayon",
         ])
         .arg("--root")
         .arg(&install_root)
