@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use index::WorkspaceIndex;
 use syntax::{Language, SyntaxTree};
-use text::{ContentChange, Document, PositionEncoding};
+use text::{AppliedChange, ContentChange, Document, PositionEncoding};
 
 use crate::config::{NeverSend, Resolved};
 use crate::frontend::DocEvent;
@@ -22,12 +22,37 @@ use crate::jobs::Jobs;
 /// Largest open document that gets a syntax tree.
 const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
 
+/// Changes kept before the tree is brought up to date even though nobody asked for it.
+const MAX_PENDING_CHANGES: usize = 64;
+
 /// An open document and what hangs off it.
+///
+/// The syntax tree (and the index's view of the buffer) is brought up to date lazily: a
+/// keystroke or a streamed edit only records its change, and the next reader reparses once for
+/// all pending changes. A job streaming fifty edits into a buffer costs no parse at all.
 pub struct OpenDocument {
     pub document: Document,
-    pub tree: Option<SyntaxTree>,
+    tree: Option<SyntaxTree>,
+    /// Changes applied to `document` but not yet to `tree` and the index, in order.
+    pending: Vec<AppliedChange>,
     pub path: Option<PathBuf>,
     listeners: Vec<mpsc::UnboundedSender<DocEvent>>,
+}
+
+impl OpenDocument {
+    /// Brings the tree and the index up to date with the document.
+    fn refresh(&mut self, index: Option<&WorkspaceIndex>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Some(tree) = &mut self.tree {
+            tree.update(self.document.rope(), &self.pending);
+            if let (Some(index), Some(path)) = (index, &self.path) {
+                index.update_open_document(path, self.document.rope(), tree, &self.pending);
+            }
+        }
+        self.pending.clear();
+    }
 }
 
 /// A change to the set of open documents, in editor terms.
@@ -87,6 +112,7 @@ impl Documents {
                     OpenDocument {
                         document,
                         tree,
+                        pending: Vec::new(),
                         path,
                         listeners: Vec::new(),
                     },
@@ -107,10 +133,10 @@ impl Documents {
                     .document
                     .apply_changes(version, &changes, encoding)
                     .map_err(|err| format!("{uri}: {err}"))?;
-                if let Some(tree) = &mut open.tree {
-                    tree.update(open.document.rope(), &applied);
-                    if let (Some(index), Some(path)) = (index, &open.path) {
-                        index.update_open_document(path, open.document.rope(), tree, &applied);
+                if open.tree.is_some() {
+                    open.pending.extend_from_slice(&applied);
+                    if open.pending.len() > MAX_PENDING_CHANGES {
+                        open.refresh(index);
                     }
                 }
                 if !open.listeners.is_empty() {
@@ -135,11 +161,22 @@ impl Documents {
         }
     }
 
-    /// A snapshot of a document and its tree.
-    pub fn snapshot(&self, uri: &str) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
-        self.open
-            .get(uri)
-            .map(|open| (open.document.clone(), open.tree.clone(), open.path.clone()))
+    /// A snapshot of a document and its up-to-date tree.
+    pub fn snapshot(
+        &self,
+        uri: &str,
+        index: Option<&WorkspaceIndex>,
+    ) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
+        let mut open = self.open.get_mut(uri)?;
+        open.refresh(index);
+        Some((open.document.clone(), open.tree.clone(), open.path.clone()))
+    }
+
+    /// Brings every open buffer's tree and index entry up to date, before a workspace query.
+    pub fn refresh_all(&self, index: &WorkspaceIndex) {
+        for mut open in self.open.iter_mut() {
+            open.refresh(Some(index));
+        }
     }
 
     /// A snapshot plus a channel that receives every later change, atomically: no change can
@@ -147,12 +184,14 @@ impl Documents {
     pub fn subscribe(
         &self,
         uri: &str,
+        index: Option<&WorkspaceIndex>,
     ) -> Option<(
         Document,
         Option<SyntaxTree>,
         mpsc::UnboundedReceiver<DocEvent>,
     )> {
         let mut open = self.open.get_mut(uri)?;
+        open.refresh(index);
         let (sender, receiver) = mpsc::unbounded_channel();
         open.listeners.push(sender);
         Some((open.document.clone(), open.tree.clone(), receiver))
@@ -175,7 +214,8 @@ impl Documents {
 
     /// Hands every open buffer to a newly created index.
     pub fn register_all(&self, index: &WorkspaceIndex) {
-        for open in self.open.iter() {
+        for mut open in self.open.iter_mut() {
+            open.refresh(None);
             if let (Some(path), Some(tree)) = (&open.path, &open.tree) {
                 index.set_open_document(path, open.document.rope(), tree);
             }
@@ -309,6 +349,30 @@ impl Session {
 
     pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {
         self.index.read().expect("lock").clone()
+    }
+
+    /// A snapshot of an open document with its tree up to date.
+    pub fn snapshot(&self, uri: &str) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
+        self.documents.snapshot(uri, self.index().as_deref())
+    }
+
+    /// See [`Documents::subscribe`].
+    pub fn subscribe(
+        &self,
+        uri: &str,
+    ) -> Option<(
+        Document,
+        Option<SyntaxTree>,
+        mpsc::UnboundedReceiver<DocEvent>,
+    )> {
+        self.documents.subscribe(uri, self.index().as_deref())
+    }
+
+    /// The index with every open buffer's latest text in it, for a workspace-wide query.
+    pub fn current_index(&self) -> Option<Arc<WorkspaceIndex>> {
+        let index = self.index()?;
+        self.documents.refresh_all(&index);
+        Some(index)
     }
 
     pub fn set_index(&self, index: Arc<WorkspaceIndex>) {

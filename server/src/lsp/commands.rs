@@ -39,7 +39,7 @@ impl Backend {
         params: lsp::CodeActionParams,
     ) -> Vec<lsp::CodeActionOrCommand> {
         let uri_key = proto::uri_key(&params.text_document.uri);
-        let Some((document, tree, _)) = self.session.documents.snapshot(&uri_key) else {
+        let Some((document, tree, _)) = self.session.snapshot(&uri_key) else {
             return Vec::new();
         };
         self.session
@@ -223,7 +223,7 @@ impl Backend {
                 "skipped": report.skipped.iter().map(|(path, reason)| json!({ "path": path, "reason": reason })).collect::<Vec<_>>(),
             });
         }
-        if let Some((document, _, _)) = uri.and_then(|uri| self.session.documents.snapshot(uri)) {
+        if let Some((document, _, _)) = uri.and_then(|uri| self.session.snapshot(uri)) {
             status["version"] = json!(document.version());
             status["text"] = json!(document.text());
         }
@@ -246,7 +246,6 @@ impl Backend {
         };
         let (document, tree, events) = self
             .session
-            .documents
             .subscribe(&uri)
             .ok_or_else(|| format!("{uri} is not open in the editor"))?;
         let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
@@ -290,7 +289,7 @@ impl Backend {
         let language = crate::session::language_of(&document, path.as_deref())
             .map(|language| language.name().to_string())
             .unwrap_or_else(|| document.language_id().to_string());
-        let repo_map_source = match (self.session.index(), &path) {
+        let repo_map_source = match (self.session.current_index(), &path) {
             (Some(index), Some(path)) => Some((
                 index,
                 path.clone(),

@@ -19,7 +19,7 @@ const MAX_WORKSPACE_SYMBOLS: usize = 128;
 
 impl Backend {
     pub(crate) fn document_symbols(&self, uri: &lsp::Uri) -> Option<lsp::DocumentSymbolResponse> {
-        let (document, tree, _) = self.session.documents.snapshot(&proto::uri_key(uri))?;
+        let (document, tree, _) = self.session.snapshot(&proto::uri_key(uri))?;
         let tree = tree?;
         let encoding = self.session.encoding();
         let outline = tree.outline(document.rope());
@@ -32,7 +32,7 @@ impl Backend {
     }
 
     pub(crate) fn workspace_symbols(&self, query: &str) -> Vec<lsp::SymbolInformation> {
-        let Some(index) = self.session.index() else {
+        let Some(index) = self.session.current_index() else {
             return Vec::new();
         };
         let context = SearchContext {
@@ -66,11 +66,10 @@ impl Backend {
         uri: &lsp::Uri,
         position: lsp::Position,
     ) -> Vec<lsp::Location> {
-        let Some(index) = self.session.index() else {
+        let Some(index) = self.session.current_index() else {
             return Vec::new();
         };
-        let Some((document, _, path)) = self.session.documents.snapshot(&proto::uri_key(uri))
-        else {
+        let Some((document, _, path)) = self.session.snapshot(&proto::uri_key(uri)) else {
             return Vec::new();
         };
         let offset = document.offset(proto::position(position), self.session.encoding());
@@ -144,12 +143,7 @@ impl<'a> Locator<'a> {
 
     fn locate(&mut self, symbol: &Symbol) -> Option<lsp::Location> {
         let uri = proto::file_uri(&symbol.path)?;
-        if let Some((document, _, _)) = self
-            .backend
-            .session
-            .documents
-            .snapshot(&proto::uri_key(&uri))
-        {
+        if let Some((document, _, _)) = self.backend.session.snapshot(&proto::uri_key(&uri)) {
             let range = proto::lsp_range(&document, symbol.name_range.clone(), self.encoding);
             return Some(lsp::Location { uri, range });
         }
