@@ -17,7 +17,7 @@ use crate::file_symbols::{Definition, FileSymbols};
 
 const MAGIC: &[u8; 8] = b"BATONIDX";
 /// Bump on any change to the encoding or to what the tags contain, so old caches are rebuilt.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -90,6 +90,8 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = (&'a Path, &'a FileSymbol
             out.varint(u64::from(definition.line));
             out.varint(u64::from(definition.name_start));
             out.varint(u64::from(definition.name_end));
+            out.varint(u64::from(definition.column_utf8));
+            out.varint(u64::from(definition.column_utf16));
             out.varint(u64::from(definition.range_start));
             out.varint(u64::from(definition.range_end));
         }
@@ -142,8 +144,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<CachedFiles, CacheError> {
                 .ok_or(CacheError::Corrupt("unknown symbol kind"))?;
             let line = input.u32()?;
             let name_range = input.u32()? as usize..input.u32()? as usize;
+            let (column_utf8, column_utf16) = (input.u32()?, input.u32()?);
             let range = input.u32()? as usize..input.u32()? as usize;
-            definitions.push(Definition::new(name, kind, line, name_range, range));
+            let mut definition = Definition::new(name, kind, line, name_range, range);
+            definition.column_utf8 = column_utf8;
+            definition.column_utf16 = column_utf16;
+            definitions.push(definition);
         }
         let reference_count = input.length()?;
         let mut references = Vec::with_capacity(reference_count);

@@ -23,6 +23,10 @@ pub(crate) struct Definition {
     pub(crate) line: u32,
     pub(crate) name_start: u32,
     pub(crate) name_end: u32,
+    /// Column of the name in UTF-8 bytes and in UTF-16 code units, so the server can answer
+    /// with LSP positions without reading the file (they differ only on non-ASCII lines).
+    pub(crate) column_utf8: u32,
+    pub(crate) column_utf16: u32,
     pub(crate) range_start: u32,
     pub(crate) range_end: u32,
     /// Index (in the same file's definitions) of the innermost definition enclosing this one.
@@ -32,6 +36,25 @@ pub(crate) struct Definition {
 impl Definition {
     pub(crate) fn name_range(&self) -> Range<usize> {
         self.name_start as usize..self.name_end as usize
+    }
+
+    /// Computes the name's columns from the text it was found in.
+    pub(crate) fn set_columns(&mut self, rope: &ropey::Rope) {
+        let start = (self.name_start as usize).min(rope.len_bytes());
+        let Some(line_start) = rope.try_line_to_byte(self.line as usize).ok() else {
+            return;
+        };
+        let (Ok(start_char), Ok(line_char)) = (
+            rope.try_byte_to_char(start),
+            rope.try_byte_to_char(line_start),
+        ) else {
+            return;
+        };
+        self.column_utf8 = clamp_u32(start.saturating_sub(line_start));
+        self.column_utf16 = clamp_u32(
+            rope.char_to_utf16_cu(start_char)
+                .saturating_sub(rope.char_to_utf16_cu(line_char)),
+        );
     }
 }
 
@@ -52,19 +75,25 @@ pub(crate) struct FileSymbols {
 }
 
 impl FileSymbols {
-    /// Builds the compact form from the tags of a whole file.
-    pub(crate) fn from_tags(language: Language, tags: &[syntax::Tag]) -> FileSymbols {
+    /// Builds the compact form from the tags of a whole file and its text.
+    pub(crate) fn from_tags(
+        language: Language,
+        tags: &[syntax::Tag],
+        rope: &ropey::Rope,
+    ) -> FileSymbols {
         let mut definitions = Vec::new();
         let mut reference_counts: HashMap<&str, u32> = HashMap::new();
         for tag in tags {
             if tag.is_definition {
-                definitions.push(Definition::new(
+                let mut definition = Definition::new(
                     &tag.name,
                     tag.kind,
                     tag.line,
                     tag.name_range.clone(),
                     tag.range.clone(),
-                ));
+                );
+                definition.set_columns(rope);
+                definitions.push(definition);
             } else {
                 *reference_counts.entry(tag.name.as_str()).or_default() += 1;
             }
@@ -148,6 +177,8 @@ impl Definition {
             line,
             name_start: clamp_u32(name_range.start),
             name_end: clamp_u32(name_range.end),
+            column_utf8: 0,
+            column_utf16: 0,
             range_start: clamp_u32(range.start),
             range_end: clamp_u32(range.end),
             container: None,

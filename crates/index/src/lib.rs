@@ -44,6 +44,9 @@ pub struct Symbol {
     pub line: u32,
     /// Byte range of the name in its file.
     pub name_range: Range<usize>,
+    /// Column of the name on its line, in UTF-8 bytes and in UTF-16 code units.
+    pub column_utf8: u32,
+    pub column_utf16: u32,
     /// The name of the innermost definition enclosing this one (a method's class).
     pub container: Option<String>,
 }

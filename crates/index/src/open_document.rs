@@ -54,7 +54,13 @@ impl OpenDocument {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         symbols
-            .get_or_insert_with(|| Arc::new(FileSymbols::from_tags(self.language, &self.tags)))
+            .get_or_insert_with(|| {
+                Arc::new(FileSymbols::from_tags(
+                    self.language,
+                    &self.tags,
+                    &self.rope,
+                ))
+            })
             .clone()
     }
 

@@ -306,7 +306,7 @@ impl WorkspaceIndex {
             tracing::info!("skipping {}: {reason}", path.display());
             return FileOutcome::Skipped(reason);
         };
-        let mut symbols = FileSymbols::from_tags(language, &tree.tags(&rope));
+        let mut symbols = FileSymbols::from_tags(language, &tree.tags(&rope), &rope);
         symbols.size = stamp.size;
         symbols.modified_nanos = stamp.modified_nanos;
         symbols.content_hash = content_hash;
@@ -722,6 +722,8 @@ fn symbol_of(path: &Path, symbols: &FileSymbols, index: usize) -> Symbol {
         path: path.to_path_buf(),
         line: definition.line,
         name_range: definition.name_range(),
+        column_utf8: definition.column_utf8,
+        column_utf16: definition.column_utf16,
         container: definition
             .container
             .and_then(|container| symbols.definitions.get(container as usize))

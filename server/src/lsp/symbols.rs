@@ -147,16 +147,8 @@ impl<'a> Locator<'a> {
             let range = proto::lsp_range(&document, symbol.name_range.clone(), self.encoding);
             return Some(lsp::Location { uri, range });
         }
-        let text = self
-            .files
-            .entry(symbol.path.clone())
-            .or_insert_with(|| read_text(&symbol.path))
-            .as_deref()?;
-        let start = symbol.name_range.start.min(text.len());
-        let end = symbol.name_range.end.min(text.len()).max(start);
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let prefix = text.get(line_start..start)?;
-        let name = text.get(start..end)?;
+        // The index knows the name's column in UTF-8 and UTF-16; they are equal on ASCII lines,
+        // where every encoding agrees. Only a UTF-32 client on a non-ASCII line needs the file.
         let units = |s: &str| -> u32 {
             match self.encoding {
                 PositionEncoding::Utf8 => s.len() as u32,
@@ -164,10 +156,26 @@ impl<'a> Locator<'a> {
                 PositionEncoding::Utf32 => s.chars().count() as u32,
             }
         };
-        let character = units(prefix);
+        let character = match self.encoding {
+            PositionEncoding::Utf8 => symbol.column_utf8,
+            PositionEncoding::Utf16 => symbol.column_utf16,
+            PositionEncoding::Utf32 if symbol.column_utf8 == symbol.column_utf16 => {
+                symbol.column_utf8
+            }
+            PositionEncoding::Utf32 => {
+                let text = self
+                    .files
+                    .entry(symbol.path.clone())
+                    .or_insert_with(|| read_text(&symbol.path))
+                    .as_deref()?;
+                let start = symbol.name_range.start.min(text.len());
+                let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+                units(text.get(line_start..start)?)
+            }
+        };
         let range = lsp::Range::new(
             lsp::Position::new(symbol.line, character),
-            lsp::Position::new(symbol.line, character + units(name)),
+            lsp::Position::new(symbol.line, character + units(&symbol.name)),
         );
         Some(lsp::Location { uri, range })
     }

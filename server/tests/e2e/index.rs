@@ -451,3 +451,29 @@ async fn each_navigation_feature_can_be_switched_off() {
     none(harness.client.request("textDocument/definition", json!({ "textDocument": { "uri": uri }, "position": { "line": 0, "character": 14 } })).await.unwrap());
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn workspace_symbol_positions_follow_the_encoding_on_non_ascii_lines() {
+    for (profile, character) in [(ClientProfile::Neovim, 20), (ClientProfile::Zed, 17)] {
+        let harness = Harness::with(Options {
+            profile,
+            // "😀" is 4 bytes and 2 UTF-16 units; "é" is 2 bytes and 1 unit.
+            workspace_files: vec![(
+                "src/accents.rs",
+                "/* é😀 */ pub fn after_accent() {}\n".into(),
+            )],
+            ..Options::default()
+        })
+        .await;
+        harness.indexed().await;
+        let found = workspace_symbols(&harness, "after_accent").await;
+        let range = &found[0]["location"]["range"];
+        assert_eq!(
+            range["start"],
+            json!({ "line": 0, "character": character }),
+            "{profile:?}"
+        );
+        assert_eq!(range["end"]["character"], character + 12, "{profile:?}");
+        harness.finish().await;
+    }
+}
