@@ -423,6 +423,15 @@ fn render(
         milliseconds(percentile(&latencies.round_trips, 0.99)),
     );
 
+    let _ = writeln!(
+        out,
+        "| `documentSymbol` on the unchanged {}-line file, p50 / p99 ({} requests; the answer's own cost) | {} / {} | — | — | — | — |",
+        corpus::EDIT_TARGET_LINES,
+        latencies.unchanged_document_symbols.len(),
+        milliseconds(percentile(&latencies.unchanged_document_symbols, 0.5)),
+        milliseconds(percentile(&latencies.unchanged_document_symbols, 0.99)),
+    );
+
     let cold_report = &cold_runs[0].report;
     let _ = writeln!(
         out,

@@ -22,6 +22,9 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// How many no-op requests calibrate the latencies.
 const ROUND_TRIPS: usize = 200;
 
+/// How many `documentSymbol` requests on the unchanged file calibrate the edit latency.
+const UNCHANGED_REQUESTS: usize = 100;
+
 /// A safety net against a hung server, not a measurement.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
 
@@ -81,6 +84,8 @@ pub struct Latencies {
     /// Requests for a method baton does not implement: what the client, the pipes and the
     /// server's dispatch cost on their own, to read the other latencies against.
     pub round_trips: Vec<f64>,
+    /// `documentSymbol` on the unchanged 5,000-line file: the answer's own cost, without an edit.
+    pub unchanged_document_symbols: Vec<f64>,
 }
 
 /// Starts a session, waits for indexing to end, times every query one after another, then opens
@@ -124,6 +129,12 @@ pub async fn latencies(
         .with_context(|| format!("{}", edit_target.display()))?;
     client.open(&uri, "rust", &text).await;
     document_symbols(&client, &uri).await?;
+    let mut unchanged_document_symbols = Vec::with_capacity(UNCHANGED_REQUESTS);
+    for _ in 0..UNCHANGED_REQUESTS {
+        let started = Instant::now();
+        document_symbols(&client, &uri).await?;
+        unchanged_document_symbols.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
     let mut edits = Vec::with_capacity(edit_count);
     for edit in 0..edit_count {
         // Pairs of edits on one function: insert an `x` into its name, then delete it, so the
@@ -162,6 +173,7 @@ pub async fn latencies(
         symbol_queries_answered,
         edits,
         round_trips,
+        unchanged_document_symbols,
     })
 }
 
