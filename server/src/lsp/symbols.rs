@@ -92,14 +92,28 @@ fn document_symbol(
     item: &OutlineItem,
     encoding: PositionEncoding,
 ) -> lsp::DocumentSymbol {
-    let value = json!({
-        "name": if item.name.is_empty() { "<anonymous>" } else { item.name.as_str() },
-        "kind": proto::symbol_kind(item.kind),
-        "range": proto::lsp_range(document, item.range.clone(), encoding),
-        "selectionRange": proto::lsp_range(document, item.selection_range.clone(), encoding),
-        "children": item.children.iter().map(|child| document_symbol(document, child, encoding)).collect::<Vec<_>>(),
-    });
-    serde_json::from_value(value).expect("a document symbol")
+    let name = if item.name.is_empty() {
+        "<anonymous>".to_string()
+    } else {
+        item.name.clone()
+    };
+    // Built directly: a large outline is answered on every request, so no JSON round trip.
+    #[allow(deprecated)]
+    lsp::DocumentSymbol {
+        name,
+        detail: None,
+        kind: proto::symbol_kind(item.kind),
+        tags: None,
+        deprecated: None,
+        range: proto::lsp_range(document, item.range.clone(), encoding),
+        selection_range: proto::lsp_range(document, item.selection_range.clone(), encoding),
+        children: (!item.children.is_empty()).then(|| {
+            item.children
+                .iter()
+                .map(|child| document_symbol(document, child, encoding))
+                .collect()
+        }),
+    }
 }
 
 /// The identifier around a byte offset.
