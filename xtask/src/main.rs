@@ -4,6 +4,8 @@
 //!
 //! - `bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]`: the inline edit benchmark
 //!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
+//! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
+//!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
 
 mod bench_edit;
 mod bench_index;
@@ -12,8 +14,8 @@ mod measure;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub const USAGE: &str =
-    "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]";
+pub const USAGE: &str = "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
+       cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
