@@ -14,7 +14,8 @@ mod measure;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub const USAGE: &str = "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
+pub const USAGE: &str =
+    "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]";
 
 fn main() -> ExitCode {
