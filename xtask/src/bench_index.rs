@@ -20,12 +20,13 @@ mod corpus;
 mod lsp_session;
 mod timing;
 
+use crate::measure::{git_revision, machine_description, today, write_doc_section};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use serde_json::Value;
 
 use lsp_session::{Latencies, ServerEnvironment};
@@ -517,70 +518,4 @@ fn load_average() -> String {
                 .join(" ")
         })
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// `N CPUs, <model name>` from the standard library and `/proc/cpuinfo`.
-fn machine_description() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string());
-    format!("{cpus} CPUs ({model})")
-}
-
-fn command_output(program: &str, args: &[&str], directory: &Path) -> Option<String> {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(directory)
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn today() -> String {
-    command_output("date", &["-u", "+%Y-%m-%d"], Path::new("."))
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "an unknown date".to_string())
-}
-
-fn git_revision(root: &Path) -> String {
-    let hash = command_output("git", &["rev-parse", "--short", "HEAD"], root).unwrap_or_default();
-    let dirty = command_output(
-        "git",
-        &["status", "--porcelain", "--untracked-files=no"],
-        root,
-    )
-    .is_some_and(|status| !status.is_empty());
-    if dirty { format!("{hash}+dirty") } else { hash }
-}
-
-/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path`, appending
-/// the markers when missing and creating the file when needed; nothing else is touched.
-fn write_doc_section(path: &Path, name: &str, content: &str) -> anyhow::Result<()> {
-    let start_marker = format!("<!-- {name}:start -->");
-    let end_marker = format!("<!-- {name}:end -->");
-    let mut text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::from(
-            "# Benchmarks\n\nEach section is written by the command it names; edit the \
-             commands, not the figures.\n",
-        ),
-        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
-    };
-    if !text.contains(&start_marker) {
-        text.push_str(&format!("\n{start_marker}\n{end_marker}\n"));
-    }
-    let start = text.find(&start_marker).expect("present") + start_marker.len();
-    let end = text[start..]
-        .find(&end_marker)
-        .map(|offset| start + offset)
-        .ok_or_else(|| anyhow!("{} has {start_marker} without {end_marker}", path.display()))?;
-    text.replace_range(start..end, &format!("\n{}\n", content.trim_end()));
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
