@@ -121,7 +121,6 @@ fn client_features(capabilities: &lsp::ClientCapabilities) -> ClientFeatures {
         show_document: window
             .and_then(|w| w.show_document.as_ref())
             .is_some_and(|show| show.support),
-        apply_edit: workspace.and_then(|w| w.apply_edit).unwrap_or(false),
         // Resource operations only exist inside `documentChanges`, so a client that lists them
         // handles versioned document changes even when it forgets to say so (Neovim 0.11).
         document_changes: workspace

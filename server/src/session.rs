@@ -208,10 +208,6 @@ impl Documents {
             .collect()
     }
 
-    pub fn is_open(&self, uri: &str) -> bool {
-        self.open.contains_key(uri)
-    }
-
     /// Hands every open buffer to a newly created index.
     pub fn register_all(&self, index: &WorkspaceIndex) {
         for mut open in self.open.iter_mut() {
@@ -233,7 +229,6 @@ pub fn language_of(document: &Document, path: Option<&Path>) -> Option<Language>
 pub struct ClientFeatures {
     pub work_done_progress: bool,
     pub show_document: bool,
-    pub apply_edit: bool,
     pub document_changes: bool,
     pub watched_files_dynamic: bool,
 }

@@ -15,7 +15,6 @@ mod lsp_ai;
 mod workload;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
@@ -85,20 +84,7 @@ impl Options {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
-    if options.build {
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "--release", "-p", "baton"])
-            .current_dir(root)
-            .status()
-            .context("running cargo build")?;
-        ensure!(status.success(), "cargo build --release -p baton failed");
-    }
-    let baton = root.join("target/release/baton");
-    ensure!(
-        baton.exists(),
-        "{} is missing: run without --no-build",
-        baton.display()
-    );
+    let baton = crate::measure::release_baton(root, options.build)?;
     let lsp_ai_binary = if options.lsp_ai {
         lsp_ai::ensure_installed(root)
     } else {

@@ -24,7 +24,6 @@ use crate::measure::{git_revision, machine_description, today, write_doc_section
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -101,20 +100,7 @@ struct CtagsRun {
 }
 
 pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
-    if options.build {
-        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "--release", "-p", "baton"])
-            .current_dir(root)
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            bail!("cargo build --release -p baton failed");
-        }
-    }
-    let binary = root.join("target/release/baton");
-    if !binary.exists() {
-        bail!("{} is missing; run without --no-build", binary.display());
-    }
+    let binary = crate::measure::release_baton(root, options.build)?;
     if !Path::new(CTAGS).exists() {
         bail!("{CTAGS} is missing: apt-get install -y universal-ctags");
     }

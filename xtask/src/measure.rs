@@ -121,6 +121,25 @@ pub fn git_revision(root: &Path) -> String {
     if dirty { format!("{hash}+dirty") } else { hash }
 }
 
+/// Builds `target/release/baton` (unless `build` is false) and returns its path.
+pub fn release_baton(root: &Path, build: bool) -> anyhow::Result<std::path::PathBuf> {
+    if build {
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "--release", "-p", "baton"])
+            .current_dir(root)
+            .status()
+            .context("running cargo build")?;
+        anyhow::ensure!(status.success(), "cargo build --release -p baton failed");
+    }
+    let baton = root.join("target/release/baton");
+    anyhow::ensure!(
+        baton.exists(),
+        "{} is missing: run without --no-build",
+        baton.display()
+    );
+    Ok(baton)
+}
+
 /// The sections of `docs/benchmarks.md`, each owned by one bench command. A new file gets all of
 /// them, empty, so each command only ever replaces its own.
 const SECTIONS: &[&str] = &["bench-edit", "bench-index"];

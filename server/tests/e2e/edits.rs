@@ -210,13 +210,12 @@ async fn document_rewrites_the_enclosing_function() {
     let documented = "/// Adds two numbers.\nfn add(a: i32, b: i32) -> i32 {\n    a + b\n}";
     harness.fake.push(Reply::text(documented).rate(400.0));
     let uri = harness.open("add.rs", "rust", text).await;
-    let actions = harness
-        .code_actions(&uri, ((3, 5), (3, 5)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "document this"))
-        .await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((3, 5), (3, 5)), "document this")
+            .await,
+        "done"
+    );
     assert_eq!(
         harness.agreed_text(&uri).await,
         format!("struct S;\n\n{documented}\n")
@@ -231,13 +230,12 @@ async fn tests_are_inserted_after_the_function() {
     let tests = "#[test]\nfn adds() {\n    assert_eq!(add(1), 1);\n}";
     harness.fake.push(Reply::text(tests).rate(400.0));
     let uri = harness.open("t.rs", "rust", text).await;
-    let actions = harness
-        .code_actions(&uri, ((1, 4), (1, 4)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "write tests"))
-        .await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((1, 4), (1, 4)), "write tests")
+            .await,
+        "done"
+    );
     assert_eq!(
         harness.agreed_text(&uri).await,
         format!("fn add(a: i32) -> i32 {{\n    a\n}}\n\n{tests}\n")
@@ -254,11 +252,12 @@ async fn explain_opens_a_markdown_document_where_supported() {
     let uri = harness
         .open("e.rs", "rust", "fn add(a: i32, b: i32) -> i32 { a + b }\n")
         .await;
-    let actions = harness
-        .code_actions(&uri, ((0, 20), (0, 20)), json!([]))
-        .await;
-    let token = harness.run_action(find_action(&actions, "explain")).await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((0, 20), (0, 20)), "explain")
+            .await,
+        "done"
+    );
     let shown = harness.client.state().show_documents;
     assert_eq!(shown.len(), 1, "{shown:?}");
     let path = testkit::lsp_client::uri_to_path(shown[0]["uri"].as_str().unwrap()).unwrap();
@@ -280,11 +279,12 @@ async fn explain_falls_back_to_a_message_without_show_document() {
     let uri = harness
         .open("e.py", "python", "def one():\n    return 1\n")
         .await;
-    let actions = harness
-        .code_actions(&uri, ((1, 4), (1, 4)), json!([]))
-        .await;
-    let token = harness.run_action(find_action(&actions, "explain")).await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((1, 4), (1, 4)), "explain")
+            .await,
+        "done"
+    );
     harness.wait_for_message("It returns one.").await;
     assert!(harness.client.state().show_documents.is_empty());
     harness.finish().await;

@@ -21,11 +21,12 @@ async fn still_serves(harness: &Harness) {
     let uri = harness
         .open("src/other.rs", "rust", "// baton: again\nfn tail() {}\n")
         .await;
-    let actions = harness
-        .code_actions(&uri, ((0, 0), (0, 0)), json!([]))
-        .await;
-    let token = harness.run_action(find_action(&actions, "again")).await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((0, 0), (0, 0)), "again")
+            .await,
+        "done"
+    );
     assert_eq!(harness.agreed_text(&uri).await, "fn tail() { 1; }\n");
 }
 

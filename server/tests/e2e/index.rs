@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use testkit::fake_model::Reply;
 use testkit::lsp_client::ClientProfile;
 
-use crate::support::{Harness, Options, find_action};
+use crate::support::{Harness, Options};
 
 fn files() -> Vec<(&'static str, String)> {
     vec![
@@ -378,13 +378,12 @@ async fn the_edit_prompt_carries_a_repo_map_of_other_files() {
     let uri = harness
         .open("src/invoice.rs", "rust", "// baton: add compute_tax to the amount\nfn total(amount: f64) -> f64 {\n    amount\n}\n")
         .await;
-    let actions = harness
-        .code_actions(&uri, ((0, 0), (0, 0)), json!([]))
-        .await;
-    let token = harness
-        .run_action(find_action(&actions, "compute_tax"))
-        .await;
-    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((0, 0), (0, 0)), "compute_tax")
+            .await,
+        "done"
+    );
     let body = harness.fake.requests()[0].body.to_string();
     assert!(body.contains("Repository map"), "{body}");
     assert!(

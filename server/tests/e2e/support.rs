@@ -193,6 +193,19 @@ impl Harness {
         (uri, end)
     }
 
+    /// Asks for code actions at `range`, runs the one whose title contains `title`, and waits
+    /// for its job to end; returns the end message.
+    pub async fn run_titled_action(
+        &self,
+        uri: &str,
+        range: ((u32, u32), (u32, u32)),
+        title: &str,
+    ) -> String {
+        let actions = self.code_actions(uri, range, json!([])).await;
+        let token = self.run_action(find_action(&actions, title)).await;
+        Harness::end_message(&self.job_end(&token).await)
+    }
+
     /// Runs a code action's command the way editors do; returns the job token.
     pub async fn run_action(&self, action: &Value) -> String {
         let command = &action["command"];
