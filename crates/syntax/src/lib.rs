@@ -8,6 +8,7 @@
 
 mod language;
 mod marker;
+mod outline;
 mod rope_text;
 mod symbols;
 mod tree;

@@ -114,6 +114,15 @@ pub struct OutlineItem {
     pub children: Vec<OutlineItem>,
 }
 
+/// An outline item before nesting: what the outline cache keeps per document version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OutlineEntry {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub range: Range<usize>,
+    pub selection_range: Range<usize>,
+}
+
 /// A definition that encloses some range: the context of an edit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
@@ -122,10 +131,6 @@ pub struct Scope {
     pub name: Option<String>,
     pub range: Range<usize>,
 }
-
-/// Outline nesting deeper than this is flattened into the deepest allowed level, so hostile
-/// input cannot make recursive consumers (including `Drop` of nested vectors) overflow the stack.
-const MAX_OUTLINE_DEPTH: usize = 64;
 
 /// Names longer than this are error-recovery artefacts, not identifiers.
 const MAX_NAME_BYTES: usize = 1024;
@@ -356,19 +361,24 @@ fn outline_kind(role: CaptureRole) -> Option<SymbolKind> {
     }
 }
 
-/// The outline: every definition, nested by range containment.
-pub(crate) fn outline(language: Language, tree: &Tree, rope: &Rope) -> Vec<OutlineItem> {
+/// Outline entries whose name starts inside `range`, in name order, not yet nested: one per
+/// name, the earliest pattern winning (a decorated method over the plain function inside it).
+pub(crate) fn outline_entries(
+    language: Language,
+    tree: &Tree,
+    rope: &Rope,
+    range: Range<usize>,
+) -> Vec<OutlineEntry> {
     let compiled = CompiledQuery::get(language);
     let mut found = run_query(
         compiled,
         tree.root_node(),
         rope,
-        0..usize::MAX,
+        range.clone(),
         None,
         |role| outline_kind(role).is_some(),
     );
-    // One item per name: the earliest pattern wins (a decorated method over the plain
-    // function inside it).
+    found.retain(|found| range.contains(&found.name_range.start));
     found.sort_by_key(|found| {
         (
             found.name_range.start,
@@ -377,68 +387,18 @@ pub(crate) fn outline(language: Language, tree: &Tree, rope: &Rope) -> Vec<Outli
         )
     });
     found.dedup_by(|later, earlier| later.name_range == earlier.name_range);
-    // Parents before children: by start, then the longest first.
-    found.sort_by_key(|found| {
-        (
-            found.node_range.start,
-            std::cmp::Reverse(found.node_range.end),
-        )
-    });
-
-    // Build the nesting with an explicit stack (no recursion), as a parent index per item.
-    let mut parents: Vec<Option<usize>> = Vec::with_capacity(found.len());
-    let mut stack: Vec<usize> = Vec::new();
-    for (index, item) in found.iter().enumerate() {
-        while let Some(&top) = stack.last() {
-            let top_range = &found[top].node_range;
-            if top_range.start <= item.node_range.start && item.node_range.end <= top_range.end {
-                break;
-            }
-            stack.pop();
-        }
-        parents.push(stack.last().copied());
-        if stack.len() < MAX_OUTLINE_DEPTH {
-            stack.push(index);
-        }
-    }
-
-    // Children always come after their parent, so building from the back finishes every
-    // child before its parent needs it.
-    let mut built: Vec<Option<OutlineItem>> = found
-        .iter()
+    found
+        .into_iter()
         .map(|found| {
             let kind = outline_kind(found.role).unwrap_or(SymbolKind::Other);
-            Some(OutlineItem {
-                name: display_name(rope, found, kind),
+            OutlineEntry {
+                name: display_name(rope, &found, kind),
                 kind,
-                range: found.node_range.clone(),
-                selection_range: found.name_range.clone(),
-                children: Vec::new(),
-            })
-        })
-        .collect();
-    let mut roots = Vec::new();
-    for index in (0..built.len()).rev() {
-        let Some(item) = built[index].take() else {
-            continue;
-        };
-        match parents[index] {
-            Some(parent) => {
-                if let Some(parent_item) = built[parent].as_mut() {
-                    parent_item.children.push(item);
-                }
+                range: found.node_range,
+                selection_range: found.name_range,
             }
-            None => roots.push(item),
-        }
-    }
-    // Items were attached back to front.
-    roots.reverse();
-    let mut pending: Vec<&mut OutlineItem> = roots.iter_mut().collect();
-    while let Some(item) = pending.pop() {
-        item.children.reverse();
-        pending.extend(item.children.iter_mut());
-    }
-    roots
+        })
+        .collect()
 }
 
 /// The smallest definition of a scope kind that strictly encloses `range`.

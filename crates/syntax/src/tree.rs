@@ -9,14 +9,16 @@ use ropey::Rope;
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
 use crate::Language;
+use crate::outline::{self, OutlineCache};
 use crate::rope_text::{byte_at, chunk_from};
 use crate::symbols::{self, OutlineItem, Scope, Tag};
 
-/// A parsed document; keeps the tree for incremental reparsing.
+/// A parsed document; keeps the tree for incremental reparsing, and its outline once asked for.
 #[derive(Clone, Debug)]
 pub struct SyntaxTree {
     language: Language,
     tree: Tree,
+    outline: OutlineCache,
 }
 
 thread_local! {
@@ -84,7 +86,11 @@ impl SyntaxTree {
     /// Parses the rope, reading its chunks directly (no copy of the whole text).
     pub fn parse(language: Language, rope: &Rope) -> Option<SyntaxTree> {
         let tree = parse_rope(language, rope, None)?;
-        Some(SyntaxTree { language, tree })
+        Some(SyntaxTree {
+            language,
+            tree,
+            outline: OutlineCache::default(),
+        })
     }
 
     /// Parses a string.
@@ -95,6 +101,7 @@ impl SyntaxTree {
     /// Incremental reparse: applies `changes` to the old tree in order (each is relative to the
     /// text after the previous one, as `text::Document::apply_changes` reports them), then
     /// reparses `rope`, the text after all of them. If reparsing fails the old tree is kept.
+    /// An outline computed for the old tree is carried over (see `outline`).
     pub fn update(&mut self, rope: &Rope, changes: &[text::AppliedChange]) {
         if changes.is_empty() {
             return;
@@ -109,8 +116,14 @@ impl SyntaxTree {
                 new_end_position: to_point(change.new_end_point),
             });
         }
-        if let Some(tree) = parse_rope(self.language, rope, Some(&self.tree)) {
-            self.tree = tree;
+        match parse_rope(self.language, rope, Some(&self.tree)) {
+            Some(tree) => {
+                self.outline =
+                    self.outline
+                        .after_edit(self.language, &self.tree, &tree, rope, changes);
+                self.tree = tree;
+            }
+            None => self.outline = OutlineCache::default(),
         }
     }
 
@@ -217,7 +230,11 @@ impl SyntaxTree {
     }
 
     /// Hierarchical outline for `textDocument/documentSymbol`.
+    ///
+    /// `source` must be the text this tree was parsed from. The flat entries are cached per
+    /// version and carried across `update`, so after an edit only the changed top-level nodes
+    /// are queried again.
     pub fn outline(&self, source: &Rope) -> Vec<OutlineItem> {
-        symbols::outline(self.language, &self.tree, source)
+        outline::nest(&self.outline.entries(self.language, &self.tree, source))
     }
 }

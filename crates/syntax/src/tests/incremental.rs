@@ -62,9 +62,13 @@ const INSERTIONS: &[&str] = &[
 fn incremental_update_matches_a_fresh_parse_after_random_edits() {
     let mut random = Lcg(7);
     for language in Language::ALL {
-        let mut document = Document::new(sample(language), 0, language.name());
+        // Three copies, so that edits land among several top-level items and the carried-over
+        // outline has neighbours to keep.
+        let mut document = Document::new(&sample(language).repeat(3), 0, language.name());
         let mut tree = SyntaxTree::parse(language, document.rope()).expect("parses");
-        for round in 1..=60 {
+        // Computing the outline once makes every update carry it over incrementally.
+        tree.outline(document.rope());
+        for round in 1..=120 {
             // One to three changes per version, each against the text after the previous one,
             // as editors send them.
             let mut changes = Vec::new();
@@ -99,6 +103,13 @@ fn incremental_update_matches_a_fresh_parse_after_random_edits() {
                 document.text()
             );
             assert_eq!(tree.tags(document.rope()), fresh.tags(document.rope()));
+            assert_eq!(
+                tree.outline(document.rope()),
+                fresh.outline(document.rope()),
+                "{} outline after round {round}:\n{}",
+                language.name(),
+                document.text()
+            );
         }
     }
 }

@@ -1,0 +1,242 @@
+//! The document outline, kept per tree version and carried across edits.
+//!
+//! Running the outline query over a whole file costs milliseconds on a few thousand lines, and
+//! editors ask for document symbols after nearly every keystroke. So the first request computes
+//! the outline's entries (flat, in byte offsets), and every later reparse derives the new
+//! entries from the old ones: entries outside the edited region only move by the edit's length,
+//! and the query runs again only over the top-level nodes the edit touched or whose structure
+//! changed. Nesting is rebuilt from the flat entries on each request, which is linear.
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use ropey::Rope;
+use text::AppliedChange;
+use tree_sitter::Tree;
+
+use crate::Language;
+use crate::symbols::{self, OutlineEntry, OutlineItem};
+
+/// Outline nesting deeper than this is flattened into the deepest allowed level, so hostile
+/// input cannot make recursive consumers (including `Drop` of nested vectors) overflow the stack.
+const MAX_OUTLINE_DEPTH: usize = 64;
+
+/// The outline entries of one tree version, computed on first use. Clones of a `SyntaxTree`
+/// share it, so a snapshot that computes the outline fills the cache for the document too.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OutlineCache(Arc<OnceLock<Arc<Vec<OutlineEntry>>>>);
+
+impl OutlineCache {
+    pub(crate) fn entries(
+        &self,
+        language: Language,
+        tree: &Tree,
+        rope: &Rope,
+    ) -> Arc<Vec<OutlineEntry>> {
+        self.0
+            .get_or_init(|| {
+                Arc::new(symbols::outline_entries(
+                    language,
+                    tree,
+                    rope,
+                    0..usize::MAX,
+                ))
+            })
+            .clone()
+    }
+
+    /// The cache for the tree after `changes`: derived from this one if it was computed, empty
+    /// (computed on demand) if not, so nobody pays for an outline nobody asked for.
+    ///
+    /// `edited` is the old tree with `changes` applied through `Tree::edit`; `new` is the
+    /// reparsed tree.
+    pub(crate) fn after_edit(
+        &self,
+        language: Language,
+        edited: &Tree,
+        new: &Tree,
+        rope: &Rope,
+        changes: &[AppliedChange],
+    ) -> OutlineCache {
+        let Some(old) = self.0.get() else {
+            return OutlineCache::default();
+        };
+        let regions = dirty_regions(edited, new, changes);
+        let mut entries: Vec<OutlineEntry> = old
+            .iter()
+            .filter_map(|entry| {
+                let mut entry = entry.clone();
+                for change in changes {
+                    entry.range = shift_range(&entry.range, change);
+                    entry.selection_range = shift_range(&entry.selection_range, change);
+                }
+                let dirty = regions
+                    .iter()
+                    .any(|region| region.contains(&entry.selection_range.start));
+                (!dirty).then_some(entry)
+            })
+            .collect();
+        for region in &regions {
+            entries.extend(symbols::outline_entries(
+                language,
+                new,
+                rope,
+                region.clone(),
+            ));
+        }
+        entries.sort_by_key(|entry| (entry.selection_range.start, entry.selection_range.end));
+        let cache = OutlineCache::default();
+        let _ = cache.0.set(Arc::new(entries));
+        cache
+    }
+}
+
+/// Where a byte offset before `change` ends up after it. Offsets inside the replaced text move
+/// to its end; they only ever belong to entries that are recomputed.
+fn shift(offset: usize, change: &AppliedChange) -> usize {
+    if offset <= change.start_byte {
+        offset
+    } else if offset >= change.old_end_byte {
+        offset - change.old_end_byte + change.new_end_byte
+    } else {
+        change.new_end_byte
+    }
+}
+
+fn shift_range(range: &Range<usize>, change: &AppliedChange) -> Range<usize> {
+    shift(range.start, change)..shift(range.end, change).max(shift(range.start, change))
+}
+
+/// The regions of the new text whose outline entries must be recomputed, sorted and disjoint:
+/// every edited range and every range whose syntax changed, widened to whole top-level nodes
+/// (including nodes that only touch it, since an edit at a node's edge changes that node).
+///
+/// Everything outside these regions lies in top-level nodes whose text and structure are
+/// unchanged, so their entries are the old ones, moved.
+fn dirty_regions(edited: &Tree, new: &Tree, changes: &[AppliedChange]) -> Vec<Range<usize>> {
+    let mut regions: Vec<Range<usize>> = Vec::new();
+    for change in changes {
+        // Earlier regions are in the text before this change.
+        for region in &mut regions {
+            // A start inside the replaced text moves to the change's start, so the region
+            // still covers everything it covered.
+            let start = if region.start > change.start_byte && region.start < change.old_end_byte {
+                change.start_byte
+            } else {
+                shift(region.start, change)
+            };
+            *region = start..shift(region.end, change).max(start);
+        }
+        regions.push(change.start_byte..change.new_end_byte);
+    }
+    regions.extend(
+        edited
+            .changed_ranges(new)
+            .map(|range| range.start_byte..range.end_byte),
+    );
+
+    let root = new.root_node();
+    let mut widened: Vec<Range<usize>> = regions
+        .into_iter()
+        .map(|region| {
+            let mut start = region.start;
+            let mut end = region.end;
+            let mut cursor = root.walk();
+            // The first child ending at or after the region's start, then every child up to
+            // one starting after its end.
+            if cursor
+                .goto_first_child_for_byte(region.start.saturating_sub(1))
+                .is_some()
+            {
+                loop {
+                    let child = cursor.node();
+                    if child.start_byte() > region.end {
+                        break;
+                    }
+                    start = start.min(child.start_byte());
+                    end = end.max(child.end_byte());
+                    if !cursor.goto_next_sibling() {
+                        break;
+                    }
+                }
+            }
+            // Half-open regions: an empty one still covers the byte at its start.
+            start..end.max(start + 1)
+        })
+        .collect();
+    widened.sort_by_key(|region| region.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(widened.len());
+    for region in widened {
+        match merged.last_mut() {
+            Some(last) if region.start <= last.end => last.end = last.end.max(region.end),
+            _ => merged.push(region),
+        }
+    }
+    merged
+}
+
+/// Nests flat entries by range containment: parents before children, siblings in order.
+pub(crate) fn nest(entries: &[OutlineEntry]) -> Vec<OutlineItem> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    // Parents before children: by start, then the longest first.
+    order.sort_by_key(|&index| {
+        let range = &entries[index].range;
+        (range.start, std::cmp::Reverse(range.end))
+    });
+
+    // Build the nesting with an explicit stack (no recursion), as a parent position per item.
+    let mut parents: Vec<Option<usize>> = Vec::with_capacity(order.len());
+    let mut stack: Vec<usize> = Vec::new();
+    for (position, &index) in order.iter().enumerate() {
+        let range = &entries[index].range;
+        while let Some(&top) = stack.last() {
+            let top_range = &entries[order[top]].range;
+            if top_range.start <= range.start && range.end <= top_range.end {
+                break;
+            }
+            stack.pop();
+        }
+        parents.push(stack.last().copied());
+        if stack.len() < MAX_OUTLINE_DEPTH {
+            stack.push(position);
+        }
+    }
+
+    // Children always come after their parent, so building from the back finishes every
+    // child before its parent needs it.
+    let mut built: Vec<Option<OutlineItem>> = order
+        .iter()
+        .map(|&index| {
+            let entry = &entries[index];
+            Some(OutlineItem {
+                name: entry.name.clone(),
+                kind: entry.kind,
+                range: entry.range.clone(),
+                selection_range: entry.selection_range.clone(),
+                children: Vec::new(),
+            })
+        })
+        .collect();
+    let mut roots = Vec::new();
+    for position in (0..built.len()).rev() {
+        let Some(item) = built[position].take() else {
+            continue;
+        };
+        match parents[position] {
+            Some(parent) => {
+                if let Some(parent_item) = built[parent].as_mut() {
+                    parent_item.children.push(item);
+                }
+            }
+            None => roots.push(item),
+        }
+    }
+    // Items were attached back to front.
+    roots.reverse();
+    let mut pending: Vec<&mut OutlineItem> = roots.iter_mut().collect();
+    while let Some(item) = pending.pop() {
+        item.children.reverse();
+        pending.extend(item.children.iter_mut());
+    }
+    roots
+}
