@@ -111,6 +111,24 @@ impl Document {
         )
     }
 
+    /// Many byte ranges at once, in the given order: cheaper than [`Document::range`] on each
+    /// when there are many (see [`encoding::offsets_to_positions`]).
+    pub fn ranges(
+        &self,
+        ranges: &[std::ops::Range<usize>],
+        encoding: PositionEncoding,
+    ) -> Vec<Range> {
+        let offsets: Vec<usize> = ranges
+            .iter()
+            .flat_map(|range| [range.start, range.end])
+            .collect();
+        let positions = encoding::offsets_to_positions(&self.rope, &offsets, encoding);
+        positions
+            .chunks_exact(2)
+            .map(|pair| Range::new(pair[0], pair[1]))
+            .collect()
+    }
+
     /// The tree-sitter point (row, byte column) of a byte offset.
     pub fn point(&self, offset: usize) -> Point {
         let offset = self.floor_boundary(offset);

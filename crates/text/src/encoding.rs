@@ -136,23 +136,263 @@ pub fn position_to_offset(rope: &Rope, position: Position, encoding: PositionEnc
 /// Converts a byte offset into `rope` to an editor position. Offsets past the end clamp to the
 /// end; offsets inside a character are moved back to its start.
 pub fn offset_to_position(rope: &Rope, offset: usize, encoding: PositionEncoding) -> Position {
-    let offset = offset.min(rope.len_bytes());
-    let char_index = rope.byte_to_char(offset);
-    let line = rope.char_to_line(char_index);
-    let line_start_char = rope.line_to_char(line);
+    let offset = char_floor(rope, offset.min(rope.len_bytes()));
+    let line = rope.byte_to_line(offset);
+    let line_start = rope.line_to_byte(line);
+    // Counting within the line is linear in its length but needs no more tree descents; the
+    // rope's own char and UTF-16 indexes cost several descents each, which dominated large
+    // answers such as a whole document's symbols.
+    let before = rope.byte_slice(line_start..offset);
     let character = match encoding {
-        PositionEncoding::Utf8 => rope.char_to_byte(char_index) - rope.line_to_byte(line),
-        PositionEncoding::Utf32 => char_index - line_start_char,
-        PositionEncoding::Utf16 => {
-            rope.char_to_utf16_cu(char_index) - rope.char_to_utf16_cu(line_start_char)
-        }
+        PositionEncoding::Utf8 => offset - line_start,
+        PositionEncoding::Utf32 => before.len_chars(),
+        PositionEncoding::Utf16 => before.len_utf16_cu(),
     };
     Position::new(line as u32, character as u32)
+}
+
+/// Converts many byte offsets at once, in any order; the answer is in the same order. Equal to
+/// calling [`offset_to_position`] on each, but cheaper for large answers (every symbol of a
+/// document): the rope's line lookups scan within a chunk on every call, so dense offsets are
+/// converted in one forward pass over the text between the first and the last, and sparse ones
+/// line by line, each line located once.
+pub fn offsets_to_positions(
+    rope: &Rope,
+    offsets: &[usize],
+    encoding: PositionEncoding,
+) -> Vec<Position> {
+    let mut order: Vec<usize> = (0..offsets.len()).collect();
+    order.sort_unstable_by_key(|&index| offsets[index]);
+    let clamp = |offset: usize| offset.min(rope.len_bytes());
+    let mut positions = vec![Position::default(); offsets.len()];
+    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+        return positions;
+    };
+    let span = clamp(offsets[last]) - clamp(offsets[first]);
+    if span / offsets.len() <= BYTES_PER_OFFSET_FOR_A_SCAN {
+        scan_positions(rope, offsets, &order, encoding, &mut positions);
+    } else {
+        line_positions(rope, offsets, &order, encoding, &mut positions);
+    }
+    positions
+}
+
+/// The sparse case of [`offsets_to_positions`]: `order` sorts `offsets`; consecutive offsets
+/// on one line share its lookup.
+fn line_positions(
+    rope: &Rope,
+    offsets: &[usize],
+    order: &[usize],
+    encoding: PositionEncoding,
+    positions: &mut [Position],
+) {
+    let mut line: Option<LineText> = None;
+    for &index in order {
+        let offset = offsets[index].min(rope.len_bytes());
+        let current = match line.take() {
+            Some(current) if current.contains(offset) => current,
+            _ => LineText::at(rope, offset),
+        };
+        positions[index] = current.position(offset, encoding);
+        line = Some(current);
+    }
+}
+
+/// Average text per offset below which one pass over the text beats locating each line.
+const BYTES_PER_OFFSET_FOR_A_SCAN: usize = 4096;
+
+/// The forward pass of [`offsets_to_positions`]: `order` sorts `offsets`. Line breaks are the
+/// rope's (`\n`, `\r\n` and a lone `\r`); an offset inside a character takes that character's
+/// start, as in [`offset_to_position`].
+fn scan_positions(
+    rope: &Rope,
+    offsets: &[usize],
+    order: &[usize],
+    encoding: PositionEncoding,
+    positions: &mut [Position],
+) {
+    let length = rope.len_bytes();
+    let first = offsets[order[0]].min(length);
+    let mut line = rope.byte_to_line(first);
+    let mut byte = rope.line_to_byte(line);
+    let mut character = 0u32;
+    let mut targets = order
+        .iter()
+        .map(|&index| (index, offsets[index].min(length)));
+    let mut target = targets.next();
+    // A `\r` whose line break is decided by the next byte, possibly in the next chunk.
+    let mut pending_cr = false;
+    for chunk in rope.byte_slice(byte..).chunks() {
+        for &value in chunk.as_bytes() {
+            if pending_cr {
+                pending_cr = false;
+                if value != b'\n' {
+                    line += 1;
+                    character = 0;
+                }
+            }
+            // Offsets at this byte, or inside the character starting here, are its position.
+            let width = utf8_width(value);
+            while let Some((index, offset)) = target {
+                if offset >= byte + width {
+                    break;
+                }
+                positions[index] = Position::new(line as u32, character);
+                target = targets.next();
+            }
+            if target.is_none() {
+                return;
+            }
+            match value {
+                b'\n' => {
+                    line += 1;
+                    character = 0;
+                }
+                b'\r' => {
+                    character += 1;
+                    pending_cr = true;
+                }
+                _ if width > 0 => {
+                    character += match encoding {
+                        PositionEncoding::Utf8 => width as u32,
+                        PositionEncoding::Utf16 if width == 4 => 2,
+                        _ => 1,
+                    };
+                }
+                _ => {}
+            }
+            byte += 1;
+        }
+    }
+    if pending_cr {
+        line += 1;
+        character = 0;
+    }
+    // Offsets at the end of the text.
+    while let Some((index, _)) = target {
+        positions[index] = Position::new(line as u32, character);
+        target = targets.next();
+    }
+}
+
+/// The length of the UTF-8 sequence a byte starts; 0 for a continuation byte.
+fn utf8_width(byte: u8) -> usize {
+    match byte {
+        0x00..=0x7f => 1,
+        0x80..=0xbf => 0,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+/// One line's text and where it lies, for [`offsets_to_positions`].
+struct LineText {
+    number: usize,
+    start: usize,
+    /// Start of the next line; `usize::MAX` on the last line, which also owns the end offset.
+    next_start: usize,
+    text: String,
+}
+
+impl LineText {
+    fn at(rope: &Rope, offset: usize) -> LineText {
+        let number = rope.byte_to_line(offset);
+        let start = rope.line_to_byte(number);
+        let next_start = if number + 1 < rope.len_lines() {
+            rope.line_to_byte(number + 1)
+        } else {
+            usize::MAX
+        };
+        LineText {
+            number,
+            start,
+            next_start,
+            text: rope.line(number).to_string(),
+        }
+    }
+
+    fn contains(&self, offset: usize) -> bool {
+        self.start <= offset && offset < self.next_start
+    }
+
+    fn position(&self, offset: usize, encoding: PositionEncoding) -> Position {
+        let mut within = (offset - self.start).min(self.text.len());
+        while !self.text.is_char_boundary(within) {
+            within -= 1;
+        }
+        let before = &self.text[..within];
+        let character = match encoding {
+            PositionEncoding::Utf8 => within,
+            _ if before.is_ascii() => within,
+            PositionEncoding::Utf32 => before.chars().count(),
+            PositionEncoding::Utf16 => before.encode_utf16().count(),
+        };
+        Position::new(self.number as u32, character as u32)
+    }
+}
+
+/// The start of the character containing byte `offset` (`offset` itself on a boundary).
+fn char_floor(rope: &Rope, offset: usize) -> usize {
+    if offset >= rope.len_bytes() {
+        return rope.len_bytes();
+    }
+    let (chunk, chunk_start, _, _) = rope.chunk_at_byte(offset);
+    let mut within = offset - chunk_start;
+    // Chunks never split a character, so the boundary is inside this chunk.
+    while !chunk.is_char_boundary(within) {
+        within -= 1;
+    }
+    chunk_start + within
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both strategies of `offsets_to_positions` agree with the one-offset conversion, on texts
+    /// with every kind of line break and multi-byte characters, across rope chunks.
+    #[test]
+    fn batch_strategies_agree_with_single_conversions() {
+        const PIECES: &[&str] = &["a", "é", "😀", "\n", "\r\n", "\r", "xyz", "𝕏", "  "];
+        let mut state = 11u64;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % bound.max(1)
+        };
+        for round in 0..40 {
+            let pieces = [0, 5, 300, 3000][round % 4];
+            let text: String = (0..pieces).map(|_| PIECES[next(PIECES.len())]).collect();
+            let rope = Rope::from_str(&text);
+            let offsets: Vec<usize> = (0..next(60)).map(|_| next(text.len() + 3)).collect();
+            let mut order: Vec<usize> = (0..offsets.len()).collect();
+            order.sort_unstable_by_key(|&index| offsets[index]);
+            for encoding in [
+                PositionEncoding::Utf8,
+                PositionEncoding::Utf16,
+                PositionEncoding::Utf32,
+            ] {
+                let expected: Vec<Position> = offsets
+                    .iter()
+                    .map(|&offset| offset_to_position(&rope, offset, encoding))
+                    .collect();
+                let mut scanned = vec![Position::default(); offsets.len()];
+                let mut by_line = vec![Position::default(); offsets.len()];
+                if !offsets.is_empty() {
+                    scan_positions(&rope, &offsets, &order, encoding, &mut scanned);
+                    line_positions(&rope, &offsets, &order, encoding, &mut by_line);
+                }
+                assert_eq!(
+                    scanned, expected,
+                    "scan, {encoding:?}, {text:?} at {offsets:?}"
+                );
+                assert_eq!(by_line, expected, "by line, {encoding:?}, {text:?}");
+                assert_eq!(offsets_to_positions(&rope, &offsets, encoding), expected);
+            }
+        }
+    }
 
     #[test]
     fn negotiation_prefers_utf8_then_utf32_then_default() {

@@ -75,6 +75,15 @@ fn reference_position(text: &str, offset: usize, encoding: PositionEncoding) -> 
 }
 
 fn text_strategy() -> impl Strategy<Value = String> {
+    pieces_strategy(0..30)
+}
+
+/// Texts long enough that the rope has many chunks (about a kilobyte each).
+fn large_text_strategy() -> impl Strategy<Value = String> {
+    pieces_strategy(2000..4000)
+}
+
+fn pieces_strategy(count: std::ops::Range<usize>) -> impl Strategy<Value = String> {
     proptest::collection::vec(
         prop_oneof![
             Just("a"),
@@ -87,7 +96,7 @@ fn text_strategy() -> impl Strategy<Value = String> {
             Just("xyz"),
             Just("𝕏"),
         ],
-        0..30,
+        count,
     )
     .prop_map(|pieces| pieces.concat())
 }
@@ -129,6 +138,18 @@ proptest! {
     }
 
     #[test]
+    fn batched_ranges_convert_like_single_positions(
+        text in text_strategy(),
+        ranges in proptest::collection::vec((0usize..200, 0usize..200), 0..12),
+        encoding in encoding_strategy(),
+    ) {
+        let document = Document::new(&text, 1, "text");
+        let ranges: Vec<std::ops::Range<usize>> = ranges.into_iter().map(|(start, end)| start..end).collect();
+        let single: Vec<_> = ranges.iter().map(|range| document.range(range.clone(), encoding)).collect();
+        prop_assert_eq!(document.ranges(&ranges, encoding), single);
+    }
+
+    #[test]
     fn changes_apply_like_the_reference(
         text in text_strategy(),
         edits in proptest::collection::vec((0u32..10, 0u32..30, 0u32..10, 0u32..30, text_strategy()), 1..6),
@@ -152,5 +173,38 @@ proptest! {
         }
         document.apply_changes(2, &changes, encoding).unwrap();
         prop_assert_eq!(document.text(), expected);
+    }
+}
+
+proptest! {
+    // Each case builds a text of thousands of pieces: fewer cases, many offsets each.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn offsets_convert_like_the_reference_across_chunks(
+        text in large_text_strategy(),
+        offsets in proptest::collection::vec(0usize..16_000, 20),
+        encoding in encoding_strategy(),
+    ) {
+        let document = Document::new(&text, 1, "text");
+        for offset in offsets {
+            let clamped = offset.min(text.len());
+            if clamped > 0 && text.as_bytes().get(clamped - 1) == Some(&b'\r') && text.as_bytes().get(clamped) == Some(&b'\n') {
+                continue;
+            }
+            prop_assert_eq!(document.position(offset, encoding), reference_position(&text, offset, encoding));
+        }
+    }
+
+    #[test]
+    fn batched_ranges_convert_like_single_positions_across_chunks(
+        text in large_text_strategy(),
+        ranges in proptest::collection::vec((0usize..16_000, 0usize..16_000), 0..40),
+        encoding in encoding_strategy(),
+    ) {
+        let document = Document::new(&text, 1, "text");
+        let ranges: Vec<std::ops::Range<usize>> = ranges.into_iter().map(|(start, end)| start..end).collect();
+        let single: Vec<_> = ranges.iter().map(|range| document.range(range.clone(), encoding)).collect();
+        prop_assert_eq!(document.ranges(&ranges, encoding), single);
     }
 }

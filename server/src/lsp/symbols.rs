@@ -23,10 +23,22 @@ impl Backend {
         let tree = tree?;
         let encoding = self.session.encoding();
         let outline = tree.outline(document.rope());
+        // Every range converted in one batch, in the order `document_symbol` takes them.
+        let mut byte_ranges = Vec::new();
+        let mut pending: Vec<&OutlineItem> = outline.iter().rev().collect();
+        while let Some(item) = pending.pop() {
+            byte_ranges.push(item.range.clone());
+            byte_ranges.push(item.selection_range.clone());
+            pending.extend(item.children.iter().rev());
+        }
+        let mut ranges = document
+            .ranges(&byte_ranges, encoding)
+            .into_iter()
+            .map(proto::to_range);
         Some(lsp::DocumentSymbolResponse::Nested(
             outline
                 .iter()
-                .map(|item| document_symbol(&document, item, encoding))
+                .map(|item| document_symbol(item, &mut ranges))
                 .collect(),
         ))
     }
@@ -87,16 +99,19 @@ impl Backend {
     }
 }
 
+/// Builds one symbol, taking its ranges from `ranges` in pre-order (range, then selection
+/// range, then the children's).
 fn document_symbol(
-    document: &Document,
     item: &OutlineItem,
-    encoding: PositionEncoding,
+    ranges: &mut impl Iterator<Item = lsp::Range>,
 ) -> lsp::DocumentSymbol {
     let name = if item.name.is_empty() {
         "<anonymous>".to_string()
     } else {
         item.name.clone()
     };
+    let range = ranges.next().unwrap_or_default();
+    let selection_range = ranges.next().unwrap_or_default();
     // Built directly: a large outline is answered on every request, so no JSON round trip.
     #[allow(deprecated)]
     lsp::DocumentSymbol {
@@ -105,12 +120,12 @@ fn document_symbol(
         kind: proto::symbol_kind(item.kind),
         tags: None,
         deprecated: None,
-        range: proto::lsp_range(document, item.range.clone(), encoding),
-        selection_range: proto::lsp_range(document, item.selection_range.clone(), encoding),
+        range,
+        selection_range,
         children: (!item.children.is_empty()).then(|| {
             item.children
                 .iter()
-                .map(|child| document_symbol(document, child, encoding))
+                .map(|child| document_symbol(child, ranges))
                 .collect()
         }),
     }
