@@ -1,6 +1,20 @@
 //! The `baton` binary: parse arguments, hand off to `baton::cli`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    // SAFETY: called once, before any tree-sitter object exists, with mimalloc's own
+    // malloc/calloc/realloc/free, which are thread-safe and match each other.
+    #[allow(unsafe_code)]
+    unsafe {
+        tree_sitter::set_allocator(
+            Some(libmimalloc_sys::mi_malloc),
+            Some(libmimalloc_sys::mi_calloc),
+            Some(libmimalloc_sys::mi_realloc),
+            Some(libmimalloc_sys::mi_free),
+        );
+    }
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let command = match baton::cli::parse(&arguments) {
         Ok(command) => command,
