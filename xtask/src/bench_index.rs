@@ -42,6 +42,9 @@ pub struct Options {
     pub corpus: Option<PathBuf>,
     pub runs: usize,
     pub build: bool,
+    /// Only the `workspace/symbol` and edit latencies, printed and not written to the docs:
+    /// for iterating on those without the index runs.
+    pub latencies_only: bool,
     /// The arguments as given, to print the exact command.
     pub arguments: Vec<String>,
 }
@@ -52,6 +55,7 @@ impl Options {
             corpus: None,
             runs: 5,
             build: true,
+            latencies_only: false,
             arguments: arguments.to_vec(),
         };
         let mut rest = arguments.iter();
@@ -70,6 +74,7 @@ impl Options {
                         .context("--runs needs a positive number")?;
                 }
                 "--no-build" => options.build = false,
+                "--latencies-only" => options.latencies_only = true,
                 other => bail!("unknown argument {other:?}\n{}", USAGE),
             }
         }
@@ -84,7 +89,8 @@ impl Options {
     }
 }
 
-pub const USAGE: &str = "cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]";
+pub const USAGE: &str =
+    "cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build] [--latencies-only]";
 
 /// One `baton index --json` run.
 struct BatonIndexRun {
@@ -166,6 +172,23 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             report,
         })
     };
+
+    if options.latencies_only {
+        return print_latencies_only(&binary, &corpus, &corpus_root, &environment, || {
+            run_timed(
+                Path::new(CTAGS),
+                &[
+                    OsStr::new("-L"),
+                    file_list.as_os_str(),
+                    OsStr::new("-f"),
+                    tags_file.as_os_str(),
+                ],
+                &[],
+                &scratch,
+            )?;
+            tag_names(&tags_file)
+        });
+    }
 
     let mut ctags_runs = Vec::new();
     let mut cold_runs = Vec::new();
@@ -250,6 +273,46 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let doc = root.join("docs/benchmarks.md");
     write_doc_section(&doc, "bench-index", &report)?;
     println!("written to {}", doc.display());
+    Ok(())
+}
+
+/// `--latencies-only`: one latency session, its figures printed.
+fn print_latencies_only(
+    binary: &Path,
+    corpus: &corpus::Corpus,
+    corpus_root: &Path,
+    environment: &ServerEnvironment,
+    ctags_names: impl FnOnce() -> anyhow::Result<(usize, Vec<String>)>,
+) -> anyhow::Result<()> {
+    let (_, names) = ctags_names()?;
+    let queries = lsp_session::queries_from_names(&names, QUERY_COUNT);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let latencies = runtime.block_on(lsp_session::latencies(
+        binary,
+        corpus_root,
+        &std::path::absolute(&corpus.edit_target)?,
+        environment,
+        &queries,
+        EDIT_COUNT,
+    ))?;
+    for (label, samples) in [
+        ("workspace/symbol", &latencies.symbol_queries),
+        ("edit -> documentSymbol", &latencies.edits),
+        (
+            "documentSymbol, unchanged",
+            &latencies.unchanged_document_symbols,
+        ),
+        ("round trip floor", &latencies.round_trips),
+    ] {
+        println!(
+            "{label}: p50 {:.2} ms, p99 {:.2} ms ({} samples)",
+            percentile(samples, 0.5),
+            percentile(samples, 0.99),
+            samples.len()
+        );
+    }
     Ok(())
 }
 
