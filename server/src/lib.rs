@@ -14,4 +14,5 @@ pub mod jobs;
 pub mod logging;
 pub mod lsp;
 pub mod session;
+pub mod stdio;
 pub mod targets;

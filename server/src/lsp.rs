@@ -49,7 +49,7 @@ pub async fn serve_stdio() {
         inner: service,
         session,
     };
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    Server::new(crate::stdio::input(), crate::stdio::output(), socket)
         .serve(service)
         .await;
 }

@@ -154,3 +154,69 @@ fn version_index_and_map() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown command"));
 }
+
+/// `baton lsp` over a Unix socket instead of the pipes editors use: the transport falls back
+/// to tokio's own stdin and stdout handles and still serves, then exits on `exit`.
+#[test]
+fn lsp_over_a_socket_instead_of_pipes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .arg("lsp")
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join(".config"))
+        .env("XDG_CACHE_HOME", dir.path().join(".cache"))
+        .env("BATON_LOG_FILE", dir.path().join("baton.log"))
+        .stdin(std::os::fd::OwnedFd::from(theirs.try_clone().unwrap()))
+        .stdout(std::os::fd::OwnedFd::from(theirs))
+        .spawn()
+        .expect("baton runs");
+    ours.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut reader = BufReader::new(ours.try_clone().unwrap());
+    let mut send = |message: serde_json::Value| {
+        let body = message.to_string();
+        write!(ours, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    };
+    let mut receive = || -> serde_json::Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("a header line");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("Content-Length:") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    };
+
+    let root = format!("file://{}", dir.path().display());
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"processId": null, "rootUri": root, "capabilities": {}}}),
+    );
+    let answer = receive();
+    assert!(answer["result"]["capabilities"].is_object(), "{answer}");
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    send(serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}));
+    // Notifications (progress, messages) may come first.
+    let answer = loop {
+        let message = receive();
+        if message["id"] == 2 {
+            break message;
+        }
+    };
+    assert!(answer.get("error").is_none(), "{answer}");
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "exit"}));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "baton lsp exited with {status}");
+}
