@@ -143,7 +143,8 @@ pub struct ClientState {
     pub other_notifications: Vec<Value>,
     /// Protocol faults: each makes [`LspClient::shutdown`] fail.
     pub problems: Vec<String>,
-    /// Every message received from the server, in order.
+    /// Every message received from the server, in order; responses without their `result`,
+    /// which went to the request's caller.
     pub messages: Vec<Value>,
     /// When each message of `messages` was read, at the same index: benchmarks time edits and
     /// answers by their arrival, not by when a waiting task happened to wake up.
@@ -293,19 +294,45 @@ impl Shared {
 }
 
 fn push_transcript(inner: &mut Inner, direction: &str, message: &Value) {
-    let mut line = format!("{direction} {message}");
-    if line.len() > 600 {
-        let mut cut = 600;
-        while !line.is_char_boundary(cut) {
+    // Serialized only up to the cut: a whole large answer (every symbol of a document) would
+    // cost the client more than the server spent on it, and benchmarks time this client.
+    let mut bounded = Bounded(Vec::with_capacity(TRANSCRIPT_LINE + 8));
+    let complete = serde_json::to_writer(&mut bounded, message).is_ok();
+    let mut text = String::from_utf8_lossy(&bounded.0).into_owned();
+    if !complete || text.len() > TRANSCRIPT_LINE {
+        let mut cut = TRANSCRIPT_LINE.min(text.len());
+        while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        line.truncate(cut);
-        line.push('…');
+        text.truncate(cut);
+        text.push('…');
     }
+    let line = format!("{direction} {text}");
     if inner.transcript.len() == TRANSCRIPT_LENGTH {
         inner.transcript.pop_front();
     }
     inner.transcript.push_back(line);
+}
+
+/// Longest transcript line, in bytes of JSON.
+const TRANSCRIPT_LINE: usize = 600;
+
+/// A writer that takes bytes up to a little past [`TRANSCRIPT_LINE`] and then fails, which
+/// stops serialization early.
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() > TRANSCRIPT_LINE {
+            return Err(std::io::Error::other("transcript line is full"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn range_json(start: (u32, u32), end: (u32, u32)) -> Value {
@@ -889,15 +916,22 @@ fn record_problem(shared: &Shared, problem: &str) {
     shared.received.send_modify(|count| *count += 1);
 }
 
-fn dispatch(shared: &Shared, message: Value) {
+fn dispatch(shared: &Shared, mut message: Value) {
     let received_at = std::time::Instant::now();
     {
         let mut inner = shared.lock();
         push_transcript(&mut inner, "<-", &message);
+        let is_response = message.get("method").is_none();
+        let id = message.get("id").cloned();
+        // A response's result goes to its waiter, not into the record (which keeps the id and
+        // any error): deep-copying every large answer would dominate what benchmarks time.
+        let result = match message.as_object_mut() {
+            Some(object) if is_response && id.is_some() => object.remove("result"),
+            _ => None,
+        };
         inner.state.messages.push(message.clone());
         inner.state.received_at.push(received_at);
         let method = message.get("method").and_then(Value::as_str);
-        let id = message.get("id").cloned();
         match (method, id) {
             (Some(method), Some(id)) => {
                 let params = message.get("params").cloned().unwrap_or(Value::Null);
@@ -924,7 +958,7 @@ fn dispatch(shared: &Shared, message: Value) {
                                 message: error["message"].as_str().unwrap_or("").to_string(),
                                 data: error.get("data").cloned(),
                             }),
-                            None => Ok(message.get("result").cloned().unwrap_or(Value::Null)),
+                            None => Ok(result.unwrap_or(Value::Null)),
                         };
                         // The test may have stopped waiting; that is its choice.
                         let _ = waiter.send(result);
