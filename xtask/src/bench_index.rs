@@ -413,6 +413,31 @@ fn render(
         ratio(cold_time.median, reference),
         met(ratio(cold_time.median, reference) <= 2.0),
     );
+    // What the cold run's time is made of, from baton's own report: CPU time in tree-sitter's
+    // parser and in the tags queries, summed over threads, and that spread over every core.
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let cold_cpu = |field: &str| {
+        Spread::of(
+            &cold_runs
+                .iter()
+                .filter_map(|run| run.report[field].as_f64())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (parse_cpu, tags_cpu) = (cold_cpu("parse_cpu_ms"), cold_cpu("tags_cpu_ms"));
+    for (label, spread) in [
+        ("tree-sitter's parser", &parse_cpu),
+        ("the tags queries", &tags_cpu),
+    ] {
+        let _ = writeln!(
+            out,
+            "| cold index: time in {label}, summed over the indexing threads, ÷ {cpus} cores (a floor, not a run) | {} ({} summed) | {} | {:.2}× | — | — |",
+            milliseconds(spread.median / cpus),
+            milliseconds(spread.median),
+            milliseconds(reference),
+            ratio(spread.median / cpus, reference),
+        );
+    }
     let _ = writeln!(
         out,
         "| warm start from the cache, wall time | {} | {} (cold; ctags has no cache) | {:.2}× | ≤ 0.25× ctags | {} |",

@@ -24,6 +24,10 @@ pub struct IndexReport {
     /// Files whose symbols came from the cache (on disk or in memory) without parsing.
     pub from_cache: usize,
     pub elapsed_ms: f64,
+    /// Time spent in tree-sitter parsing during the run, summed over the indexing threads.
+    pub parse_cpu_ms: f64,
+    /// Time spent running the tags queries (definitions and references), summed likewise.
+    pub tags_cpu_ms: f64,
     /// Peak resident memory of the process (VmHWM), where `/proc` has it.
     pub peak_rss_kib: Option<u64>,
 }
@@ -59,6 +63,13 @@ impl IndexReport {
         }
         for (path, reason) in &self.skipped {
             let _ = writeln!(out, "skipped {}: {reason}", path.display());
+        }
+        if self.parsed > 0 {
+            let _ = writeln!(
+                out,
+                "parsing {:.1} ms, tags queries {:.1} ms (summed over the indexing threads)",
+                self.parse_cpu_ms, self.tags_cpu_ms
+            );
         }
         if let Some(peak) = self.peak_rss_kib {
             let _ = writeln!(out, "peak memory {:.1} MiB", peak as f64 / 1024.0);
@@ -109,6 +120,8 @@ mod tests {
             parsed: 1,
             from_cache: 2,
             elapsed_ms: 12.25,
+            parse_cpu_ms: 7.5,
+            tags_cpu_ms: 3.25,
             peak_rss_kib: Some(20480),
         };
         expect![[r#"
@@ -117,6 +130,7 @@ mod tests {
             python              1            2            5
             rust                2           10           40
             skipped /w/big.rs: larger than 1048576 bytes
+            parsing 7.5 ms, tags queries 3.2 ms (summed over the indexing threads)
             peak memory 20.0 MiB
         "#]]
         .assert_eq(&report.render(false));
@@ -124,5 +138,6 @@ mod tests {
         assert_eq!(json["per_language"][1][0], "rust");
         assert_eq!(json["per_language"][1][1]["definitions"], 10);
         assert_eq!(json["skipped"][0][1], "larger than 1048576 bytes");
+        assert_eq!(json["parse_cpu_ms"], 7.5);
     }
 }

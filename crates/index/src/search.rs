@@ -38,6 +38,12 @@ impl<'a> PreparedQuery<'a> {
         }
     }
 
+    /// Whether `definition` has every letter, digit and `_` of the query: a cheap test that
+    /// rules out most names before anything else is computed for them.
+    pub(crate) fn may_match(&self, definition: &Definition) -> bool {
+        self.mask & !definition.char_mask == 0
+    }
+
     /// The category of the match and whether the case matched exactly too, or `None`.
     #[cfg(test)]
     pub(crate) fn matches(&self, definition: &Definition) -> Option<(MatchCategory, bool)> {
@@ -51,7 +57,7 @@ impl<'a> PreparedQuery<'a> {
         definition: &Definition,
         minimum: Option<MatchCategory>,
     ) -> Option<(MatchCategory, bool)> {
-        if self.mask & !definition.char_mask != 0 {
+        if !self.may_match(definition) {
             return None;
         }
         let name = &*definition.lowercase;
