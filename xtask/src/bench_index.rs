@@ -358,27 +358,12 @@ fn render(
     (ctags_tags, ctags_names): (usize, usize),
     (load_at_start, load_at_end): (String, String),
 ) -> String {
-    let ctags_time = Spread::of(&ctags_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
-    let ctags_rss = Spread::of(
-        &ctags_runs
-            .iter()
-            .map(|run| run.peak_rss_kib as f64)
-            .collect::<Vec<_>>(),
-    );
-    let cold_time = Spread::of(&cold_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
-    let cold_rss = Spread::of(
-        &cold_runs
-            .iter()
-            .map(|run| run.peak_rss_kib as f64)
-            .collect::<Vec<_>>(),
-    );
-    let warm_time = Spread::of(&warm_runs.iter().map(|run| run.wall_ms).collect::<Vec<_>>());
-    let warm_rss = Spread::of(
-        &warm_runs
-            .iter()
-            .map(|run| run.peak_rss_kib as f64)
-            .collect::<Vec<_>>(),
-    );
+    let ctags_time = Spread::of_each(ctags_runs, |run| run.wall_ms);
+    let ctags_rss = Spread::of_each(ctags_runs, |run| run.peak_rss_kib as f64);
+    let cold_time = Spread::of_each(cold_runs, |run| run.wall_ms);
+    let cold_rss = Spread::of_each(cold_runs, |run| run.peak_rss_kib as f64);
+    let warm_time = Spread::of_each(warm_runs, |run| run.wall_ms);
+    let warm_rss = Spread::of_each(warm_runs, |run| run.peak_rss_kib as f64);
     let first_cold_spread = Spread::of(first_cold);
     let first_warm_spread = Spread::of(first_warm);
     let symbol_p50 = percentile(&latencies.symbol_queries, 0.5);

@@ -163,22 +163,22 @@ impl OpenDocument {
         for change in changes {
             let mut touched = change.start_byte..change.new_end_byte;
             if let Some(previous) = &region {
-                touched.start = touched.start.min(map_offset(previous.start, change));
-                touched.end = touched.end.max(map_offset(previous.end, change));
+                touched.start = touched.start.min(change.map_offset(previous.start));
+                touched.end = touched.end.max(change.map_offset(previous.end));
             }
             let line_delta = change.new_end_point.row as i64 - change.old_end_point.row as i64;
             self.tags.retain_mut(|tag| {
                 if touches(&tag.range, change) || touches(&tag.name_range, change) {
                     touched.start = touched.start.min(tag.range.start);
-                    touched.end = touched.end.max(map_offset(tag.range.end, change));
+                    touched.end = touched.end.max(change.map_offset(tag.range.end));
                     return false;
                 }
                 // Not touched, so the tag lies wholly before or wholly after the replaced text.
                 if tag.range.start > change.old_end_byte {
                     tag.range =
-                        map_offset(tag.range.start, change)..map_offset(tag.range.end, change);
-                    tag.name_range = map_offset(tag.name_range.start, change)
-                        ..map_offset(tag.name_range.end, change);
+                        change.map_offset(tag.range.start)..change.map_offset(tag.range.end);
+                    tag.name_range = change.map_offset(tag.name_range.start)
+                        ..change.map_offset(tag.name_range.end);
                     tag.line = (i64::from(tag.line) + line_delta).max(0) as u32;
                 }
                 true
@@ -187,27 +187,15 @@ impl OpenDocument {
                 let range = &mut node.range;
                 if touches(range, change) {
                     touched.start = touched.start.min(range.start);
-                    touched.end = touched.end.max(map_offset(range.end, change));
+                    touched.end = touched.end.max(change.map_offset(range.end));
                     return false;
                 }
-                *range = map_offset(range.start, change)..map_offset(range.end, change);
+                *range = change.map_offset(range.start)..change.map_offset(range.end);
                 true
             });
             region = Some(touched);
         }
         region
-    }
-}
-
-/// Where `offset` (before `change`) ends up after it. Offsets inside the replaced text move to
-/// the end of the new text.
-fn map_offset(offset: usize, change: &AppliedChange) -> usize {
-    if offset <= change.start_byte {
-        offset
-    } else if offset >= change.old_end_byte {
-        offset - change.old_end_byte + change.new_end_byte
-    } else {
-        change.new_end_byte
     }
 }
 

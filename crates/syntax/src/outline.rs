@@ -24,25 +24,12 @@ const MAX_OUTLINE_DEPTH: usize = 64;
 /// The outline entries of one tree version, computed on first use. Clones of a `SyntaxTree`
 /// share it, so a snapshot that computes the outline fills the cache for the document too.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct OutlineCache(Arc<OnceLock<Arc<Vec<OutlineEntry>>>>);
+pub(crate) struct OutlineCache(Arc<OnceLock<Vec<OutlineEntry>>>);
 
 impl OutlineCache {
-    pub(crate) fn entries(
-        &self,
-        language: Language,
-        tree: &Tree,
-        rope: &Rope,
-    ) -> Arc<Vec<OutlineEntry>> {
+    pub(crate) fn entries(&self, language: Language, tree: &Tree, rope: &Rope) -> &[OutlineEntry] {
         self.0
-            .get_or_init(|| {
-                Arc::new(symbols::outline_entries(
-                    language,
-                    tree,
-                    rope,
-                    0..usize::MAX,
-                ))
-            })
-            .clone()
+            .get_or_init(|| symbols::outline_entries(language, tree, rope, 0..usize::MAX))
     }
 
     /// The cache for the tree after `changes`: derived from this one if it was computed, empty
@@ -86,25 +73,16 @@ impl OutlineCache {
         }
         entries.sort_by_key(|entry| (entry.selection_range.start, entry.selection_range.end));
         let cache = OutlineCache::default();
-        let _ = cache.0.set(Arc::new(entries));
+        let _ = cache.0.set(entries);
         cache
     }
 }
 
-/// Where a byte offset before `change` ends up after it. Offsets inside the replaced text move
-/// to its end; they only ever belong to entries that are recomputed.
-fn shift(offset: usize, change: &AppliedChange) -> usize {
-    if offset <= change.start_byte {
-        offset
-    } else if offset >= change.old_end_byte {
-        offset - change.old_end_byte + change.new_end_byte
-    } else {
-        change.new_end_byte
-    }
-}
-
+/// A range of the text before `change`, in the text after it. Ranges that overlap the replaced
+/// text only ever belong to entries that are recomputed.
 fn shift_range(range: &Range<usize>, change: &AppliedChange) -> Range<usize> {
-    shift(range.start, change)..shift(range.end, change).max(shift(range.start, change))
+    let start = change.map_offset(range.start);
+    start..change.map_offset(range.end).max(start)
 }
 
 /// The regions of the new text whose outline entries must be recomputed, sorted and disjoint:
@@ -123,9 +101,9 @@ fn dirty_regions(edited: &Tree, new: &Tree, changes: &[AppliedChange]) -> Vec<Ra
             let start = if region.start > change.start_byte && region.start < change.old_end_byte {
                 change.start_byte
             } else {
-                shift(region.start, change)
+                change.map_offset(region.start)
             };
-            *region = start..shift(region.end, change).max(start);
+            *region = start..change.map_offset(region.end).max(start);
         }
         regions.push(change.start_byte..change.new_end_byte);
     }

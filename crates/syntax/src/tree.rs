@@ -235,6 +235,6 @@ impl SyntaxTree {
     /// version and carried across `update`, so after an edit only the changed top-level nodes
     /// are queried again.
     pub fn outline(&self, source: &Rope) -> Vec<OutlineItem> {
-        outline::nest(&self.outline.entries(self.language, &self.tree, source))
+        outline::nest(self.outline.entries(self.language, &self.tree, source))
     }
 }

@@ -31,6 +31,20 @@ pub struct AppliedChange {
     pub new_end_point: Point,
 }
 
+impl AppliedChange {
+    /// Where byte `offset` of the text before this change ends up after it. Offsets inside the
+    /// replaced text move to the end of the new text.
+    pub fn map_offset(&self, offset: usize) -> usize {
+        if offset <= self.start_byte {
+            offset
+        } else if offset >= self.old_end_byte {
+            offset - self.old_end_byte + self.new_end_byte
+        } else {
+            self.new_end_byte
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
     #[error("version {new} is not newer than the document's version {current}")]
@@ -86,8 +100,7 @@ impl Document {
 
     /// Rounds a byte offset down to a char boundary inside the document.
     pub fn floor_boundary(&self, offset: usize) -> usize {
-        let offset = offset.min(self.rope.len_bytes());
-        self.rope.char_to_byte(self.rope.byte_to_char(offset))
+        encoding::char_floor(&self.rope, offset)
     }
 
     pub fn offset(&self, position: Position, encoding: PositionEncoding) -> usize {

@@ -332,8 +332,9 @@ impl LineText {
     }
 }
 
-/// The start of the character containing byte `offset` (`offset` itself on a boundary).
-fn char_floor(rope: &Rope, offset: usize) -> usize {
+/// The start of the character containing byte `offset` (`offset` itself on a boundary);
+/// offsets past the end clamp to the end.
+pub(crate) fn char_floor(rope: &Rope, offset: usize) -> usize {
     if offset >= rope.len_bytes() {
         return rope.len_bytes();
     }

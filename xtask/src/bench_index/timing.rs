@@ -79,6 +79,11 @@ pub struct Spread {
 }
 
 impl Spread {
+    /// The spread of one measure taken from each run.
+    pub fn of_each<T>(runs: &[T], measure: impl Fn(&T) -> f64) -> Spread {
+        Spread::of(&runs.iter().map(measure).collect::<Vec<_>>())
+    }
+
     pub fn of(samples: &[f64]) -> Spread {
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
