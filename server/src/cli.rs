@@ -153,6 +153,7 @@ pub async fn run(command: Command) -> i32 {
     match command {
         Command::Lsp => {
             let _guard = crate::logging::init();
+            crate::panics::install_hook();
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "baton lsp starting");
             crate::lsp::serve_stdio().await;
             0

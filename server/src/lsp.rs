@@ -82,8 +82,12 @@ impl Backend {
         self.session.set_index(index.clone());
         let frontend: Arc<dyn crate::frontend::Frontend> = self.frontend.clone();
         let session = self.session.clone();
-        tokio::spawn(async move {
-            crate::indexing::index_in_background(index, frontend, "baton/index".into(), |report| {
+        let guard_frontend = frontend.clone();
+        let indexing = crate::indexing::index_in_background(
+            index,
+            frontend,
+            "baton/index".into(),
+            move |report| {
                 tracing::info!(
                     files = report.files,
                     parsed = report.parsed,
@@ -92,8 +96,17 @@ impl Backend {
                     "indexed"
                 );
                 session.set_index_report(report.clone());
-            })
-            .await;
+            },
+        );
+        // A bug in indexing ends the indexing run (the progress says so), not the server;
+        // symbols then come from open buffers only.
+        tokio::spawn(async move {
+            if let Err(message) = crate::panics::catch_future(indexing).await {
+                tracing::error!("indexing panicked: {message}");
+                guard_frontend
+                    .progress_end("baton/index", format!("failed: internal error: {message}"))
+                    .await;
+            }
         });
     }
 

@@ -31,6 +31,8 @@ const MAX_PENDING_CHANGES: usize = 64;
 /// keystroke or a streamed edit only records its change, and the next reader reparses once for
 /// all pending changes. A job streaming fifty edits into a buffer costs no parse at all.
 pub struct OpenDocument {
+    /// The document's key in [`Documents`], for log messages.
+    uri: String,
     pub document: Document,
     tree: Option<SyntaxTree>,
     /// Changes applied to `document` but not yet to `tree` and the index, in order.
@@ -40,19 +42,107 @@ pub struct OpenDocument {
 }
 
 impl OpenDocument {
-    /// Brings the tree and the index up to date with the document.
+    /// Brings the tree and the index up to date with the document. A panic while doing so
+    /// (a bug in incremental parsing or tagging) must not leave a half-updated tree behind, so
+    /// the tree is then rebuilt from the text, which is always right.
     fn refresh(&mut self, index: Option<&WorkspaceIndex>) {
         if self.pending.is_empty() {
             return;
         }
-        if let Some(tree) = &mut self.tree {
-            tree.update(self.document.rope(), &self.pending);
-            if let (Some(index), Some(path)) = (index, &self.path) {
-                index.update_open_document(path, self.document.rope(), tree, &self.pending);
+        let updated = crate::panics::catch(|| {
+            if let Some(tree) = &mut self.tree {
+                tree.update(self.document.rope(), &self.pending);
+                if let (Some(index), Some(path)) = (index, &self.path) {
+                    index.update_open_document(path, self.document.rope(), tree, &self.pending);
+                }
+            }
+        });
+        self.pending.clear();
+        if let Err(message) = updated {
+            tracing::error!(uri = %self.uri, "updating the syntax tree panicked ({message}); reparsing");
+            self.rebuild_tree(index);
+        }
+    }
+
+    /// Parses the document from scratch and hands the new tree to the index. If even that
+    /// panics, the document goes on without a tree (no outline or markers by node), which is
+    /// still correct for syncing and editing.
+    fn rebuild_tree(&mut self, index: Option<&WorkspaceIndex>) {
+        self.tree = None;
+        self.pending.clear();
+        let language = language_of(&self.document, self.path.as_deref());
+        let rebuilt = crate::panics::catch(|| {
+            let tree = language
+                .filter(|_| self.document.len_bytes() <= MAX_PARSED_BYTES)
+                .and_then(|language| SyntaxTree::parse(language, self.document.rope()));
+            if let (Some(index), Some(path), Some(tree)) = (index, &self.path, &tree) {
+                index.set_open_document(path, self.document.rope(), tree);
+            }
+            tree
+        });
+        match rebuilt {
+            Ok(tree) => self.tree = tree,
+            Err(message) => {
+                tracing::error!(uri = %self.uri, "reparsing panicked ({message}); no syntax tree")
             }
         }
-        self.pending.clear();
     }
+}
+
+impl OpenDocument {
+    /// Records an applied change for the tree and hands it to the jobs following the document.
+    fn follow(&mut self, applied: Vec<AppliedChange>, index: Option<&WorkspaceIndex>) {
+        if self.tree.is_some() {
+            self.pending.extend_from_slice(&applied);
+            if self.pending.len() > MAX_PENDING_CHANGES {
+                self.refresh(index);
+            }
+        }
+        if !self.listeners.is_empty() {
+            let event = DocEvent {
+                document: self.document.clone(),
+                changes: applied,
+            };
+            self.listeners
+                .retain(|listener| listener.send(event.clone()).is_ok());
+        }
+    }
+}
+
+/// The last segment of a URI, for messages.
+fn display_name(uri: &str) -> &str {
+    uri.rsplit('/')
+        .next()
+        .filter(|name| !name.is_empty())
+        .unwrap_or(uri)
+}
+
+/// Why a document update did not simply apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Refused as the protocol says (stale version, unknown document, …): nothing changed.
+    Refused(String),
+    /// A bug interrupted the update. The state was repaired or the document dropped; the
+    /// message says which, in words for the user.
+    Internal(String),
+}
+
+impl std::fmt::Display for UpdateError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateError::Refused(message) | UpdateError::Internal(message) => {
+                formatter.write_str(message)
+            }
+        }
+    }
+}
+
+/// A document dropped after an internal error interrupted a change to it: its text is no longer
+/// known, so incremental changes cannot apply. It comes back with `didOpen`, or with a
+/// `didChange` that carries the whole text.
+struct StaleDocument {
+    path: Option<PathBuf>,
+    language_id: String,
 }
 
 /// A change to the set of open documents, in editor terms.
@@ -78,17 +168,22 @@ pub enum DocumentUpdate {
 #[derive(Default)]
 pub struct Documents {
     open: DashMap<String, OpenDocument>,
+    stale: DashMap<String, StaleDocument>,
 }
 
 impl Documents {
     /// The one mutation path for open documents. Never blocks on anything but the map shard.
     /// The workspace index, when there is one, follows open buffers from here too.
+    ///
+    /// A panic inside never escapes and never leaves a half-applied change: if the text itself
+    /// may be wrong the document is dropped as stale (and says so), if only the tree or the
+    /// jobs' view may be, the tree is rebuilt and the jobs following the document are ended.
     pub fn apply(
         &self,
         update: DocumentUpdate,
         encoding: PositionEncoding,
         index: Option<&WorkspaceIndex>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UpdateError> {
         match update {
             DocumentUpdate::Open {
                 uri,
@@ -97,59 +192,110 @@ impl Documents {
                 version,
                 language_id,
             } => {
-                let document = Document::new(&text, version, language_id);
-                let language = language_of(&document, path.as_deref());
-                // A huge buffer would hold up every later message while it parses; such files get
-                // no tree (no markers by node, no symbols) but still sync and edit.
-                let tree = language
-                    .filter(|_| document.len_bytes() <= MAX_PARSED_BYTES)
-                    .and_then(|language| SyntaxTree::parse(language, document.rope()));
-                if let (Some(index), Some(path), Some(tree)) = (index, &path, &tree) {
-                    index.set_open_document(path, document.rope(), tree);
-                }
-                self.open.insert(
-                    uri,
-                    OpenDocument {
+                self.stale.remove(&uri);
+                let opened = crate::panics::catch(|| {
+                    crate::test_hooks::maybe_panic(
+                        crate::test_hooks::Site::BeforeChangeApplied,
+                        &text,
+                    );
+                    let document = Document::new(&text, version, language_id.clone());
+                    let mut open = OpenDocument {
+                        uri: uri.clone(),
                         document,
-                        tree,
+                        tree: None,
                         pending: Vec::new(),
-                        path,
+                        path: path.clone(),
                         listeners: Vec::new(),
-                    },
-                );
-                Ok(())
+                    };
+                    // A huge buffer would hold up every later message while it parses; such
+                    // files get no tree (no markers by node, no symbols) but still sync and edit.
+                    open.rebuild_tree(index);
+                    open
+                });
+                match opened {
+                    Ok(open) => {
+                        self.open.insert(uri, open);
+                        Ok(())
+                    }
+                    Err(message) => {
+                        self.open.remove(&uri);
+                        Err(self.drop_as_stale(uri, path, language_id, &message))
+                    }
+                }
             }
             DocumentUpdate::Change {
                 uri,
                 version,
                 changes,
             } => {
-                let mut entry = self
-                    .open
-                    .get_mut(&uri)
-                    .ok_or_else(|| format!("didChange for a document that is not open: {uri}"))?;
+                // A separate statement, so the map's read guard is gone before `resync_stale`
+                // writes to the same map.
+                let stale = self
+                    .stale
+                    .get(&uri)
+                    .map(|stale| (stale.path.clone(), stale.language_id.clone()));
+                if let Some(stale) = stale {
+                    return self.resync_stale(uri, stale, version, changes, encoding, index);
+                }
+                let mut entry = self.open.get_mut(&uri).ok_or_else(|| {
+                    UpdateError::Refused(format!(
+                        "didChange for a document that is not open: {uri}"
+                    ))
+                })?;
                 let open = &mut *entry;
-                let applied = open
-                    .document
-                    .apply_changes(version, &changes, encoding)
-                    .map_err(|err| format!("{uri}: {err}"))?;
-                if open.tree.is_some() {
-                    open.pending.extend_from_slice(&applied);
-                    if open.pending.len() > MAX_PENDING_CHANGES {
-                        open.refresh(index);
+                let applied = crate::panics::catch(|| {
+                    for change in &changes {
+                        crate::test_hooks::maybe_panic(
+                            crate::test_hooks::Site::BeforeChangeApplied,
+                            &change.text,
+                        );
+                    }
+                    open.document.apply_changes(version, &changes, encoding)
+                });
+                let applied = match applied {
+                    Ok(Ok(applied)) => applied,
+                    Ok(Err(err)) => return Err(UpdateError::Refused(format!("{uri}: {err}"))),
+                    Err(message) => {
+                        // The text may hold part of the change: nothing about it can be trusted.
+                        let (path, language_id) =
+                            (open.path.clone(), open.document.language_id().to_string());
+                        drop(entry);
+                        self.open.remove(&uri);
+                        return Err(self.drop_as_stale(uri, path, language_id, &message));
+                    }
+                };
+                let followed = crate::panics::catch(|| {
+                    for change in &changes {
+                        crate::test_hooks::maybe_panic(
+                            crate::test_hooks::Site::AfterChangeApplied,
+                            &change.text,
+                        );
+                    }
+                    open.follow(applied, index);
+                });
+                match followed {
+                    Ok(()) => Ok(()),
+                    Err(message) => {
+                        // The text is right (the change applied); the tree and the jobs' view
+                        // of the document may not be. Rebuild the one, end the others.
+                        tracing::error!(%uri, "following a change panicked ({message}); reparsing and ending the jobs on it");
+                        let jobs = open.listeners.len();
+                        open.listeners.clear();
+                        open.rebuild_tree(index);
+                        let name = display_name(&uri).to_string();
+                        let jobs = if jobs > 0 {
+                            format!(" and stopped {jobs} job(s) editing it")
+                        } else {
+                            String::new()
+                        };
+                        Err(UpdateError::Internal(format!(
+                            "baton: an internal error ({message}) interrupted a change to {name}; its text is intact, baton reparsed it{jobs}"
+                        )))
                     }
                 }
-                if !open.listeners.is_empty() {
-                    let event = DocEvent {
-                        document: open.document.clone(),
-                        changes: applied,
-                    };
-                    open.listeners
-                        .retain(|listener| listener.send(event.clone()).is_ok());
-                }
-                Ok(())
             }
             DocumentUpdate::Close { uri } => {
+                self.stale.remove(&uri);
                 // Dropping the listeners tells running jobs the document is gone.
                 if let Some((_, open)) = self.open.remove(&uri)
                     && let (Some(index), Some(path)) = (index, &open.path)
@@ -159,6 +305,71 @@ impl Documents {
                 Ok(())
             }
         }
+    }
+
+    /// Forgets a document whose text can no longer be trusted, until it is opened again or a
+    /// change carries its whole text.
+    fn drop_as_stale(
+        &self,
+        uri: String,
+        path: Option<PathBuf>,
+        language_id: String,
+        message: &str,
+    ) -> UpdateError {
+        tracing::error!(%uri, "a document update panicked ({message}); the document is stale until reopened");
+        let name = display_name(&uri).to_string();
+        self.stale.insert(uri, StaleDocument { path, language_id });
+        UpdateError::Internal(format!(
+            "baton: an internal error ({message}) interrupted a change to {name}, so baton no longer knows its text and stopped following it; close and reopen the file to use baton on it again"
+        ))
+    }
+
+    /// A change to a stale document: only a whole-text change can bring it back.
+    fn resync_stale(
+        &self,
+        uri: String,
+        (path, language_id): (Option<PathBuf>, String),
+        version: i32,
+        changes: Vec<ContentChange>,
+        encoding: PositionEncoding,
+        index: Option<&WorkspaceIndex>,
+    ) -> Result<(), UpdateError> {
+        let Some(full) = changes.iter().rposition(|change| change.range.is_none()) else {
+            return Err(UpdateError::Refused(format!(
+                "{uri} is stale after an internal error: its incremental changes are ignored until it is reopened"
+            )));
+        };
+        let rest: Vec<ContentChange> = changes[full + 1..].to_vec();
+        // Changes after the whole text apply on top of it, so it opens one version earlier.
+        let opened_version = if rest.is_empty() {
+            version
+        } else {
+            version.saturating_sub(1)
+        };
+        self.apply(
+            DocumentUpdate::Open {
+                uri: uri.clone(),
+                path,
+                text: changes[full].text.clone(),
+                version: opened_version,
+                language_id,
+            },
+            encoding,
+            index,
+        )?;
+        tracing::info!(%uri, "a whole-text change brought a stale document back");
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.apply(
+            DocumentUpdate::Change {
+                uri,
+                version,
+                changes: rest,
+            },
+            encoding,
+            index,
+        )
     }
 
     /// A snapshot of a document and its up-to-date tree.
@@ -255,6 +466,19 @@ pub struct Session {
     workspace_settings: RwLock<Option<serde_json::Value>>,
 }
 
+/// Locks that survive a panic elsewhere: every value behind these locks is replaced whole, so
+/// a writer that panicked cannot have left it half-written, and poisoning would only turn one
+/// bug into a panic on every later request.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Default for Session {
     fn default() -> Session {
         Session {
@@ -276,39 +500,39 @@ impl Default for Session {
 
 impl Session {
     pub fn encoding(&self) -> PositionEncoding {
-        *self.encoding.read().expect("lock")
+        *read(&self.encoding)
     }
 
     pub fn set_encoding(&self, encoding: PositionEncoding) {
-        *self.encoding.write().expect("lock") = encoding;
+        *write(&self.encoding) = encoding;
     }
 
     pub fn config(&self) -> Arc<Resolved> {
-        self.config.read().expect("lock").clone()
+        read(&self.config).clone()
     }
 
     pub fn client(&self) -> ClientFeatures {
-        *self.client.read().expect("lock")
+        *read(&self.client)
     }
 
     pub fn set_client(&self, features: ClientFeatures) {
-        *self.client.write().expect("lock") = features;
+        *write(&self.client) = features;
     }
 
     pub fn root(&self) -> Option<PathBuf> {
-        self.root.read().expect("lock").clone()
+        read(&self.root).clone()
     }
 
     pub fn set_root(&self, root: Option<PathBuf>) {
-        *self.root.write().expect("lock") = root;
+        *write(&self.root) = root;
     }
 
     pub fn set_init_options(&self, options: Option<serde_json::Value>) {
-        *self.init_options.write().expect("lock") = options;
+        *write(&self.init_options) = options;
     }
 
     pub fn set_workspace_settings(&self, settings: Option<serde_json::Value>) {
-        *self.workspace_settings.write().expect("lock") = settings;
+        *write(&self.workspace_settings) = settings;
     }
 
     /// Re-reads every configuration source and keeps the result.
@@ -319,14 +543,8 @@ impl Session {
             _ if value.as_array().is_some_and(|array| array.is_empty()) => serde_json::Value::Null,
             _ => value.clone(),
         };
-        let mut editor = self.init_options.read().expect("lock").as_ref().map(unwrap);
-        if let Some(settings) = self
-            .workspace_settings
-            .read()
-            .expect("lock")
-            .as_ref()
-            .map(unwrap)
-        {
+        let mut editor = read(&self.init_options).as_ref().map(unwrap);
+        if let Some(settings) = read(&self.workspace_settings).as_ref().map(unwrap) {
             match &mut editor {
                 Some(base) => crate::config::merge(base, settings),
                 None => editor = Some(settings),
@@ -334,7 +552,7 @@ impl Session {
         }
         let inputs = crate::config::Inputs::gather(self.root().as_deref(), editor);
         let resolved = Arc::new(crate::config::resolve(&inputs));
-        *self.config.write().expect("lock") = resolved.clone();
+        *write(&self.config) = resolved.clone();
         resolved
     }
 
@@ -343,7 +561,7 @@ impl Session {
     }
 
     pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {
-        self.index.read().expect("lock").clone()
+        read(&self.index).clone()
     }
 
     /// A snapshot of an open document with its tree up to date.
@@ -371,32 +589,32 @@ impl Session {
     }
 
     pub fn set_index(&self, index: Arc<WorkspaceIndex>) {
-        *self.index.write().expect("lock") = Some(index.clone());
+        *write(&self.index) = Some(index.clone());
         self.documents.register_all(&index);
     }
 
     pub fn index_report(&self) -> Option<index::IndexReport> {
-        self.index_report.read().expect("lock").clone()
+        read(&self.index_report).clone()
     }
 
     pub fn set_index_report(&self, report: index::IndexReport) {
-        *self.index_report.write().expect("lock") = Some(report);
+        *write(&self.index_report) = Some(report);
     }
 
     pub fn note_focus(&self, uri: &str) {
-        *self.focused.write().expect("lock") = Some(uri.to_string());
+        *write(&self.focused) = Some(uri.to_string());
     }
 
     pub fn focused(&self) -> Option<String> {
-        self.focused.read().expect("lock").clone()
+        read(&self.focused).clone()
     }
 
     pub fn note_action_range(&self, uri: &str, range: text::Range) {
-        *self.last_action_range.write().expect("lock") = Some((uri.to_string(), range));
+        *write(&self.last_action_range) = Some((uri.to_string(), range));
         self.note_focus(uri);
     }
 
     pub fn last_action_range(&self) -> Option<(String, text::Range)> {
-        self.last_action_range.read().expect("lock").clone()
+        read(&self.last_action_range).clone()
     }
 }

@@ -638,6 +638,28 @@ impl LspClient {
         self.shared.send_did_change(&mut inner, uri, changes);
     }
 
+    /// Replaces a document's whole text with one range-less `didChange` (version + 1), the way a
+    /// client that syncs full documents, or reloads a buffer, sends it.
+    pub fn replace_whole_text(&self, uri: &str, text: &str) {
+        let mut inner = self.shared.lock();
+        let document = inner
+            .state
+            .documents
+            .get_mut(uri)
+            .unwrap_or_else(|| panic!("{uri} is not open in the test client"));
+        document.text = text.to_string();
+        document.version += 1;
+        let version = document.version;
+        self.shared.notify_locked(
+            &mut inner,
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [{"text": text}],
+            }),
+        );
+    }
+
     /// Arranges for the user to type `new_text` over `range` right before the next
     /// `workspace/applyEdit` is handled, so that edit arrives with a stale version.
     pub fn type_before_next_apply_edit(

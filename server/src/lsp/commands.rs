@@ -312,45 +312,57 @@ impl Backend {
         let frontend: Arc<dyn Frontend> = self.frontend.clone();
         let session = self.session.clone();
         let job_token = token.clone();
-        tokio::spawn(async move {
-            // The repo map is ranked here, off the request path.
-            if let Some((index, path, line, never_send, budget)) = repo_map_source {
-                let instruction = job.plan.instruction.clone();
-                job.repo_map = tokio::task::spawn_blocking(move || {
-                    crate::indexing::repo_map_text(
-                        &index,
-                        &path,
-                        line,
-                        &instruction,
-                        budget,
-                        &never_send,
-                    )
-                })
-                .await
-                .ok()
-                .flatten();
-            }
-            if jobs::is_explain(&job.plan) {
-                let title = format!("{}: {}", job.path_label, first_line(&job.plan.model_target));
-                let mut request = job.model_request();
-                request.system = "You are baton. Explain the target code to a colleague: what it \
+        let title = format!("baton: {}", job.plan.action.title());
+        // A panic in the job ends this job with a message (the driver restores the target
+        // itself when it can), never the process or another job.
+        crate::job_guard::spawn(
+            self.session.clone(),
+            frontend,
+            token.clone(),
+            title,
+            move |frontend| async move {
+                crate::test_hooks::maybe_panic(crate::test_hooks::Site::Job, &job.plan.instruction);
+                // The repo map is ranked here, off the request path.
+                if let Some((index, path, line, never_send, budget)) = repo_map_source {
+                    let instruction = job.plan.instruction.clone();
+                    job.repo_map = tokio::task::spawn_blocking(move || {
+                        crate::indexing::repo_map_text(
+                            &index,
+                            &path,
+                            line,
+                            &instruction,
+                            budget,
+                            &never_send,
+                        )
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                }
+                if jobs::is_explain(&job.plan) {
+                    let title =
+                        format!("{}: {}", job.path_label, first_line(&job.plan.model_target));
+                    let mut request = job.model_request();
+                    request.system =
+                        "You are baton. Explain the target code to a colleague: what it \
                                   does, how, and anything surprising. Answer in concise Markdown."
-                    .into();
-                drop(events);
-                jobs::run_explain(
-                    frontend,
-                    provider,
-                    request,
-                    title,
-                    job_token.clone(),
-                    cancel,
-                )
-                .await;
-            } else {
-                jobs::run_edit(frontend, provider, job, document, events, cancel).await;
-            }
-            session.jobs.finish(&job_token);
-        });
+                            .into();
+                    drop(events);
+                    jobs::run_explain(
+                        frontend,
+                        provider,
+                        request,
+                        title,
+                        job_token.clone(),
+                        cancel,
+                    )
+                    .await;
+                } else {
+                    jobs::run_edit(frontend, provider, job, document, events, cancel).await;
+                }
+                session.jobs.finish(&job_token);
+            },
+        );
         Ok(token)
     }
 }

@@ -6,18 +6,23 @@
 //! the wrapper applies `didOpen`, `didChange` and `didClose` to the session right there,
 //! synchronously, before the message reaches any handler. `window/workDoneProgress/cancel`,
 //! which the library does not route, is handled here too.
+//!
+//! It is also the dispatch boundary for panics (see `crate::panics`): a panic while applying a
+//! notification, while routing a message or while a handler's future is polled is caught here.
+//! A request is then answered with an `InternalError` naming its method, and the server keeps
+//! serving with every other document intact.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{self, BoxFuture, FutureExt};
 use serde_json::Value;
-use tower_lsp_server::jsonrpc::{Request, Response};
+use tower_lsp_server::jsonrpc::{self, Id, Request, Response};
 use tower_lsp_server::ls_types as lsp;
 use tower_lsp_server::{ExitedError, LspService};
 
 use crate::lsp::{Backend, proto};
-use crate::session::{DocumentUpdate, Session};
+use crate::session::{DocumentUpdate, Session, UpdateError};
 
 pub struct Ordered {
     pub inner: LspService<Backend>,
@@ -36,29 +41,7 @@ impl tower_service::Service<Request> for Ordered {
     fn call(&mut self, request: Request) -> Self::Future {
         match request.method() {
             "textDocument/didOpen" | "textDocument/didChange" | "textDocument/didClose" => {
-                if let Some(update) = document_update(request.method(), request.params()) {
-                    let uri = match &update {
-                        DocumentUpdate::Open { uri, .. }
-                        | DocumentUpdate::Change { uri, .. }
-                        | DocumentUpdate::Close { uri } => uri.clone(),
-                    };
-                    let index = self.session.index();
-                    let applied = self.session.documents.apply(
-                        update,
-                        self.session.encoding(),
-                        index.as_deref(),
-                    );
-                    if let Err(err) = applied {
-                        tracing::warn!("{err}");
-                    } else {
-                        self.session.note_focus(&uri);
-                    }
-                } else {
-                    tracing::warn!(
-                        method = request.method(),
-                        "malformed document notification ignored"
-                    );
-                }
+                self.apply_document_notification(&request);
             }
             "window/workDoneProgress/cancel" => {
                 let token = request
@@ -76,8 +59,74 @@ impl tower_service::Service<Request> for Ordered {
             }
             _ => {}
         }
-        self.inner.call(request)
+        let method = request.method().to_string();
+        let id = request.id().cloned();
+        let inner = &mut self.inner;
+        let future = match crate::panics::catch(move || inner.call(request)) {
+            Ok(future) => future,
+            Err(message) => {
+                return future::ready(Ok(internal_error(id, &method, &message))).boxed();
+            }
+        };
+        async move {
+            match crate::panics::catch_future(future).await {
+                Ok(response) => response,
+                Err(message) => Ok(internal_error(id, &method, &message)),
+            }
+        }
+        .boxed()
     }
+}
+
+impl Ordered {
+    /// Applies `didOpen`/`didChange`/`didClose` right now, in arrival order.
+    fn apply_document_notification(&self, request: &Request) {
+        let parsed = crate::panics::catch(|| document_update(request.method(), request.params()));
+        let Some(update) = parsed.ok().flatten() else {
+            tracing::warn!(
+                method = request.method(),
+                "malformed document notification ignored"
+            );
+            return;
+        };
+        let uri = match &update {
+            DocumentUpdate::Open { uri, .. }
+            | DocumentUpdate::Change { uri, .. }
+            | DocumentUpdate::Close { uri } => uri.clone(),
+        };
+        let index = self.session.index();
+        match self
+            .session
+            .documents
+            .apply(update, self.session.encoding(), index.as_deref())
+        {
+            Ok(()) => self.session.note_focus(&uri),
+            Err(UpdateError::Refused(err)) => tracing::warn!("{err}"),
+            Err(UpdateError::Internal(message)) => {
+                tracing::error!("{message}");
+                // The user must hear that baton lost track of a buffer; the message goes out
+                // on its own task since this path never awaits.
+                let client = self.inner.inner().client.clone();
+                tokio::spawn(async move {
+                    client.show_message(lsp::MessageType::ERROR, message).await;
+                });
+            }
+        }
+    }
+}
+
+/// The answer to a request whose handler panicked; nothing for a notification.
+fn internal_error(id: Option<Id>, method: &str, message: &str) -> Option<Response> {
+    tracing::error!(method, "handler panicked: {message}");
+    let id = id?;
+    Some(Response::from_error(
+        id,
+        jsonrpc::Error {
+            code: jsonrpc::ErrorCode::InternalError,
+            message: format!("baton: internal error in {method}: {message}").into(),
+            data: None,
+        },
+    ))
 }
 
 fn document_update(method: &str, params: Option<&Value>) -> Option<DocumentUpdate> {

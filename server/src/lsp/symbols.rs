@@ -20,6 +20,12 @@ const MAX_WORKSPACE_SYMBOLS: usize = 128;
 impl Backend {
     pub(crate) fn document_symbols(&self, uri: &lsp::Uri) -> Option<lsp::DocumentSymbolResponse> {
         let (document, tree, _) = self.session.snapshot(&proto::uri_key(uri))?;
+        if crate::test_hooks::enabled() {
+            crate::test_hooks::maybe_panic(
+                crate::test_hooks::Site::DocumentSymbol,
+                &document.text(),
+            );
+        }
         let tree = tree?;
         let encoding = self.session.encoding();
         let outline = tree.outline(document.rope());

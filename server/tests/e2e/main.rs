@@ -11,4 +11,5 @@ mod edits;
 mod faults;
 mod index;
 mod neovim;
+mod panics;
 mod stress;

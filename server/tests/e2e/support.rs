@@ -93,6 +93,8 @@ impl Harness {
             ("BATON_TEST_KEY", SECRET_KEY),
             ("BATON_LOG_FILE", log_file.to_str().unwrap()),
             ("BATON_LOG", "debug"),
+            // Debug builds only: lets tests trigger deliberate panics (see `test_hooks`).
+            ("BATON_TEST_HOOKS", "1"),
             ("XDG_CONFIG_HOME", config_home.to_str().unwrap()),
             ("XDG_CACHE_HOME", cache_home.to_str().unwrap()),
         ];
