@@ -4,11 +4,14 @@
 //!
 //! - `bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]`: the inline edit benchmark
 //!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
+//! - `fuzz [--minutes N] [--first-seed S]`: the model-based fuzz of the server loop for N
+//!   minutes (see [`fuzz`]).
 //! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
 //!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
 
 mod bench_edit;
 mod bench_index;
+mod fuzz;
 mod measure;
 
 use std::path::PathBuf;
@@ -16,7 +19,8 @@ use std::process::ExitCode;
 
 pub const USAGE: &str =
     "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
-       cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]";
+       cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
+       cargo xtask fuzz [--minutes N] [--first-seed S]";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +29,8 @@ fn main() -> ExitCode {
             .and_then(|options| bench_edit::run(&workspace_root(), &options)),
         Some("bench-index") => bench_index::Options::parse(&arguments[1..])
             .and_then(|options| bench_index::run(&workspace_root(), &options)),
+        Some("fuzz") => fuzz::Options::parse(&arguments[1..])
+            .and_then(|options| fuzz::run(&workspace_root(), &options)),
         _ => Err(anyhow::anyhow!(USAGE)),
     };
     match result {

@@ -33,7 +33,9 @@ use tokio::task::JoinHandle;
 
 pub use profile::ClientProfile;
 pub use text_model::{Encoding, IncrementalChange, TextEdit, apply_text_edits};
-pub use text_model::{offset_to_position, position_to_offset};
+pub use text_model::{
+    LinePosition, offset_to_position, position_to_offset, position_to_offset_clamped,
+};
 
 /// JSON-RPC error codes the client uses itself.
 pub mod error_codes {
@@ -636,6 +638,61 @@ impl LspClient {
         document.text = text;
         document.version += 1;
         self.shared.send_did_change(&mut inner, uri, changes);
+    }
+
+    /// Sends one `didChange` with any content changes, hostile ones included, as a buggy or
+    /// malicious client might: ranges past the end, inside characters or reversed (`None` for a
+    /// whole-text change), and a version `version_step` away from the current one. The client's
+    /// copy follows the specification's clamping ([`text_model::position_to_offset_clamped`],
+    /// a reversed range taken as its two ends in order), applying the changes one after the
+    /// other. A step of zero or less makes a stale change, which a server must ignore, so the
+    /// copy is left as it was. Returns the version sent.
+    pub fn change_hostile_nowait(
+        &self,
+        uri: &str,
+        changes: &[(Option<(LinePosition, LinePosition)>, String)],
+        version_step: i32,
+    ) -> i32 {
+        let mut inner = self.shared.lock();
+        let encoding = inner.encoding;
+        let document = inner
+            .state
+            .documents
+            .get_mut(uri)
+            .unwrap_or_else(|| panic!("{uri} is not open in the test client"));
+        let version = document.version.saturating_add(version_step);
+        if version_step > 0 {
+            let mut text = std::mem::take(&mut document.text);
+            for (range, new_text) in changes {
+                let (start, end) = match range {
+                    None => (0, text.len()),
+                    Some((start, end)) => {
+                        let start = text_model::position_to_offset_clamped(&text, *start, encoding);
+                        let end = text_model::position_to_offset_clamped(&text, *end, encoding);
+                        (start.min(end), start.max(end))
+                    }
+                };
+                text.replace_range(start..end, new_text);
+            }
+            document.text = text;
+            document.version = version;
+        }
+        let content_changes: Vec<Value> = changes
+            .iter()
+            .map(|(range, text)| match range {
+                None => json!({ "text": text }),
+                Some((start, end)) => json!({ "range": range_json(*start, *end), "text": text }),
+            })
+            .collect();
+        self.shared.notify_locked(
+            &mut inner,
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": content_changes,
+            }),
+        );
+        version
     }
 
     /// Replaces a document's whole text with one range-less `didChange` (version + 1), the way a

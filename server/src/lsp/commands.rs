@@ -79,7 +79,11 @@ impl Backend {
 
         // Markers on the lines of the range.
         let first_line = params.range.start.line;
-        let last_line = params.range.end.line.min(first_line + MAX_MARKER_LINES);
+        let last_line = params
+            .range
+            .end
+            .line
+            .min(first_line.saturating_add(MAX_MARKER_LINES));
         for line in first_line..=last_line {
             if let Some(marker) = syntax::find_marker(document.rope(), line as usize) {
                 let range = proto::lsp_range(&document, marker.line_range.clone(), encoding);
@@ -388,10 +392,13 @@ fn diagnostic_terms(
         Some(lsp::DiagnosticSeverity::HINT) => "hint",
         _ => "diagnostic",
     };
+    let range = document.byte_range(proto::range(diagnostic.range), encoding);
+    // The line of the clamped range, not the client's number, which may be anything.
+    let line = document.position(range.start, encoding).line + 1;
     (
-        document.byte_range(proto::range(diagnostic.range), encoding),
+        range,
         Diagnostic {
-            line: diagnostic.range.start.line + 1,
+            line,
             severity: severity.into(),
             message: diagnostic.message.clone(),
         },

@@ -9,6 +9,7 @@ mod clients;
 mod config;
 mod edits;
 mod faults;
+mod fuzz;
 mod index;
 mod neovim;
 mod panics;

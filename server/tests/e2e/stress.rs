@@ -4,24 +4,7 @@
 use serde_json::json;
 use testkit::lsp_client::ClientProfile;
 
-use crate::support::{Harness, range_json};
-
-/// A small deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
+use crate::support::{Harness, Lcg, range_json};
 
 const PIECES: &[&str] = &[
     "a",

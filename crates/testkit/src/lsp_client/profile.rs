@@ -20,6 +20,9 @@ pub enum ClientProfile {
     Zed,
     /// A client that follows the specification to the letter: a stale edit fails.
     Strict,
+    /// [`ClientProfile::Strict`] offering only UTF-32 positions, as some Emacs and Kakoune
+    /// setups do: the one way to make baton count in code points.
+    StrictUtf32,
 }
 
 const NEOVIM_INITIALIZE: &str = include_str!("neovim-0.11.4.initialize.json");
@@ -55,6 +58,14 @@ impl ClientProfile {
                 (
                     capabilities,
                     json!({"name": "baton-testkit-strict", "version": "1"}),
+                )
+            }
+            ClientProfile::StrictUtf32 => {
+                let mut capabilities = recorded(NEOVIM_INITIALIZE)["capabilities"].clone();
+                capabilities["general"]["positionEncodings"] = json!(["utf-32", "utf-16"]);
+                (
+                    capabilities,
+                    json!({"name": "baton-testkit-strict-utf32", "version": "1"}),
                 )
             }
         }

@@ -138,6 +138,28 @@ pub fn position_to_offset(
     Ok(line.content_end)
 }
 
+/// Converts any LSP position into a byte offset the way the specification asks a server to
+/// treat a bad one: a line past the end means the end of the text, a character past the end of
+/// its line means the end of that line, and a position inside a character (half a surrogate
+/// pair, the middle of a UTF-8 sequence) means the start of that character. For checking a
+/// server against hostile positions.
+pub fn position_to_offset_clamped(text: &str, position: LinePosition, encoding: Encoding) -> usize {
+    let (line_number, character) = position;
+    let all_lines = lines(text);
+    let Some(line) = all_lines.get(line_number as usize) else {
+        return text.len();
+    };
+    let mut units = 0usize;
+    for (relative, ch) in text[line.start..line.content_end].char_indices() {
+        let next = units + encoding.units(ch);
+        if next > character as usize {
+            return line.start + relative;
+        }
+        units = next;
+    }
+    line.content_end
+}
+
 /// Converts a byte offset (on a character boundary) into an LSP position.
 pub fn offset_to_position(text: &str, offset: usize, encoding: Encoding) -> LinePosition {
     let all_lines = lines(text);
