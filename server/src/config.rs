@@ -1115,6 +1115,18 @@ mod tests {
         assert!(!never.matches(&root.join("src/main.rs"), Some(root)));
     }
 
+    /// The documentation lists the built-in patterns; a pattern added here must be added there.
+    #[test]
+    fn the_configuration_guide_lists_every_built_in_pattern() {
+        let guide = include_str!("../../docs/configuration.md");
+        let missing: Vec<&str> = BUILTIN_NEVER_SEND
+            .iter()
+            .copied()
+            .filter(|pattern| !guide.contains(&format!("`{pattern}`")))
+            .collect();
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
     #[test]
     fn a_workspace_list_adds_to_the_built_in_and_user_lists_and_removes_nothing() {
         let mut inputs = inputs();
