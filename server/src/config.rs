@@ -540,6 +540,13 @@ fn take_never_send(
              parse ({err}); {NOTHING_SENT_UNTIL_FIXED}"
         ));
     }
+    // Patterns that parse one by one can still fail together (a set too large to compile).
+    if let (Some(reason), true) = (&list.broken, list.unparsed.is_empty()) {
+        problems.push(format!(
+            "{source} has an error at `context.never_send`: the list {reason}; \
+             {NOTHING_SENT_UNTIL_FIXED}"
+        ));
+    }
     never_send.push(list);
 }
 
