@@ -833,6 +833,9 @@ impl NeverSend {
                     "{}: {reason}, so it matches every file until it is fixed",
                     list.origin
                 ),
+                None if list.patterns.is_empty() => {
+                    format!("{}: (empty, adds nothing)", list.origin)
+                }
                 None => format!("{}: {}", list.origin, list.patterns.join(" ")),
             })
             .collect()
