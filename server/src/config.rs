@@ -8,9 +8,16 @@
 //!
 //! A workspace `baton.toml` comes with the repository and may be hostile, so it may only set the
 //! `index`, `context`, `edit` and `features` sections. Model endpoints, key variables and commands
-//! come from the user alone.
+//! come from the user alone. Within those sections it may only make things stricter: its limits
+//! (`WORKSPACE_LIMITS`) apply only when they are lower than what the other sources give, and its
+//! `context.never_send` patterns are added to the others, never replace them.
+//!
+//! `context.never_send` is the one list that is not layered like the rest: every source's list
+//! applies at once, on top of [`BUILTIN_NEVER_SEND`], as one [`NeverSend`] resolved with the
+//! configuration. That is the only way to ask whether a file may reach a model.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +27,74 @@ use model::{ModelSettings, ProviderKind};
 
 /// The sections a workspace `baton.toml` may set.
 const WORKSPACE_ALLOWED_SECTIONS: &[&str] = &["index", "context", "edit", "features"];
+
+/// Limits a workspace file may only lower. A hostile repository that raised them could make every
+/// prompt as large as the model allows (on the user's key) or have huge generated files indexed;
+/// lowering them only ever sends and costs less. Each is an unsigned integer.
+const WORKSPACE_LIMITS: &[(&str, &str)] = &[("context", "max_tokens"), ("index", "max_file_bytes")];
+
+/// Files that are never sent to a model, whatever any configuration says. No source can remove a
+/// pattern from this list; sources can only add their own. Matched against the file name, the
+/// path relative to the workspace and the whole path; unlike configured patterns, `*` does not
+/// cross `/` here, so `id_*` names a key file and not every file under an `id_service/` folder.
+pub const BUILTIN_NEVER_SEND: &[&str] = &[
+    // dotenv files and their variants (`.env.local`, `.env.production`), and direnv's `.envrc`,
+    // which usually exports the same secrets.
+    ".env*",
+    // Private keys, certificates with their keys, and key stores (PEM, PKCS#12, Java, PuTTY).
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.keystore",
+    "*.jks",
+    "*.ppk",
+    // SSH keys: `id_rsa`, `id_ed25519`, their `.pub` halves, and the custom names people give
+    // them with `ssh-keygen -f` (`id_github`). This also matches a source file such as
+    // `id_map.rs`; a key sent by mistake cannot be taken back, a refused edit can be done by hand.
+    "id_*",
+    "**/.ssh/**",
+    "**/.gnupg/**",
+    // Package registry and network credentials, with tokens in plain text.
+    ".npmrc",
+    ".yarnrc.yml",
+    ".pypirc",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".htpasswd",
+    ".git-credentials",
+    ".dockercfg",
+    "**/.docker/config.json",
+    // Cloud and tool credentials files: `~/.aws/credentials`, gcloud's `credentials.json`,
+    // `*.credentials`, Rails' `credentials.yml.enc` (its `master.key` is `*.key`). Only data
+    // formats: `credentials.rs` or `credentials.py` is code.
+    "credentials",
+    "credentials.json",
+    "credentials.yml",
+    "credentials.yaml",
+    "credentials.toml",
+    "credentials.xml",
+    "credentials.yml.enc",
+    "*.credentials",
+    "**/.aws/**",
+    // Terraform state holds every secret of the infrastructure it describes, in plain text.
+    "*.tfstate",
+    "*.tfstate.*",
+    // Files and folders named for secrets, in data formats (a `secrets.rs` or `secrets.py` module
+    // is code, and often the standard library's; it is not matched).
+    "**/secrets/**",
+    "secrets.yml",
+    "secrets.yaml",
+    "secrets.json",
+    "secrets.toml",
+    "secrets.env",
+    "secrets.ini",
+    // A repository's own metadata: remotes with tokens in their URLs, hooks, and history the
+    // user never asked to share.
+    ".git/**",
+    "**/.git/**",
+];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -153,8 +228,10 @@ impl Default for IndexSettings {
 pub struct ContextSettings {
     /// Budget for the context around the target (scope, repo map), in tokens.
     pub max_tokens: usize,
-    /// Files never sent to a model, as globs matched against the path relative to the
-    /// workspace and against the file name.
+    /// Files never sent to a model, as globs matched against the file name, the path relative
+    /// to the workspace and the whole path. Each source's list is added to
+    /// [`BUILTIN_NEVER_SEND`] and to the other sources' lists; after [`resolve`] this holds
+    /// every pattern that applies (ask [`Resolved::never_send`], which also fails closed).
     pub never_send: Vec<String>,
 }
 
@@ -162,22 +239,7 @@ impl Default for ContextSettings {
     fn default() -> ContextSettings {
         ContextSettings {
             max_tokens: 4000,
-            never_send: [
-                ".env",
-                ".env.*",
-                "*.pem",
-                "*.key",
-                "id_*",
-                "*.p12",
-                "*.pfx",
-                ".npmrc",
-                ".netrc",
-                ".pypirc",
-                "*.keystore",
-                "**/secrets/**",
-            ]
-            .map(String::from)
-            .to_vec(),
+            never_send: Vec::new(),
         }
     }
 }
@@ -281,6 +343,10 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
     pub config: Config,
+    /// Which files must never reach a model: the built-in list and every source's own list. Ask
+    /// this (through `NeverSend::check` or `NeverSend::matches`) before anything from a file goes
+    /// into a prompt or to an agent.
+    pub never_send: NeverSend,
     /// Sources that were read and used.
     pub loaded: Vec<String>,
     /// Problems to show the user: a source left out, or keys ignored.
@@ -327,17 +393,22 @@ pub fn user_config_path() -> Option<PathBuf> {
 pub fn resolve(inputs: &Inputs) -> Resolved {
     let mut resolved = Resolved::default();
     let mut merged = serde_json::to_value(Config::default()).expect("defaults serialize");
+    let mut never_send = vec![PatternList::builtin()];
+    let mut workspace_limits = None;
 
     if let Some((path, text)) = &inputs.workspace_file {
         let source = Source::Workspace(path.clone());
-        if let Some(mut value) = parse_toml(&source, text, &mut resolved.problems) {
+        if let Some(mut value) = read_toml(&source, text, &mut resolved.problems, &mut never_send) {
             restrict_workspace(&source, &mut value, &mut resolved.problems);
+            take_never_send(&source, &mut value, &mut never_send, &mut resolved.problems);
+            workspace_limits = Some((source.clone(), take_limits(&mut value)));
             layer(&mut merged, value, &source, &mut resolved);
         }
     }
     if let Some((path, text)) = &inputs.user_file {
         let source = Source::UserFile(path.clone());
-        if let Some(value) = parse_toml(&source, text, &mut resolved.problems) {
+        if let Some(mut value) = read_toml(&source, text, &mut resolved.problems, &mut never_send) {
+            take_never_send(&source, &mut value, &mut never_send, &mut resolved.problems);
             layer(&mut merged, value, &source, &mut resolved);
         }
     }
@@ -346,45 +417,67 @@ pub fn resolve(inputs: &Inputs) -> Resolved {
     }
     if let Some(editor) = &inputs.editor {
         // Editors nest their settings differently: accept `{ "baton": { ... } }` too.
-        let value = match editor.get("baton") {
+        let mut value = match editor.get("baton") {
             Some(inner) if inner.is_object() => inner.clone(),
             _ => editor.clone(),
         };
         if value.as_object().is_some_and(|object| !object.is_empty()) {
-            layer(&mut merged, value, &Source::Editor, &mut resolved);
+            let source = Source::Editor;
+            take_never_send(&source, &mut value, &mut never_send, &mut resolved.problems);
+            layer(&mut merged, value, &source, &mut resolved);
         } else if !value.is_null() && !value.is_object() {
             resolved
                 .problems
                 .push("editor settings for baton must be an object; ignored".into());
         }
     }
+    // Last, so the workspace's limits are compared with what every other source settled on.
+    if let Some((source, limits)) = workspace_limits {
+        apply_workspace_limits(&mut merged, &source, limits, &mut resolved.problems);
+    }
     resolved.config = serde_json::from_value(merged).expect("every layer was checked");
+    resolved.never_send = NeverSend {
+        lists: Arc::new(never_send),
+    };
+    resolved.config.context.never_send = resolved.never_send.patterns();
     resolved
 }
 
-fn parse_toml(
+/// Parses a TOML source. A file that cannot be read or parsed is left out as a whole; if it
+/// mentions `never_send`, it may have held patterns the user relies on, so it fails closed.
+fn read_toml(
     source: &Source,
     text: &Result<String, String>,
     problems: &mut Vec<String>,
+    never_send: &mut Vec<PatternList>,
 ) -> Option<Value> {
-    let text = match text {
-        Ok(text) => text,
-        Err(err) => {
-            problems.push(format!("could not read {source}: {err}"));
-            return None;
-        }
+    let problem = match text {
+        Err(err) => format!("could not read {source}: {err}"),
+        Ok(text) => match toml::from_str::<Value>(text) {
+            Ok(value) => return Some(value),
+            Err(err) => {
+                let problem = format!(
+                    "{source} is not valid TOML and was ignored: {}",
+                    err.message()
+                );
+                if !text.contains("never_send") {
+                    problems.push(problem);
+                    return None;
+                }
+                never_send.push(PatternList::broken(
+                    source.to_string(),
+                    "could not be parsed".into(),
+                ));
+                format!("{problem}; it sets context.never_send, so {NOTHING_SENT_UNTIL_FIXED}")
+            }
+        },
     };
-    match toml::from_str::<Value>(text) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            problems.push(format!(
-                "{source} is not valid TOML and was ignored: {}",
-                err.message()
-            ));
-            None
-        }
-    }
+    problems.push(problem);
+    None
 }
+
+/// The end of every message about a `never_send` list that fails closed.
+const NOTHING_SENT_UNTIL_FIXED: &str = "nothing is sent to a model until it is fixed";
 
 /// Drops every section a workspace file may not set, and says so.
 fn restrict_workspace(source: &Source, value: &mut Value, problems: &mut Vec<String>) {
@@ -403,6 +496,101 @@ fn restrict_workspace(source: &Source, value: &mut Value, problems: &mut Vec<Str
              variables and commands come from your own config",
             WORKSPACE_ALLOWED_SECTIONS.join(", ")
         ));
+    }
+}
+
+/// Takes a source's `context.never_send` out of it, so the list is added to the others instead
+/// of replacing them, and checks every pattern. A list that is not a list of strings, or that has
+/// a pattern that does not parse, is kept as a list that matches every path: a typo in a security
+/// list must not let a file through.
+fn take_never_send(
+    source: &Source,
+    value: &mut Value,
+    never_send: &mut Vec<PatternList>,
+    problems: &mut Vec<String>,
+) {
+    let Some(context) = value.get_mut("context").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(list) = context.remove("never_send") else {
+        return;
+    };
+    let patterns: Option<Vec<String>> = list.as_array().and_then(|items| {
+        items
+            .iter()
+            .map(|item| item.as_str().map(String::from))
+            .collect()
+    });
+    let Some(patterns) = patterns else {
+        problems.push(format!(
+            "{source} has an error at `context.never_send`: expected a list of glob patterns, \
+             got {}; {NOTHING_SENT_UNTIL_FIXED}",
+            shown_value(&list)
+        ));
+        never_send.push(PatternList::broken(
+            source.to_string(),
+            "is not a list of patterns".into(),
+        ));
+        return;
+    };
+    let list = PatternList::new(source.to_string(), patterns, false);
+    for (pattern, err) in &list.unparsed {
+        problems.push(format!(
+            "{source} has an error at `context.never_send`: the pattern `{pattern}` does not \
+             parse ({err}); {NOTHING_SENT_UNTIL_FIXED}"
+        ));
+    }
+    // Patterns that parse one by one can still fail together (a set too large to compile).
+    if let (Some(reason), true) = (&list.broken, list.unparsed.is_empty()) {
+        problems.push(format!(
+            "{source} has an error at `context.never_send`: the list {reason}; \
+             {NOTHING_SENT_UNTIL_FIXED}"
+        ));
+    }
+    never_send.push(list);
+}
+
+/// Takes the workspace's values for [`WORKSPACE_LIMITS`] out of it, to be applied only where
+/// they are stricter.
+fn take_limits(value: &mut Value) -> Vec<(Vec<String>, Value)> {
+    let mut limits = Vec::new();
+    for (section, key) in WORKSPACE_LIMITS {
+        if let Some(limit) = value
+            .get_mut(*section)
+            .and_then(Value::as_object_mut)
+            .and_then(|section| section.remove(*key))
+        {
+            limits.push((vec![section.to_string(), key.to_string()], limit));
+        }
+    }
+    limits
+}
+
+/// Applies each workspace limit that is lower than the one every other source settled on, and
+/// reports the others: a repository may tighten a limit, never loosen it.
+fn apply_workspace_limits(
+    merged: &mut Value,
+    source: &Source,
+    limits: Vec<(Vec<String>, Value)>,
+    problems: &mut Vec<String>,
+) {
+    for (path, limit) in limits {
+        if let Err(err) = check_at(merged, &path, limit.clone()) {
+            problems.push(key_error(source, &path, &limit, &err));
+            continue;
+        }
+        let dotted = path.join(".");
+        let current = merged[&path[0]][&path[1]].as_u64();
+        match (limit.as_u64(), current) {
+            (Some(wanted), Some(current)) if wanted < current => {
+                merged[&path[0]][&path[1]] = limit;
+            }
+            (Some(wanted), Some(current)) if wanted > current => problems.push(format!(
+                "{source}: ignored `{dotted} = {wanted}`: a workspace file may only lower this \
+                 limit, and your own config (or the default) sets {current}"
+            )),
+            _ => {}
+        }
     }
 }
 
@@ -433,30 +621,49 @@ fn environment_layer(environment: &[(String, String)]) -> Option<Value> {
 /// Merges one source on top of the others. A key whose value is invalid is left out and
 /// reported, and the rest of the source still applies: one typo must not undo a whole file.
 fn layer(merged: &mut Value, mut value: Value, source: &Source, resolved: &mut Resolved) {
-    // Each round removes one bad key, so this ends; the bound guards against surprises.
-    for _ in 0..32 {
+    // Each round reports and removes every key that is wrong on its own; a second round only
+    // finds something when keys are wrong together. The bound guards against surprises.
+    for _ in 0..8 {
         let mut candidate = merged.clone();
         merge(&mut candidate, value.clone());
-        let err = match serde_json::from_value::<Config>(candidate.clone()) {
-            Ok(_) => {
-                *merged = candidate;
-                resolved.loaded.push(source.to_string());
-                return;
-            }
-            Err(err) => err,
-        };
-        let Some(path) = locate_error(merged, &value, &mut Vec::new()) else {
+        if serde_json::from_value::<Config>(candidate.clone()).is_ok() {
+            *merged = candidate;
+            resolved.loaded.push(source.to_string());
+            return;
+        }
+        let mut errors = Vec::new();
+        find_errors(merged, &value, &mut Vec::new(), &mut errors);
+        if errors.is_empty() {
             break;
-        };
-        resolved.problems.push(format!(
-            "{source} has an error at `{}` (ignored): {err}",
-            path.join(".")
-        ));
-        remove_path(&mut value, &path);
+        }
+        for (path, bad, err) in errors {
+            resolved.problems.push(key_error(source, &path, &bad, &err));
+            remove_path(&mut value, &path);
+        }
     }
     resolved
         .problems
         .push(format!("{source} could not be used and was ignored"));
+}
+
+fn key_error(source: &Source, path: &[String], value: &Value, err: &serde_json::Error) -> String {
+    format!(
+        "{source} has an error at `{}` (ignored): {err} (got {})",
+        path.join("."),
+        shown_value(value)
+    )
+}
+
+/// A value as JSON, cut short: enough to recognize it in a message.
+fn shown_value(value: &Value) -> String {
+    const LONGEST: usize = 60;
+    let text = value.to_string();
+    if text.chars().count() <= LONGEST {
+        return text;
+    }
+    let mut short: String = text.chars().take(LONGEST).collect();
+    short.push('…');
+    short
 }
 
 fn remove_path(value: &mut Value, path: &[String]) {
@@ -475,23 +682,46 @@ fn remove_path(value: &mut Value, path: &[String]) {
     }
 }
 
-/// Finds the dotted path of the first key in `layer` that makes the configuration invalid, by
-/// trying each key on its own. Serde's message alone does not say where the bad value is.
-fn locate_error(base: &Value, layer: &Value, path: &mut Vec<String>) -> Option<Vec<String>> {
-    for (key, value) in layer.as_object()? {
+/// Whether `base` with `value` put at `path` is a valid configuration, and serde's error if not.
+fn check_at(base: &Value, path: &[String], value: Value) -> Result<(), serde_json::Error> {
+    let nested = path.iter().rev().fold(
+        value,
+        |inner, key| serde_json::json!({ key.as_str(): inner }),
+    );
+    let mut candidate = base.clone();
+    merge(&mut candidate, nested);
+    serde_json::from_value::<Config>(candidate).map(drop)
+}
+
+/// Finds every key in `layer` that makes the configuration invalid on its own, each at its own
+/// dotted path, with its own value and the error that value causes. Serde's message for the whole
+/// source names neither the key nor, when there are several errors, the right one.
+fn find_errors(
+    base: &Value,
+    layer: &Value,
+    path: &mut Vec<String>,
+    found: &mut Vec<(Vec<String>, Value, serde_json::Error)>,
+) {
+    let Some(object) = layer.as_object() else {
+        return;
+    };
+    for (key, value) in object {
         path.push(key.clone());
-        let nested = path.iter().rev().fold(
-            value.clone(),
-            |inner, key| serde_json::json!({ key.as_str(): inner }),
-        );
-        let mut candidate = base.clone();
-        merge(&mut candidate, nested);
-        if serde_json::from_value::<Config>(candidate).is_err() {
-            return locate_error(base, value, path).or_else(|| Some(path.clone()));
+        if let Err(err) = check_at(base, path, value.clone()) {
+            // A table whose name is fine on its own (an empty one merges cleanly) holds the
+            // mistake further down; anything else is the mistake.
+            let within =
+                value.is_object() && check_at(base, path, Value::Object(Map::new())).is_ok();
+            let before = found.len();
+            if within {
+                find_errors(base, value, path, found);
+            }
+            if found.len() == before {
+                found.push((path.clone(), value.clone(), err));
+            }
         }
         path.pop();
     }
-    None
 }
 
 /// Deep-merges `over` into `base`: objects key by key, anything else replaced.
@@ -511,38 +741,203 @@ pub fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// Whether a path must never be sent to a model.
+/// Which files must never be sent to a model: [`BUILTIN_NEVER_SEND`] and every configuration
+/// source's `context.never_send`, all at once. Resolved once per configuration (see
+/// [`Resolved::never_send`]) and cheap to clone. Every way a file's content can reach a model
+/// (the edit target and its scope, the repo map, plan and task context, an agent's reads) asks
+/// it first.
 #[derive(Debug, Clone)]
 pub struct NeverSend {
-    set: globset::GlobSet,
+    lists: Arc<Vec<PatternList>>,
+}
+
+impl Default for NeverSend {
+    fn default() -> NeverSend {
+        NeverSend::builtin()
+    }
 }
 
 impl NeverSend {
-    pub fn new(patterns: &[String]) -> NeverSend {
-        let mut builder = globset::GlobSetBuilder::new();
-        for pattern in patterns {
-            if let Ok(glob) = globset::GlobBuilder::new(pattern)
-                .literal_separator(false)
-                .build()
-            {
-                builder.add(glob);
-            }
-        }
+    /// The built-in list alone, for when no configuration was resolved.
+    pub fn builtin() -> NeverSend {
         NeverSend {
-            set: builder
-                .build()
-                .unwrap_or_else(|_| globset::GlobSet::empty()),
+            lists: Arc::new(vec![PatternList::builtin()]),
         }
     }
 
-    /// Matches the file name and the path relative to `root` (or the whole path).
+    /// Whether anything from `path` must stay away from the model. Matches the file name, the
+    /// path relative to `root`, and the whole path; looks at the path as given, without touching
+    /// the disk, so it is cheap enough to filter a whole index (see [`NeverSend::check`]).
     pub fn matches(&self, path: &Path, root: Option<&Path>) -> bool {
-        let relative = root
+        self.lists
+            .iter()
+            .any(|list| list.matching(path, root).is_some())
+    }
+
+    /// `Ok` when the file may be sent, else the message that refuses it: the pattern and where it
+    /// comes from, or the broken list that blocks everything. Also checks where the path leads
+    /// on disk, so a symlink or `..` with an innocent name cannot read a secret.
+    pub fn check(&self, path: &Path, root: Option<&Path>) -> Result<(), String> {
+        let shown = root
             .and_then(|root| path.strip_prefix(root).ok())
-            .unwrap_or(path);
-        path.file_name().is_some_and(|name| self.set.is_match(name))
-            || self.set.is_match(relative)
-            || self.set.is_match(path)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        if let Some(reason) = self.refusal(path, root) {
+            return Err(format!("{shown} {reason}"));
+        }
+        if let Ok(real) = std::fs::canonicalize(path)
+            && real != path
+        {
+            let real_root = root.and_then(|root| std::fs::canonicalize(root).ok());
+            if let Some(reason) = self.refusal(&real, real_root.as_deref().or(root)) {
+                return Err(format!(
+                    "{shown} leads to {} which {reason}",
+                    real.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn refusal(&self, path: &Path, root: Option<&Path>) -> Option<String> {
+        self.lists.iter().find_map(|list| match list.matching(path, root)? {
+            Matching::Pattern(pattern) => Some(format!(
+                "matches context.never_send (`{pattern}` in {}), so it is never sent to a model",
+                list.origin
+            )),
+            Matching::Broken(reason) => Some(format!(
+                "is not sent: context.never_send in {} {reason}, and {NOTHING_SENT_UNTIL_FIXED}",
+                list.origin
+            )),
+        })
+    }
+
+    /// Every pattern that applies, built-in first, without repeats.
+    pub fn patterns(&self) -> Vec<String> {
+        let mut patterns: Vec<String> = Vec::new();
+        for pattern in self.lists.iter().flat_map(|list| &list.patterns) {
+            if !patterns.contains(pattern) {
+                patterns.push(pattern.clone());
+            }
+        }
+        patterns
+    }
+
+    /// One line per list, for `baton doctor`: where it comes from and what it holds.
+    pub fn describe(&self) -> Vec<String> {
+        self.lists
+            .iter()
+            .map(|list| match &list.broken {
+                Some(reason) => format!(
+                    "{}: {reason}, so it matches every file until it is fixed",
+                    list.origin
+                ),
+                None if list.patterns.is_empty() => {
+                    format!("{}: (empty, adds nothing)", list.origin)
+                }
+                None => format!("{}: {}", list.origin, list.patterns.join(" ")),
+            })
+            .collect()
+    }
+}
+
+/// One source's `never_send` patterns.
+#[derive(Debug)]
+struct PatternList {
+    origin: String,
+    patterns: Vec<String>,
+    set: globset::GlobSet,
+    /// The built-in list is matched precisely (`*` stays within a path component, and the whole
+    /// path only when it is outside the workspace); configured lists keep their documented,
+    /// broader matching.
+    precise: bool,
+    /// Patterns that do not parse, with globset's reason.
+    unparsed: Vec<(String, String)>,
+    /// Why this list matches every path, when it cannot be trusted.
+    broken: Option<String>,
+}
+
+enum Matching<'a> {
+    Pattern(&'a str),
+    Broken(&'a str),
+}
+
+impl PatternList {
+    fn builtin() -> PatternList {
+        let patterns = BUILTIN_NEVER_SEND.iter().map(|p| p.to_string()).collect();
+        let list = PatternList::new("the built-in list".into(), patterns, true);
+        debug_assert!(list.broken.is_none(), "{:?}", list.unparsed);
+        list
+    }
+
+    fn new(origin: String, patterns: Vec<String>, precise: bool) -> PatternList {
+        let mut builder = globset::GlobSetBuilder::new();
+        let mut unparsed = Vec::new();
+        for pattern in &patterns {
+            match globset::GlobBuilder::new(pattern)
+                .literal_separator(precise)
+                .build()
+            {
+                Ok(glob) => {
+                    builder.add(glob);
+                }
+                Err(err) => unparsed.push((pattern.clone(), err.kind().to_string())),
+            }
+        }
+        let (set, mut broken) = match builder.build() {
+            Ok(set) => (set, None),
+            Err(err) => (
+                globset::GlobSet::empty(),
+                Some(format!("cannot be used ({err})")),
+            ),
+        };
+        if let Some((pattern, err)) = unparsed.first() {
+            broken = Some(format!(
+                "has a pattern that does not parse: `{pattern}` ({err})"
+            ));
+        }
+        PatternList {
+            origin,
+            patterns,
+            set,
+            precise,
+            unparsed,
+            broken,
+        }
+    }
+
+    fn broken(origin: String, reason: String) -> PatternList {
+        PatternList {
+            origin,
+            patterns: Vec::new(),
+            set: globset::GlobSet::empty(),
+            precise: false,
+            unparsed: Vec::new(),
+            broken: Some(reason),
+        }
+    }
+
+    fn matching(&self, path: &Path, root: Option<&Path>) -> Option<Matching<'_>> {
+        if let Some(reason) = &self.broken {
+            return Some(Matching::Broken(reason));
+        }
+        let relative = root.and_then(|root| path.strip_prefix(root).ok());
+        let whole = (!self.precise || relative.is_none()).then_some(path);
+        let candidates = path
+            .file_name()
+            .map(Path::new)
+            .into_iter()
+            .chain(relative)
+            .chain(whole);
+        for candidate in candidates {
+            // A list with an unparsed pattern is broken (above), so the set holds every pattern
+            // in order and its indices are the list's.
+            if let Some(&index) = self.set.matches(candidate).first() {
+                return Some(Matching::Pattern(&self.patterns[index]));
+            }
+        }
+        None
     }
 }
 
@@ -604,9 +999,12 @@ mod tests {
         assert_eq!(fast.base_url, "http://127.0.0.1:11434/v1");
         assert_eq!(fast.api_key_env, None);
         assert_eq!(resolved.config.context.max_tokens, 4000);
-        assert_eq!(
-            resolved.config.context.never_send,
-            vec![".secret".to_string()]
+        assert!(
+            resolved
+                .config
+                .context
+                .never_send
+                .ends_with(&[".secret".to_string()])
         );
         assert_eq!(resolved.problems.len(), 1);
         assert!(
@@ -656,13 +1054,292 @@ mod tests {
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
+    fn workspace(text: &str) -> Option<(PathBuf, Result<String, String>)> {
+        Some(("/repo/baton.toml".into(), Ok(text.into())))
+    }
+
+    fn user(text: &str) -> Option<(PathBuf, Result<String, String>)> {
+        Some(("/home/u/.config/baton/config.toml".into(), Ok(text.into())))
+    }
+
+    /// The dotted paths the problems name, in order.
+    fn error_paths(problems: &[String]) -> Vec<String> {
+        problems
+            .iter()
+            .filter_map(|problem| {
+                let (_, rest) = problem.split_once("has an error at `")?;
+                Some(rest.split_once('`')?.0.to_string())
+            })
+            .collect()
+    }
+
+    fn sent(never_send: &NeverSend, relative: &str) -> bool {
+        !never_send.matches(&Path::new("/repo").join(relative), Some(Path::new("/repo")))
+    }
+
     #[test]
-    fn never_send_matches_names_and_paths() {
-        let never = NeverSend::new(&ContextSettings::default().never_send);
-        let root = Path::new("/repo");
-        assert!(never.matches(Path::new("/repo/.env"), Some(root)));
-        assert!(never.matches(Path::new("/repo/deploy/server.pem"), Some(root)));
-        assert!(never.matches(Path::new("/repo/a/secrets/token.txt"), Some(root)));
-        assert!(!never.matches(Path::new("/repo/src/main.rs"), Some(root)));
+    fn the_built_in_list_covers_the_usual_secrets_and_not_source_files() {
+        let never = resolve(&inputs()).never_send;
+        for secret in [
+            ".env",
+            ".env.local",
+            "app/.env.production",
+            ".envrc",
+            "deploy/server.pem",
+            "tls/private.key",
+            "id_ed25519",
+            "keys/id_rsa",
+            "id_rsa.pub",
+            "store.p12",
+            ".npmrc",
+            ".pypirc",
+            ".netrc",
+            ".git-credentials",
+            "credentials",
+            "credentials.json",
+            "gcp.credentials",
+            ".aws/credentials",
+            "config/secrets.yml",
+            "a/secrets/token.txt",
+            ".git/config",
+            "vendor/lib/.git/HEAD",
+            "infra/terraform.tfstate",
+            ".htpasswd",
+        ] {
+            assert!(!sent(&never, secret), "{secret} would be sent");
+        }
+        for code in [
+            "src/main.rs",
+            "src/credentials.rs",
+            "secrets.py",
+            "id_service/src/main.rs",
+            "docs/environment.md",
+            ".gitignore",
+        ] {
+            assert!(sent(&never, code), "{code} is refused");
+        }
+        // Outside the workspace, the whole path counts; inside, a folder above the workspace
+        // does not make every file in it a secret.
+        assert!(never.matches(Path::new("/home/u/.ssh/config"), Some(Path::new("/repo"))));
+        let root = Path::new("/home/u/secrets/project");
+        assert!(!never.matches(&root.join("src/main.rs"), Some(root)));
+    }
+
+    /// The documentation lists the built-in patterns; a pattern added here must be added there.
+    #[test]
+    fn the_configuration_guide_lists_every_built_in_pattern() {
+        let guide = include_str!("../../docs/configuration.md");
+        let missing: Vec<&str> = BUILTIN_NEVER_SEND
+            .iter()
+            .copied()
+            .filter(|pattern| !guide.contains(&format!("`{pattern}`")))
+            .collect();
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
+    #[test]
+    fn a_workspace_list_adds_to_the_built_in_and_user_lists_and_removes_nothing() {
+        let mut inputs = inputs();
+        inputs.user_file = user("[context]\nnever_send = [\"*.secret\"]\n");
+        inputs.workspace_file = workspace("[context]\nnever_send = []\n");
+        let never = resolve(&inputs).never_send;
+        for secret in [".env", "id_ed25519", "config/app.secret"] {
+            assert!(!sent(&never, secret), "{secret} would be sent");
+        }
+        assert!(sent(&never, "src/main.rs"));
+
+        inputs.workspace_file = workspace("[context]\nnever_send = [\"private/**\"]\n");
+        inputs.editor = Some(serde_json::json!({ "context": { "never_send": [] } }));
+        let resolved = resolve(&inputs);
+        for secret in [
+            ".env",
+            "id_ed25519",
+            "config/app.secret",
+            "private/notes.rs",
+        ] {
+            assert!(
+                !sent(&resolved.never_send, secret),
+                "{secret} would be sent"
+            );
+        }
+        assert!(sent(&resolved.never_send, "src/main.rs"));
+        assert!(resolved.problems.is_empty(), "{:?}", resolved.problems);
+        let patterns = &resolved.config.context.never_send;
+        assert!(patterns.contains(&"id_*".to_string()) && patterns.contains(&"private/**".into()));
+    }
+
+    #[test]
+    fn a_broken_never_send_pattern_fails_closed_and_is_reported_with_its_source() {
+        let mut inputs = inputs();
+        inputs.user_file =
+            user("[context]\nnever_send = [\"*.secret\", \"[abc\"]\nmax_tokens = 100\n");
+        let resolved = resolve(&inputs);
+        assert_eq!(resolved.problems.len(), 1, "{:?}", resolved.problems);
+        let problem = &resolved.problems[0];
+        assert!(
+            problem.contains("user config /home/u/.config/baton/config.toml")
+                && problem.contains("`[abc`")
+                && problem.contains("nothing is sent"),
+            "{problem}"
+        );
+        // The rest of the source still applies; only the list fails closed.
+        assert_eq!(resolved.config.context.max_tokens, 100);
+        assert!(!sent(&resolved.never_send, "src/main.rs"));
+        let refusal = resolved
+            .never_send
+            .check(Path::new("/repo/src/main.rs"), Some(Path::new("/repo")))
+            .unwrap_err();
+        assert!(
+            refusal.starts_with("src/main.rs ")
+                && refusal.contains("`[abc`")
+                && refusal.contains("user config"),
+            "{refusal}"
+        );
+
+        // A list that is not a list of strings, and a file that does not parse but sets a list,
+        // fail closed too.
+        inputs.user_file = user("[context]\nnever_send = \".env\"\n");
+        let resolved = resolve(&inputs);
+        assert!(!sent(&resolved.never_send, "src/main.rs"));
+        assert_eq!(error_paths(&resolved.problems), ["context.never_send"]);
+        inputs.user_file = user("[context\nnever_send = [\"*.secret\"]\n");
+        let resolved = resolve(&inputs);
+        assert!(!sent(&resolved.never_send, "src/main.rs"));
+        assert!(
+            resolved.problems[0].contains("not valid TOML"),
+            "{:?}",
+            resolved.problems
+        );
+        // A file that does not parse and has no list blocks nothing.
+        inputs.user_file = user("[context\nmax_tokens = 1\n");
+        assert!(sent(&resolve(&inputs).never_send, "src/main.rs"));
+    }
+
+    #[test]
+    fn the_refusal_follows_symlinks_to_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join(".env"), "TOKEN=hunter2\n").unwrap();
+        std::fs::write(root.join("notes.txt"), "hello\n").unwrap();
+        std::os::unix::fs::symlink(root.join(".env"), root.join("innocent.txt")).unwrap();
+        let never = NeverSend::builtin();
+        assert!(never.check(&root.join("notes.txt"), Some(root)).is_ok());
+        let refusal = never
+            .check(&root.join("innocent.txt"), Some(root))
+            .unwrap_err();
+        assert!(
+            refusal.contains("leads to") && refusal.contains(".env*"),
+            "{refusal}"
+        );
+        let dotted = root.join("sub/../.env");
+        assert!(never.check(&dotted, Some(root)).is_err());
+    }
+
+    #[test]
+    fn a_workspace_may_only_lower_limits() {
+        let mut inputs = inputs();
+        inputs.workspace_file =
+            workspace("[context]\nmax_tokens = 1000000\n[index]\nmax_file_bytes = 1000\n");
+        let resolved = resolve(&inputs);
+        assert_eq!(resolved.config.context.max_tokens, 4000);
+        assert_eq!(resolved.config.index.max_file_bytes, 1000);
+        assert_eq!(resolved.problems.len(), 1, "{:?}", resolved.problems);
+        assert!(
+            resolved.problems[0].contains("`context.max_tokens = 1000000`")
+                && resolved.problems[0].contains("4000"),
+            "{:?}",
+            resolved.problems
+        );
+
+        // A limit the user set holds against a larger workspace value, and a smaller one wins,
+        // even though the user's file is the higher source.
+        inputs.user_file = user("[context]\nmax_tokens = 2000\n[index]\nmax_file_bytes = 500\n");
+        let resolved = resolve(&inputs);
+        assert_eq!(resolved.config.context.max_tokens, 2000);
+        assert_eq!(resolved.config.index.max_file_bytes, 500);
+        inputs.workspace_file = workspace("[context]\nmax_tokens = 1500\n");
+        assert_eq!(resolve(&inputs).config.context.max_tokens, 1500);
+        inputs.editor = Some(serde_json::json!({ "context": { "max_tokens": 800 } }));
+        assert_eq!(resolve(&inputs).config.context.max_tokens, 800);
+
+        // A limit of the wrong type is reported once, at its own key.
+        inputs.workspace_file = workspace("[context]\nmax_tokens = \"lots\"\n");
+        let resolved = resolve(&inputs);
+        assert_eq!(error_paths(&resolved.problems), ["context.max_tokens"]);
+        assert_eq!(resolved.config.context.max_tokens, 800);
+    }
+
+    #[test]
+    fn several_errors_are_each_reported_once_at_their_own_key() {
+        let expected = [
+            ("features", "invalid type: string \"x\""),
+            ("edit.flush_interval_ms", "integer `-1`"),
+            ("a", "unknown field `a`"),
+        ];
+        // TOML tables come in their own order, so the paths are compared sorted.
+        let sorted = |mut paths: Vec<String>| {
+            paths.sort();
+            paths
+        };
+        let check = |resolved: &Resolved, source: &str| {
+            assert_eq!(
+                sorted(error_paths(&resolved.problems)),
+                sorted(expected.map(|(path, _)| path.to_string()).to_vec()),
+                "{source}: {:#?}",
+                resolved.problems
+            );
+            for (path, message) in expected {
+                let problem = resolved
+                    .problems
+                    .iter()
+                    .find(|problem| problem.contains(&format!("at `{path}`")))
+                    .unwrap();
+                assert!(problem.contains(source), "{problem}");
+                assert!(problem.contains(message), "{problem}");
+            }
+            // What was right in the same source still applies.
+            assert_eq!(resolved.config.edit.landing_timeout_ms, 10, "{source}");
+        };
+
+        let mut editor = inputs();
+        editor.editor = Some(serde_json::json!({
+            "features": "x",
+            "edit": { "flush_interval_ms": -1, "landing_timeout_ms": 10 },
+            "a": { "b": 1 },
+        }));
+        check(&resolve(&editor), "editor settings");
+
+        let mut user_file = inputs();
+        user_file.user_file = user(
+            "features = \"x\"\n[edit]\nflush_interval_ms = -1\nlanding_timeout_ms = 10\n[a]\nb = 1\n",
+        );
+        check(&resolve(&user_file), "user config");
+
+        // The workspace may not set `a` at all; its other errors are reported the same way.
+        let mut workspace_file = inputs();
+        workspace_file.workspace_file = workspace(
+            "features = \"x\"\n[edit]\nflush_interval_ms = -1\nlanding_timeout_ms = 10\n[index]\nbogus = 1\n",
+        );
+        let resolved = resolve(&workspace_file);
+        assert_eq!(
+            sorted(error_paths(&resolved.problems)),
+            ["edit.flush_interval_ms", "features", "index.bogus"],
+            "{:#?}",
+            resolved.problems
+        );
+        let text = resolved.problems.join("\n");
+        assert!(
+            text.contains("`edit.flush_interval_ms` (ignored): invalid value: integer `-1`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`index.bogus` (ignored): unknown field `bogus`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`features` (ignored): invalid type: string \"x\""),
+            "{text}"
+        );
+        assert_eq!(resolved.config.edit.landing_timeout_ms, 10);
     }
 }

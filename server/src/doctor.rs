@@ -54,9 +54,14 @@ pub fn report(root: &Path) -> String {
     }
     let _ = writeln!(
         out,
-        "\ncontext: max_tokens={} never_send={:?}",
-        resolved.config.context.max_tokens, resolved.config.context.never_send
+        "\ncontext: max_tokens={}",
+        resolved.config.context.max_tokens
     );
+    // Every list applies at once, so each is shown with where it comes from.
+    let _ = writeln!(out, "never_send (a file matching any list is never sent):");
+    for list in resolved.never_send.describe() {
+        let _ = writeln!(out, "  - {list}");
+    }
     let _ = writeln!(
         out,
         "index: enabled={} exclude={:?} max_file_bytes={}",

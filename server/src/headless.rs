@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use edit::diff::Replacement;
 use text::{ContentChange, Document, PositionEncoding};
 
-use crate::config::{self, Inputs, NeverSend};
+use crate::config::{self, Inputs};
 use crate::frontend::{DocEvent, Frontend, MessageLevel};
 use crate::jobs::{self, EditJob, Outcome};
 use crate::targets::{self, Action, TargetRequest};
@@ -86,12 +86,7 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
     } else {
         root.join(&args.file)
     };
-    if NeverSend::new(&resolved.config.context.never_send).matches(&absolute, Some(&root)) {
-        return Err(format!(
-            "{} matches context.never_send, so it is never sent to a model",
-            args.file.display()
-        ));
-    }
+    resolved.never_send.check(&absolute, Some(&root))?;
     let language = syntax::Language::from_path(&args.file);
     let document = Document::new(&text, 0, language.map(|l| l.name()).unwrap_or("plaintext"));
     let tree = language.and_then(|language| syntax::SyntaxTree::parse(language, document.rope()));

@@ -124,7 +124,7 @@ pub fn cli_map(root: PathBuf, focus: Option<(PathBuf, Option<u32>)>, tokens: usi
     let resolved = crate::config::resolve(&crate::config::Inputs::gather(Some(&root), None));
     let index = WorkspaceIndex::new(root.clone(), index_config(&resolved.config));
     index.index_workspace(&|_, _| {});
-    let never_send = NeverSend::new(&resolved.config.context.never_send);
+    let never_send = resolved.never_send;
     let mut map_focus = MapFocus::default();
     if let Some((file, line)) = focus {
         let file = if file.is_absolute() {

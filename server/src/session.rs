@@ -556,8 +556,10 @@ impl Session {
         resolved
     }
 
+    /// Which files must never reach a model, resolved with the configuration. Every path a
+    /// file's content can take to a model asks this first (see `config::NeverSend`).
     pub fn never_send(&self) -> NeverSend {
-        NeverSend::new(&self.config().config.context.never_send)
+        self.config().never_send.clone()
     }
 
     pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {

@@ -254,13 +254,8 @@ impl Backend {
             .ok_or_else(|| format!("{uri} is not open in the editor"))?;
         let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
         let root = self.session.root();
-        if let Some(path) = &path
-            && self.session.never_send().matches(path, root.as_deref())
-        {
-            return Err(format!(
-                "{} matches context.never_send, so it is never sent to a model",
-                path.display()
-            ));
+        if let Some(path) = &path {
+            self.session.never_send().check(path, root.as_deref())?;
         }
         let encoding = self.session.encoding();
         let byte_range = range.map(|range| document.byte_range(range, encoding));

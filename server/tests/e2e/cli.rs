@@ -86,6 +86,116 @@ fn edit_without_a_model_says_what_to_set_and_changes_nothing() {
     );
 }
 
+/// `baton edit` against the fake model in `dir`; returns the output.
+async fn edit_with_fake_model(fake: &FakeModel, dir: &Path, args: &[&str]) -> Output {
+    let base_url = fake.base_url();
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let env = [
+            ("BATON_PROVIDER", "openai-chat"),
+            ("BATON_BASE_URL", base_url.as_str()),
+            ("BATON_MODEL", "local-coder"),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        baton(&dir, &args, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// A workspace `baton.toml` that empties `never_send` cannot make baton send a secret: the
+/// built-in list still applies, the edit is refused, and the model never hears of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_refuses_secrets_even_when_the_workspace_empties_never_send() {
+    let fake = FakeModel::start().await;
+    fake.push(Reply::text("TOKEN=leaked"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("baton.toml"),
+        "[context]\nnever_send = []\n",
+    )
+    .unwrap();
+    for (name, text) in [
+        (".env", "TOKEN=hunter2\n"),
+        (
+            "id_ed25519",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let output = edit_with_fake_model(&fake, dir.path(), &["edit", name, "add a line"]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{name} matches context.never_send"))
+                && stderr.contains("built-in list"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            text
+        );
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    assert_eq!(fake.connections(), 0);
+}
+
+/// A `never_send` pattern that does not parse in the user's own file blocks every file until it
+/// is fixed, and both the refusal and `baton doctor` name the pattern and its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_never_send_pattern_refuses_every_edit_and_doctor_names_it() {
+    let fake = FakeModel::start().await;
+    fake.push(Reply::text("fn greet() {}"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.rs"), HELLO).unwrap();
+    let user_file = dir.path().join(".config/baton/config.toml");
+    std::fs::create_dir_all(user_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &user_file,
+        "[context]\nnever_send = [\"*.secret\", \"[abc\"]\n",
+    )
+    .unwrap();
+
+    let output = edit_with_fake_model(
+        &fake,
+        dir.path(),
+        &["edit", "hello.rs", "--range", "3:1-5:2", "greet by name"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let refusal = stderr
+        .lines()
+        .find(|line| line.starts_with("baton: hello.rs"))
+        .unwrap_or_else(|| panic!("no refusal: {stderr}"));
+    assert!(
+        refusal.contains("`[abc`") && refusal.contains(&user_file.display().to_string()),
+        "{refusal}"
+    );
+    assert!(stderr.contains("baton: config: user config"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.rs")).unwrap(),
+        HELLO
+    );
+    assert!(fake.requests().is_empty());
+
+    let output = baton(dir.path(), &["doctor"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let problem = stdout
+        .lines()
+        .find(|line| line.contains("has an error at `context.never_send`"))
+        .unwrap_or_else(|| panic!("no problem reported: {stdout}"));
+    assert!(
+        problem.contains("`[abc`") && problem.contains(&user_file.display().to_string()),
+        "{problem}"
+    );
+    assert!(
+        stdout.contains("matches every file until it is fixed"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn doctor_shows_keys_as_set_or_unset_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -80,6 +80,138 @@ async fn secrets_are_never_sent() {
     harness.finish().await;
 }
 
+/// `[context] never_send = []` in the repository's `baton.toml` removes nothing: `.env` and an
+/// SSH key are still refused through `baton.edit`, and the model receives no request.
+#[tokio::test]
+async fn a_workspace_cannot_switch_secret_protection_off() {
+    let harness = Harness::with(Options {
+        workspace_files: vec![("baton.toml", "[context]\nnever_send = []\n".into())],
+        ..Options::default()
+    })
+    .await;
+    harness.fake.push(Reply::text("TOKEN=leaked\n"));
+    for (name, text) in [
+        (".env", "TOKEN=hunter2\n"),
+        (
+            "id_ed25519",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n",
+        ),
+    ] {
+        let uri = harness.open(name, "plaintext", text).await;
+        let error = harness
+            .execute(
+                "baton.edit",
+                json!([{ "textDocument": { "uri": uri }, "instruction": "add a line" }]),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .contains(&format!("{name} matches context.never_send"))
+                && error.message.contains("built-in list"),
+            "{error}"
+        );
+        assert_eq!(harness.agreed_text(&uri).await, text);
+    }
+    assert!(harness.fake.requests().is_empty());
+    harness.finish().await;
+}
+
+/// Errors in each source at once: every problem is shown once, at its own key, with its own
+/// value; a `never_send` pattern that does not parse blocks edits and the refusal names it.
+#[tokio::test]
+async fn several_config_errors_are_each_shown_once_at_their_own_key() {
+    let home = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let user_file = home.path().join("config/baton/config.toml");
+    std::fs::create_dir_all(user_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &user_file,
+        "[context]\nnever_send = [\"[abc\"]\n[edit]\nlanding_timeout_ms = \"soon\"\n",
+    )
+    .unwrap();
+    let harness = Harness::with(Options {
+        home: Some(home),
+        workspace_files: vec![(
+            "baton.toml",
+            "[index]\nmax_file_bytes = -5\n[features]\nbogus = true\n".into(),
+        )],
+        settings: json!({ "features": "x", "edit": { "flush_interval_ms": -1 }, "a": { "b": 1 } }),
+        ..Options::default()
+    })
+    .await;
+    let expected = [
+        ("workspace config", "index.max_file_bytes", "integer `-5`"),
+        (
+            "workspace config",
+            "features.bogus",
+            "unknown field `bogus`",
+        ),
+        (
+            "user config",
+            "context.never_send",
+            "the pattern `[abc` does not parse",
+        ),
+        (
+            "user config",
+            "edit.landing_timeout_ms",
+            "invalid type: string \"soon\"",
+        ),
+        ("editor settings", "features", "invalid type: string \"x\""),
+        ("editor settings", "edit.flush_interval_ms", "integer `-1`"),
+        ("editor settings", "a", "unknown field `a`"),
+    ];
+    for (_, path, _) in expected {
+        harness
+            .wait_for_message(&format!("has an error at `{path}`"))
+            .await;
+    }
+    // A round trip after the last one: nothing else is on its way.
+    harness.execute("baton.status", json!([])).await.unwrap();
+    let shown: Vec<String> = harness
+        .client
+        .wait_for("the messages", crate::support::WAIT, |state| {
+            Some(
+                state
+                    .show_messages
+                    .iter()
+                    .map(|message| message.message.clone())
+                    .filter(|message| message.contains("has an error at"))
+                    .collect(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown.len(), expected.len(), "{shown:#?}");
+    for (source, path, value) in expected {
+        let matching: Vec<&String> = shown
+            .iter()
+            .filter(|message| message.contains(&format!("has an error at `{path}`")))
+            .collect();
+        assert_eq!(matching.len(), 1, "{path}: {shown:#?}");
+        assert!(
+            matching[0].contains(source) && matching[0].contains(value),
+            "{path}: {}",
+            matching[0]
+        );
+    }
+
+    let uri = harness.open("a.rs", "rust", "fn a() {}\n").await;
+    let error = harness
+        .execute(
+            "baton.edit",
+            json!([{ "textDocument": { "uri": uri }, "instruction": "rename" }]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.message.contains("`[abc`") && error.message.contains("user config"),
+        "{error}"
+    );
+    assert!(harness.fake.requests().is_empty());
+    harness.finish().await;
+}
+
 #[tokio::test]
 async fn hostile_positions_and_versions_are_clamped_or_refused() {
     let harness = Harness::start(ClientProfile::Strict).await;

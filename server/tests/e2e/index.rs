@@ -401,6 +401,50 @@ async fn the_edit_prompt_carries_a_repo_map_of_other_files() {
     harness.finish().await;
 }
 
+/// A workspace that empties `never_send` cannot pull secrets into the repo map: the built-in
+/// list and the user's own patterns still keep those files' symbols out of the prompt.
+#[tokio::test]
+async fn the_repo_map_leaves_out_never_send_files_even_when_the_workspace_empties_the_list() {
+    let mut workspace = files();
+    workspace.push(("baton.toml", "[context]\nnever_send = []\n".into()));
+    workspace.push((
+        "src/secrets/keys.rs",
+        "pub fn private_key_material() -> f64 { compute_tax(1.0) }\n".into(),
+    ));
+    workspace.push((
+        "src/billing_private.rs",
+        "pub fn billing_private_rates() -> f64 { compute_tax(2.0) }\n".into(),
+    ));
+    let harness = Harness::with(Options {
+        workspace_files: workspace,
+        settings: json!({ "context": { "never_send": ["*_private.rs"] } }),
+        ..Options::default()
+    })
+    .await;
+    let status = harness.indexed().await;
+    assert!(status["files"].as_u64().unwrap() >= 6, "{status}");
+    harness.fake.push(Reply::text(
+        "fn total(amount: f64) -> f64 {\n    amount + compute_tax(amount)\n}",
+    ));
+    let uri = harness
+        .open("src/invoice.rs", "rust", "// baton: add compute_tax to the amount, like private_key_material and billing_private_rates\nfn total(amount: f64) -> f64 {\n    amount\n}\n")
+        .await;
+    assert_eq!(
+        harness
+            .run_titled_action(&uri, ((0, 0), (0, 0)), "compute_tax")
+            .await,
+        "done"
+    );
+    let body = harness.fake.requests()[0].body.to_string();
+    assert!(body.contains("Repository map"), "{body}");
+    assert!(body.contains("src/tax.rs"), "{body}");
+    assert!(
+        !body.contains("src/secrets/keys.rs") && !body.contains("billing_private.rs"),
+        "never_send files stay out of the map: {body}"
+    );
+    harness.finish().await;
+}
+
 #[tokio::test]
 async fn each_navigation_feature_can_be_switched_off() {
     let harness = Harness::with(Options {
