@@ -2,6 +2,7 @@
 
 use ropey::Rope;
 
+use crate::boundary;
 use crate::encoding::{self, Position, PositionEncoding, Range};
 
 /// A row and a byte column, as tree-sitter counts them.
@@ -93,14 +94,17 @@ impl Document {
 
     /// The text between two byte offsets, clamped to the document and to char boundaries.
     pub fn slice(&self, range: std::ops::Range<usize>) -> String {
-        let start = self.floor_boundary(range.start);
-        let end = self.floor_boundary(range.end.max(range.start));
-        self.rope.byte_slice(start..end).to_string()
+        boundary::rope_slice_within(&self.rope, range).to_string()
     }
 
     /// Rounds a byte offset down to a char boundary inside the document.
     pub fn floor_boundary(&self, offset: usize) -> usize {
-        encoding::char_floor(&self.rope, offset)
+        boundary::rope_floor_char_boundary(&self.rope, offset)
+    }
+
+    /// The 0-based line containing a byte offset; offsets past the end are on the last line.
+    pub fn line_of(&self, offset: usize) -> usize {
+        boundary::rope_line_of_byte(&self.rope, offset)
     }
 
     pub fn offset(&self, position: Position, encoding: PositionEncoding) -> usize {
