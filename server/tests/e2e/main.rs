@@ -10,5 +10,6 @@ mod config;
 mod edits;
 mod faults;
 mod index;
+mod multibyte;
 mod neovim;
 mod stress;

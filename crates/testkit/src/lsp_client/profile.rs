@@ -20,6 +20,10 @@ pub enum ClientProfile {
     Zed,
     /// A client that follows the specification to the letter: a stale edit fails.
     Strict,
+    /// [`ClientProfile::Strict`] offering only UTF-32 positions. No recorded editor ends up on
+    /// UTF-32 (Neovim and Helix offer UTF-8 first, Zed only UTF-16), so this is how tests reach
+    /// the third position encoding.
+    StrictUtf32,
 }
 
 const NEOVIM_INITIALIZE: &str = include_str!("neovim-0.11.4.initialize.json");
@@ -55,6 +59,14 @@ impl ClientProfile {
                 (
                     capabilities,
                     json!({"name": "baton-testkit-strict", "version": "1"}),
+                )
+            }
+            ClientProfile::StrictUtf32 => {
+                let mut capabilities = recorded(NEOVIM_INITIALIZE)["capabilities"].clone();
+                capabilities["general"]["positionEncodings"] = json!(["utf-32"]);
+                (
+                    capabilities,
+                    json!({"name": "baton-testkit-strict-utf32", "version": "1"}),
                 )
             }
         }
