@@ -264,6 +264,26 @@ mod tests {
         assert_eq!(doc.text(), "x");
     }
 
+    /// The document's own offset helpers at every byte of a multi-byte CRLF text, and past
+    /// its end: slices and floors land on character boundaries, lines are the rope's.
+    #[test]
+    fn offset_helpers_at_every_byte_of_multi_byte_text() {
+        let text = "// Ñandú es un ave\r\n// TODO🎉 later\r\ne\u{301}👨\u{200D}👩 中\n";
+        let doc = Document::new(text, 1, "rust");
+        for offset in 0..=text.len() + 2 {
+            let floor = doc.floor_boundary(offset);
+            assert!(floor <= offset && text.is_char_boundary(floor), "{offset}");
+            assert!(offset >= text.len() || floor + 4 > offset, "{offset}");
+            let line = doc.line_of(offset);
+            assert_eq!(line, text[..floor].matches('\n').count(), "{offset}");
+            assert_eq!(doc.point(offset).row, line);
+            for end in [offset, offset + 1, offset + 5, text.len() + 9] {
+                let slice = doc.slice(offset..end);
+                assert!(text[floor..].starts_with(&slice), "{offset}..{end}");
+            }
+        }
+    }
+
     #[test]
     fn full_replacement() {
         let mut doc = Document::new("old", 1, "rust");
