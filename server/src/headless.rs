@@ -246,4 +246,28 @@ mod tests {
         assert!(CliRange::parse("0:1-1:1").is_err());
         assert!(CliRange::parse("nonsense").is_err());
     }
+
+    /// `--range` columns count characters: on a multi-byte file, every 1-based column of every
+    /// line (and columns past the end) lands on a character boundary, at that character.
+    #[test]
+    fn character_columns_on_multi_byte_lines() {
+        let text = "    // Ñandú es un ave\r\n// TODO🎉 e\u{301}\u{200D}中\nlast";
+        let document = Document::new(text, 0, "rust");
+        let mut line_start = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            let content = line.trim_end_matches(['\r', '\n']);
+            for column in 1..=content.chars().count() + 3 {
+                let spec = format!("{}:{column}-{}:{column}", index + 1, index + 1);
+                let range = CliRange::parse(&spec).unwrap().to_range();
+                let bytes = document.byte_range(range, PositionEncoding::Utf32);
+                let expected = line_start
+                    + content
+                        .char_indices()
+                        .nth(column - 1)
+                        .map_or(content.len(), |(at, _)| at);
+                assert_eq!(bytes, expected..expected, "{spec}");
+            }
+            line_start += line.len();
+        }
+    }
 }

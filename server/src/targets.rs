@@ -99,7 +99,7 @@ pub fn plan(
     if request.action == Action::Edit
         && let Some(range) = &request.range
     {
-        let line = rope.byte_to_line(document.floor_boundary(range.start));
+        let line = document.line_of(range.start);
         if let Some(marker) = syntax::find_marker(rope, line) {
             let body_start = marker.line_range.end;
             let body_end = tree
@@ -186,7 +186,7 @@ fn cursor_target(document: &Document, tree: Option<&SyntaxTree>, offset: usize) 
     {
         return line_start_if_indented(document, scope.range.start)..scope.range.end;
     }
-    let line = document.rope().byte_to_line(offset);
+    let line = document.line_of(offset);
     document.line_start(line)..document.line_content_end(line)
 }
 
@@ -194,7 +194,7 @@ fn cursor_target(document: &Document, tree: Option<&SyntaxTree>, offset: usize) 
 /// model sees (and returns) the first line's indentation.
 fn line_start_if_indented(document: &Document, offset: usize) -> usize {
     let offset = document.floor_boundary(offset);
-    let line = document.rope().byte_to_line(offset);
+    let line = document.line_of(offset);
     let start = document.line_start(line);
     if document
         .slice(start..offset)
@@ -208,18 +208,16 @@ fn line_start_if_indented(document: &Document, offset: usize) -> usize {
 }
 
 fn whole_lines(document: &Document, range: Range<usize>) -> Range<usize> {
-    let rope = document.rope();
-    let first = rope.byte_to_line(document.floor_boundary(range.start));
-    let last = rope.byte_to_line(document.floor_boundary(range.end));
+    let first = document.line_of(range.start);
+    let last = document.line_of(range.end);
     document.line_start(first)..document.line_content_end(last)
 }
 
 /// Without a syntax tree, a marker applies to the lines up to the next blank line.
 fn paragraph_end(document: &Document, from: usize) -> usize {
-    let rope = document.rope();
-    let first = rope.byte_to_line(document.floor_boundary(from));
+    let first = document.line_of(from);
     let mut end = from;
-    for line in first..rope.len_lines() {
+    for line in first..document.rope().len_lines() {
         let content = document.slice(document.line_start(line)..document.line_content_end(line));
         if content.trim().is_empty() {
             break;
@@ -321,6 +319,59 @@ mod tests {
         assert_eq!(plan.instruction, "use a loop");
         assert_eq!(plan.region.start, start - 4, "widened to the line start");
         assert!(plan.scope.unwrap().contains(TARGET_PLACEHOLDER));
+    }
+
+    /// A multi-byte file (2-, 3- and 4-byte characters, a combining accent, a ZWJ emoji, CRLF
+    /// line ends): cursors and selections starting at every byte, for every action, with and
+    /// without a syntax tree. No plan panics, and every region, target and scope is cut on
+    /// character boundaries of the document.
+    #[test]
+    fn plans_at_every_offset_of_a_multi_byte_file() {
+        let text = "// Ñandú es un ave\r\nfn añade() -> &'static str {\r\n    // TODO🎉 later\r\n    // baton: ñandú — añade un campo\r\n    \"👨\u{200D}👩 e\u{301}\"\r\n}\r\n";
+        let document = Document::new(text, 1, "rust");
+        let tree = SyntaxTree::parse(Language::Rust, document.rope());
+        let on_boundaries = |range: &Range<usize>| {
+            range.start <= range.end
+                && range.end <= text.len()
+                && text.is_char_boundary(range.start)
+                && text.is_char_boundary(range.end)
+        };
+        let actions = [
+            Action::Edit,
+            Action::Fix,
+            Action::Document,
+            Action::Tests,
+            Action::Explain,
+        ];
+        let mut markers = 0;
+        for start in 0..=text.len() + 1 {
+            for end in [start, start + 1, start + 6, text.len() + 3] {
+                for action in actions {
+                    for tree in [tree.as_ref(), None] {
+                        let request = TargetRequest {
+                            action,
+                            range: Some(start..end),
+                            instruction: None,
+                            diagnostics: Vec::new(),
+                        };
+                        let Ok(plan) = plan(&document, tree, &request) else {
+                            continue;
+                        };
+                        let context = format!("{action:?} at {start}..{end}");
+                        assert!(on_boundaries(&plan.region), "{context}: {:?}", plan.region);
+                        assert!(text.contains(&plan.model_target), "{context}");
+                        if let Some(scope) = &plan.scope {
+                            assert!(scope.contains(TARGET_PLACEHOLDER), "{context}");
+                        }
+                        if plan.instruction == "ñandú — añade un campo" {
+                            markers += 1;
+                            assert!(text[plan.region.clone()].starts_with("    // baton:"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(markers > 0, "the marker line was planned as a marker");
     }
 
     #[test]

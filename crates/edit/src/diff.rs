@@ -6,6 +6,7 @@
 //! again by characters.
 
 use similar::{DiffOp, TextDiff};
+use text::boundary::slice_within;
 
 /// A replacement of `old[range]` by `text`, with offsets into the old text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +69,18 @@ pub fn minimal_edits(old: &str, new: &str) -> Vec<Replacement> {
     edits
 }
 
-/// Applies sorted, non-overlapping replacements to `old`.
+/// Applies sorted, non-overlapping replacements to `old`. Offsets are cut through
+/// `text::boundary`, so replacements that overlap, run past the end or point inside a
+/// character give a wrong text rather than a panic.
 pub fn apply(old: &str, edits: &[Replacement]) -> String {
     let mut out = String::with_capacity(old.len());
     let mut at = 0;
     for edit in edits {
-        out.push_str(&old[at..edit.range.start]);
+        out.push_str(slice_within(old, at..edit.range.start));
         out.push_str(&edit.text);
-        at = edit.range.end;
+        at = at.max(edit.range.end);
     }
-    out.push_str(&old[at..]);
+    out.push_str(slice_within(old, at..old.len()));
     out
 }
 
@@ -147,11 +150,30 @@ mod tests {
         assert!(minimal_edits("same", "same").is_empty());
     }
 
+    /// Replacements at every pair of byte offsets of a multi-byte text, including inside
+    /// characters and past the end: applying never panics, and on boundaries it is exact.
+    #[test]
+    fn applying_at_every_offset_of_multi_byte_text() {
+        let old = "// Ñandú\r\n🎉 e\u{301}\u{200D}中";
+        for start in 0..=old.len() + 1 {
+            for end in start..=old.len() + 1 {
+                let edit = Replacement {
+                    range: start..end,
+                    text: "x".into(),
+                };
+                let applied = apply(old, std::slice::from_ref(&edit));
+                if end <= old.len() && old.is_char_boundary(start) && old.is_char_boundary(end) {
+                    assert_eq!(applied, format!("{}x{}", &old[..start], &old[end..]));
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn applying_the_edits_gives_the_new_text(
-            old in "[ab\n😀é]{0,40}",
-            new in "[ab\n😀é]{0,40}",
+            old in "(a|b|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
+            new in "(a|b|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
         ) {
             let edits = minimal_edits(&old, &new);
             prop_assert_eq!(apply(&old, &edits), new);

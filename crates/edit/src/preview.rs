@@ -107,6 +107,23 @@ mod tests {
         assert_eq!(aligner.preview("keep\n"), "keep\nz\n");
     }
 
+    /// A multi-byte region rewritten by a multi-byte reply that arrives one character at a
+    /// time: every preview starts with the reply so far, and the last one is the reply.
+    #[test]
+    fn multi_byte_reply_at_every_character() {
+        let original =
+            "    // Ñandú es un ave\r\n    let año = \"🎉\";\n    e\u{301}\u{200D}中();\n";
+        let reply = "    // Ñandú 🎉\r\n    let año = \"👨\u{200D}👩\";\n    e\u{301}中();\n";
+        let mut aligner = Aligner::new(original);
+        let cuts = reply.char_indices().map(|(at, _)| at).chain([reply.len()]);
+        let mut last = String::new();
+        for cut in cuts {
+            last = aligner.preview(&reply[..cut]);
+            assert!(last.starts_with(&reply[..cut]), "cut at {cut}: {last:?}");
+        }
+        assert_eq!(last, reply);
+    }
+
     #[test]
     fn region_without_final_newline() {
         let mut aligner = Aligner::new("foo(1)");

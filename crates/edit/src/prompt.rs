@@ -124,12 +124,9 @@ fn cut_at_line(text: &str, bytes: usize) -> &str {
     if text.len() <= bytes {
         return text;
     }
-    let mut end = bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    match text[..end].rfind('\n') {
-        Some(newline) => &text[..newline + 1],
+    let within = text::boundary::prefix_within_bytes(text, bytes);
+    match within.rfind('\n') {
+        Some(newline) => &within[..newline + 1],
         None => "",
     }
 }
@@ -192,5 +189,26 @@ mod tests {
         };
         let prompt = build(EditKind::Instruction, &context);
         assert_eq!(prompt.user.matches("a\n").count(), 20);
+    }
+
+    /// A repo map of multi-byte lines cut at every byte budget: whole lines only, within the
+    /// budget, and as many as fit.
+    #[test]
+    fn multi_byte_maps_are_cut_at_lines_for_every_budget() {
+        let map =
+            "src/ñandú.rs:\n  1│ fn añade()\n  2│ // TODO🎉 e\u{301}\r\n  3│ 👨\u{200D}👩 中\n";
+        for budget in 0..=map.len() + 2 {
+            let cut = cut_at_line(map, budget);
+            assert!(map.starts_with(cut), "{budget}: {cut:?}");
+            assert!(cut.len() <= budget, "{budget}: {cut:?}");
+            assert!(cut.is_empty() || cut.ends_with('\n'), "{budget}: {cut:?}");
+            let longest = map
+                .match_indices('\n')
+                .map(|(at, _)| at + 1)
+                .filter(|&end| end <= budget)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(cut.len(), longest, "{budget}");
+        }
     }
 }

@@ -157,6 +157,33 @@ mod tests {
         assert_eq!(unfenced.finish(false), "x = 1\n");
     }
 
+    /// Multi-byte replies, fenced and not, split into two deltas at every character boundary:
+    /// what is shown is always a prefix of the final text, never a fence, and the final text
+    /// is the body.
+    #[test]
+    fn multi_byte_replies_split_at_every_character() {
+        let body = "fn añade() {\r\n    \"🎉 e\u{301}\u{200D}中\"\r\n}\n";
+        for reply in [
+            format!("```rust\n{body}```\n"),
+            format!("  ```ñ\n{body}```"),
+            body.to_string(),
+        ] {
+            let cuts = reply.char_indices().map(|(at, _)| at).chain([reply.len()]);
+            for cut in cuts {
+                let mut text = ReplyText::new();
+                text.push(&reply[..cut]);
+                let first = text.partial().to_string();
+                text.push(&reply[cut..]);
+                let second = text.partial().to_string();
+                for shown in [&first, &second] {
+                    assert!(body.starts_with(shown.as_str()), "{reply:?} cut at {cut}");
+                    assert!(!shown.contains("```"));
+                }
+                assert_eq!(text.finish(true), body, "{reply:?} cut at {cut}");
+            }
+        }
+    }
+
     #[test]
     fn inner_fences_are_kept() {
         let text = "```md\na\n```\nb\n```\n";

@@ -40,7 +40,9 @@ impl Definition {
 
     /// Computes the name's columns from the text it was found in.
     pub(crate) fn set_columns(&mut self, rope: &ropey::Rope) {
-        let start = (self.name_start as usize).min(rope.len_bytes());
+        // A name starting inside a character would give a UTF-8 column inside it but a UTF-16
+        // column at its start; both count from the character's start.
+        let start = text::boundary::rope_floor_char_boundary(rope, self.name_start as usize);
         let Some(line_start) = rope.try_line_to_byte(self.line as usize).ok() else {
             return;
         };
@@ -203,4 +205,31 @@ pub(crate) fn char_mask(lowercase: &str) -> u64 {
         mask |= 1 << bit;
     }
     mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name starting at every byte of a multi-byte line (inside characters too, as a stale
+    /// or damaged range would): the UTF-8 and UTF-16 columns both count up to the start of
+    /// the character holding that byte.
+    #[test]
+    fn columns_at_every_byte_of_a_multi_byte_line() {
+        let text = "fn a() {}\r\n    // Ñandú 🎉 e\u{301}\u{200D}中 x\n";
+        let rope = ropey::Rope::from_str(text);
+        let line_start = text.find("    //").unwrap();
+        for offset in line_start..text.len() {
+            let mut definition =
+                Definition::new("x", SymbolKind::Function, 1, offset..offset + 1, 0..1);
+            definition.set_columns(&rope);
+            let before = &text[line_start..text::boundary::floor_char_boundary(text, offset)];
+            assert_eq!(definition.column_utf8 as usize, before.len(), "{offset}");
+            assert_eq!(
+                definition.column_utf16 as usize,
+                before.encode_utf16().count(),
+                "{offset}"
+            );
+        }
+    }
 }

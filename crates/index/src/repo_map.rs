@@ -328,12 +328,46 @@ fn render(
     }
 }
 
-/// `  12│ fn signature(…)` with a 1-based line number and the line cut to a sane width.
+/// `  12│ fn signature(…)` with a 1-based line number and the line cut to a sane width,
+/// never inside a character or an accented letter or emoji sequence.
 fn signature_row(line: u32, text: &str) -> String {
     let trimmed = text.trim_end();
-    let mut signature: String = trimmed.chars().take(MAX_SIGNATURE_CHARS).collect();
-    if signature.len() < trimmed.len() {
-        signature.push('…');
+    let signature = text::boundary::display_prefix(trimmed, MAX_SIGNATURE_CHARS);
+    let ellipsis = if signature.len() < trimmed.len() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{:>6}│ {signature}{ellipsis}", line + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signature lines long enough to be cut, with the cut landing at every byte of a
+    /// multi-byte tail (2-, 3- and 4-byte characters, a combining accent, a ZWJ emoji):
+    /// the row keeps whole characters and sequences, and says it was cut.
+    #[test]
+    fn long_multi_byte_signatures_are_cut_whole() {
+        let tail = "ñ—🎉e\u{301}👨\u{200D}👩中\r\n";
+        // The cut after MAX_SIGNATURE_CHARS characters lands `shift` characters into the tail.
+        for shift in 0..=tail.chars().count() {
+            let padding = "a".repeat(MAX_SIGNATURE_CHARS - "fn ".len() - shift);
+            let line = format!("fn {padding}{tail}");
+            let row = signature_row(0, &line);
+            let signature = row.split_once("│ ").expect("a row").1;
+            let shown = signature.strip_suffix('…').unwrap_or(signature);
+            assert!(line.starts_with(shown), "{line:?}: {row:?}");
+            assert!(shown.chars().count() <= MAX_SIGNATURE_CHARS);
+            assert_eq!(
+                signature.ends_with('…'),
+                shown.len() < line.trim_end().len()
+            );
+            assert!(
+                !shown.ends_with('\u{200D}') && !shown.ends_with('e'),
+                "{row:?}"
+            );
+        }
     }
-    format!("{:>6}│ {}", line + 1, signature)
 }

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use ropey::Rope;
+use text::boundary;
 
 /// A `baton: <instruction>` marker comment occupying a whole line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +41,7 @@ pub fn find_marker(source: &Rope, line: usize) -> Option<Marker> {
     if end - start > MAX_MARKER_LINE_BYTES {
         return None;
     }
-    let text = source.byte_slice(start..end).to_string();
+    let text = boundary::rope_slice_within(source, start..end).to_string();
     let instruction = marker_instruction(&text)?;
     Some(Marker {
         line,
@@ -50,32 +51,39 @@ pub fn find_marker(source: &Rope, line: usize) -> Option<Marker> {
 }
 
 /// The instruction of a marker line, if `line` is one.
+///
+/// Any text may reach this (the editor asks for code actions on every line), so it never
+/// slices at a computed offset: openers, the keyword and closers are all stripped as prefixes
+/// and suffixes, which cannot split a character however the line is written.
 fn marker_instruction(line: &str) -> Option<String> {
     let trimmed = line.trim();
-    let opener = OPENERS
+    let mut rest = OPENERS
         .iter()
-        .find(|opener| trimmed.starts_with(**opener))?;
-    let mut rest = &trimmed[opener.len()..];
-    // Repeated opener characters and doc-comment markers: `///`, `//!`, `/**`, `##`, `;;`, `---`.
-    let opener_last = opener.chars().last().unwrap_or(' ');
-    rest = rest.trim_start_matches([opener_last, '!']);
-    if *opener == "/*" {
-        rest = rest.trim_start_matches('*');
-    }
-    let rest = rest.trim_start();
-    let keyword = "baton:";
-    if rest.len() < keyword.len() || !rest[..keyword.len()].eq_ignore_ascii_case(keyword) {
-        return None;
-    }
-    let mut instruction = rest[keyword.len()..].trim();
-    while let Some(closer) = CLOSERS
+        .find_map(|opener| Some((*opener, trimmed.strip_prefix(*opener)?)))
+        .map(|(opener, rest)| {
+            // Repeated opener characters and doc-comment markers: `///`, `//!`, `/**`, `##`,
+            // `;;`, `---`.
+            let opener_last = opener.chars().last().unwrap_or(' ');
+            let rest = rest.trim_start_matches([opener_last, '!']);
+            if opener == "/*" {
+                rest.trim_start_matches('*')
+            } else {
+                rest
+            }
+        })?;
+    rest = rest.trim_start();
+    let mut instruction = boundary::strip_prefix_ignore_ascii_case(rest, MARKER_KEYWORD)?.trim();
+    while let Some(inner) = CLOSERS
         .iter()
-        .find(|closer| instruction.ends_with(**closer))
+        .find_map(|closer| instruction.strip_suffix(*closer))
     {
-        instruction = instruction[..instruction.len() - closer.len()].trim_end();
+        instruction = inner.trim_end();
     }
     (!instruction.is_empty()).then(|| instruction.to_string())
 }
+
+/// The keyword that makes a comment a marker, matched ignoring ASCII case.
+const MARKER_KEYWORD: &str = "baton:";
 
 /// Strips comment syntax from a comment's text: `// make it async` becomes `make it async`.
 /// Handles runs of line comments (`//`, `///`, `//!`, `#`, `--`, `;`), block comments
@@ -119,10 +127,10 @@ fn strip_block(comment: &str) -> Option<&str> {
     }
     // Lua long comments: `--[[ ... ]]`, `--[==[ ... ]==]`.
     if let Some(rest) = comment.strip_prefix("--[") {
-        let equals = rest.len() - rest.trim_start_matches('=').len();
-        if rest[equals..].starts_with('[') {
+        let after_equals = rest.trim_start_matches('=');
+        let equals = rest.len() - after_equals.len();
+        if let Some(inner) = after_equals.strip_prefix('[') {
             let close = format!("]{}]", "=".repeat(equals));
-            let inner = &rest[equals + 1..];
             return Some(inner.strip_suffix(close.as_str()).unwrap_or(inner));
         }
     }

@@ -1,6 +1,7 @@
 //! Reading rope text without copying it: chunk iterators for tree-sitter's parser callback and
-//! query predicates, and small helpers for slicing by byte offsets that may not be char
-//! boundaries (tree-sitter can hand back such offsets for invalid input).
+//! query predicates (raw bytes, where a cut inside a character is harmless), and node text as a
+//! string, cut through `text::boundary` because tree-sitter's byte ranges are not promised to
+//! fall on character boundaries (error recovery can end a node anywhere).
 
 use ropey::Rope;
 
@@ -57,16 +58,9 @@ impl<'rope> tree_sitter::TextProvider<&'rope [u8]> for RopeProvider<'rope> {
     }
 }
 
-/// The text in `range` as an owned string; invalid UTF-8 at cut points is replaced.
+/// The text in `range` as an owned string, both ends moved down to character boundaries.
 pub(crate) fn text_of(rope: &Rope, range: std::ops::Range<usize>) -> String {
-    let mut bytes = Vec::with_capacity(range.len());
-    for piece in ByteChunks::new(rope, range) {
-        bytes.extend_from_slice(piece);
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    }
+    text::boundary::rope_slice_within(rope, range).to_string()
 }
 
 /// The rope's text from `offset` to the end of its chunk, for the parser's read callback.

@@ -2,6 +2,7 @@
 
 use ropey::Rope;
 
+use crate::boundary;
 use crate::encoding::{self, Position, PositionEncoding, Range};
 
 /// A row and a byte column, as tree-sitter counts them.
@@ -93,14 +94,17 @@ impl Document {
 
     /// The text between two byte offsets, clamped to the document and to char boundaries.
     pub fn slice(&self, range: std::ops::Range<usize>) -> String {
-        let start = self.floor_boundary(range.start);
-        let end = self.floor_boundary(range.end.max(range.start));
-        self.rope.byte_slice(start..end).to_string()
+        boundary::rope_slice_within(&self.rope, range).to_string()
     }
 
     /// Rounds a byte offset down to a char boundary inside the document.
     pub fn floor_boundary(&self, offset: usize) -> usize {
-        encoding::char_floor(&self.rope, offset)
+        boundary::rope_floor_char_boundary(&self.rope, offset)
+    }
+
+    /// The 0-based line containing a byte offset; offsets past the end are on the last line.
+    pub fn line_of(&self, offset: usize) -> usize {
+        boundary::rope_line_of_byte(&self.rope, offset)
     }
 
     pub fn offset(&self, position: Position, encoding: PositionEncoding) -> usize {
@@ -258,6 +262,26 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, TextError::StaleVersion { current: 5, new: 5 });
         assert_eq!(doc.text(), "x");
+    }
+
+    /// The document's own offset helpers at every byte of a multi-byte CRLF text, and past
+    /// its end: slices and floors land on character boundaries, lines are the rope's.
+    #[test]
+    fn offset_helpers_at_every_byte_of_multi_byte_text() {
+        let text = "// Ñandú es un ave\r\n// TODO🎉 later\r\ne\u{301}👨\u{200D}👩 中\n";
+        let doc = Document::new(text, 1, "rust");
+        for offset in 0..=text.len() + 2 {
+            let floor = doc.floor_boundary(offset);
+            assert!(floor <= offset && text.is_char_boundary(floor), "{offset}");
+            assert!(offset >= text.len() || floor + 4 > offset, "{offset}");
+            let line = doc.line_of(offset);
+            assert_eq!(line, text[..floor].matches('\n').count(), "{offset}");
+            assert_eq!(doc.point(offset).row, line);
+            for end in [offset, offset + 1, offset + 5, text.len() + 9] {
+                let slice = doc.slice(offset..end);
+                assert!(text[floor..].starts_with(&slice), "{offset}..{end}");
+            }
+        }
     }
 
     #[test]

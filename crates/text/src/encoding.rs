@@ -9,6 +9,8 @@
 
 use ropey::Rope;
 
+use crate::boundary::{floor_char_boundary, rope_floor_char_boundary};
+
 /// How the `character` of a [`Position`] is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PositionEncoding {
@@ -112,8 +114,7 @@ pub fn position_to_offset(rope: &Rope, position: Position, encoding: PositionEnc
     match encoding {
         PositionEncoding::Utf8 => {
             let wanted = line_start.saturating_add(character).min(content_end);
-            // Round down to a character boundary.
-            rope.char_to_byte(rope.byte_to_char(wanted))
+            rope_floor_char_boundary(rope, wanted)
         }
         PositionEncoding::Utf32 => {
             let start_char = rope.byte_to_char(line_start);
@@ -136,7 +137,7 @@ pub fn position_to_offset(rope: &Rope, position: Position, encoding: PositionEnc
 /// Converts a byte offset into `rope` to an editor position. Offsets past the end clamp to the
 /// end; offsets inside a character are moved back to its start.
 pub fn offset_to_position(rope: &Rope, offset: usize, encoding: PositionEncoding) -> Position {
-    let offset = char_floor(rope, offset.min(rope.len_bytes()));
+    let offset = rope_floor_char_boundary(rope, offset);
     let line = rope.byte_to_line(offset);
     let line_start = rope.line_to_byte(line);
     // Counting within the line is linear in its length but needs no more tree descents; the
@@ -317,10 +318,7 @@ impl LineText {
     }
 
     fn position(&self, offset: usize, encoding: PositionEncoding) -> Position {
-        let mut within = (offset - self.start).min(self.text.len());
-        while !self.text.is_char_boundary(within) {
-            within -= 1;
-        }
+        let within = floor_char_boundary(&self.text, offset - self.start);
         let before = &self.text[..within];
         let character = match encoding {
             PositionEncoding::Utf8 => within,
@@ -330,21 +328,6 @@ impl LineText {
         };
         Position::new(self.number as u32, character as u32)
     }
-}
-
-/// The start of the character containing byte `offset` (`offset` itself on a boundary);
-/// offsets past the end clamp to the end.
-pub(crate) fn char_floor(rope: &Rope, offset: usize) -> usize {
-    if offset >= rope.len_bytes() {
-        return rope.len_bytes();
-    }
-    let (chunk, chunk_start, _, _) = rope.chunk_at_byte(offset);
-    let mut within = offset - chunk_start;
-    // Chunks never split a character, so the boundary is inside this chunk.
-    while !chunk.is_char_boundary(within) {
-        within -= 1;
-    }
-    chunk_start + within
 }
 
 #[cfg(test)]

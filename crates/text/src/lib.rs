@@ -4,8 +4,10 @@
 //! positions are converted between the encodings an LSP client may negotiate
 //! ([`PositionEncoding`]). Everything above this crate speaks byte offsets into the rope; only
 //! the conversions here know about UTF-16 code units or UTF-32 code points. (A job's target
-//! region follows edits in `edit::landing`, which locates it by content.)
+//! region follows edits in `edit::landing`, which locates it by content.) Byte offsets that may
+//! fall inside a character are made whole by [`boundary`], the one place that rounds them.
 
+pub mod boundary;
 mod document;
 mod encoding;
 

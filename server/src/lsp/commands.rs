@@ -79,6 +79,7 @@ impl Backend {
 
         // Markers on the lines of the range.
         let first_line = params.range.start.line;
+        // Saturating: a hostile client may send a line near `u32::MAX`.
         let last_line = params
             .range
             .end
@@ -292,7 +293,7 @@ impl Backend {
             (Some(index), Some(path)) => Some((
                 index,
                 path.clone(),
-                document.rope().byte_to_line(plan.region.start) as u32,
+                document.line_of(plan.region.start) as u32,
                 self.session.never_send(),
                 config.config.context.max_tokens / 2,
             )),
@@ -366,14 +367,19 @@ impl Backend {
     }
 }
 
+/// The first non-blank line of `text`, trimmed and cut to a title's width without splitting a
+/// character, an accented letter or an emoji sequence.
 fn first_line(text: &str) -> String {
     let line = text
         .lines()
         .find(|line| !line.trim().is_empty())
         .unwrap_or("")
         .trim();
-    line.chars().take(60).collect()
+    text::boundary::display_prefix(line, MAX_TITLE_CHARS).to_string()
 }
+
+/// How much of the target's first line a job title shows.
+const MAX_TITLE_CHARS: usize = 60;
 
 fn diagnostic_terms(
     document: &Document,
@@ -459,5 +465,32 @@ impl CommandArguments {
                 "expected an instruction string or {{textDocument, range, instruction}}, got {other}"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Titles from multi-byte targets whose first line is cut at every character of a
+    /// multi-byte stretch: whole characters and sequences, never more than the width.
+    #[test]
+    fn titles_cut_multi_byte_lines_whole() {
+        let tail = "Ñandú—🎉e\u{301}👨\u{200D}👩中 es un ave";
+        for shift in 0..=tail.chars().count() {
+            let padding = "a".repeat(MAX_TITLE_CHARS - shift);
+            let target = format!("\r\n   \n    {padding}{tail}\r\nfn next() {{}}\n");
+            let title = first_line(&target);
+            let line = format!("{padding}{tail}");
+            assert!(line.starts_with(&title), "{title:?}");
+            assert!(title.chars().count() <= MAX_TITLE_CHARS);
+            let rest = &line[title.len()..];
+            assert!(!title.ends_with('\u{200D}'), "{title:?}");
+            assert!(!rest.starts_with(['\u{301}', '\u{200D}']), "{title:?}");
+        }
+        assert_eq!(
+            first_line("\n  // Ñandú es un ave\r\n"),
+            "// Ñandú es un ave"
+        );
     }
 }

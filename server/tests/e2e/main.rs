@@ -11,6 +11,7 @@ mod edits;
 mod faults;
 mod fuzz;
 mod index;
+mod multibyte;
 mod neovim;
 mod panics;
 mod stress;

@@ -58,11 +58,7 @@ impl Fixture {
         let line = text.lines().next().unwrap_or("");
         let mut line = line.trim_end().to_string();
         if line.len() > 40 {
-            let mut cut = 40;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
+            text::boundary::truncate_to_bytes(&mut line, 40);
             line.push('…');
         }
         if text.contains('\n') {

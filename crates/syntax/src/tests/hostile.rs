@@ -208,3 +208,52 @@ fn node_after_edge_cases() {
         "#]],
     );
 }
+
+/// Multi-byte identifiers, strings and comments, with the structural helpers asked at every
+/// byte offset (inside characters too): nothing panics, every range handed back lies on
+/// character boundaries, and every tag's name is exactly the text of its name range.
+#[test]
+fn multi_byte_text_at_every_offset() {
+    let sources = [
+        (
+            Language::Rust,
+            "// Ñandú es un ave\r\nstruct Ñandú { año: u8 }\n// TODO🎉 later\nfn añade(e\u{301}: &str) -> &str { \"👨\u{200D}👩\" }\n",
+        ),
+        (
+            Language::Python,
+            "# baton: añade 中文\ndef café(x):\n    return \"🎉\"  # e\u{301}\r\n",
+        ),
+        (
+            Language::JavaScript,
+            "/* ñ */ function ñandú() { return '👍🏽'; }\nconst 中 = 1;\n",
+        ),
+    ];
+    for (language, text) in sources {
+        let rope = Rope::from_str(text);
+        let tree = SyntaxTree::parse(language, &rope).expect("parses");
+        let on_boundaries = |range: &std::ops::Range<usize>| {
+            text.is_char_boundary(range.start) && text.is_char_boundary(range.end)
+        };
+        for tag in tree.tags(&rope) {
+            assert!(on_boundaries(&tag.name_range), "{tag:?}");
+            assert_eq!(tag.name, text[tag.name_range.clone()], "{tag:?}");
+        }
+        for offset in 0..=text.len() + 1 {
+            if let Some(range) = tree.node_after(&rope, offset) {
+                assert!(on_boundaries(&range), "node after {offset}: {range:?}");
+            }
+            if let Some(scope) = tree.enclosing_scope(&rope, offset..offset) {
+                assert!(on_boundaries(&scope.range), "scope at {offset}");
+            }
+            for tag in tree.tags_in(&rope, offset..offset + 3) {
+                assert_eq!(tag.name, text[tag.name_range.clone()]);
+            }
+            for comment in tree.comments_in(offset..text.len()) {
+                assert!(on_boundaries(&comment), "comment {comment:?}");
+            }
+        }
+        for item in tree.outline(&rope) {
+            assert!(on_boundaries(&item.selection_range), "{item:?}");
+        }
+    }
+}

@@ -177,3 +177,148 @@ fn comment_text_strips_comment_syntax() {
         "###]],
     );
 }
+
+/// Issue 12: a line whose text puts a multi-byte character where the `baton:` keyword would
+/// end (`Ñandú`, `TODO🎉`) made the keyword check slice inside the character and panic.
+#[test]
+fn markers_among_multi_byte_text() {
+    check_markers(
+        "    // Ñandú es un ave\n\
+         // TODO🎉 later\n\
+         // baton: ñandú — añade un campo\n\
+         //baton:ñandú\n\
+         // ñandú baton: not at the start\n\
+         // batoñ: almost\n\
+         // bato🎉 almost\n\
+         // 🎉baton: after an emoji\n\
+         /* baton: añade 🎉 */\n\
+         # BATON: ünïcödé\r\n\
+         -- baton: cafe\u{301} 👨\u{200D}👩\u{200D}👧\n\
+         <!-- baton: 中文 -->\n\
+         // baton: 🎉",
+        expect![[r##"
+            "    // Ñandú es un ave"             => -
+            "// TODO🎉 later"                     => -
+            "// baton: ñandú — añade un campo"   => "ñandú — añade un campo"
+            "//baton:ñandú"                      => "ñandú"
+            "// ñandú baton: not at the start"   => -
+            "// batoñ: almost"                   => -
+            "// bato🎉 almost"                    => -
+            "// 🎉baton: after an emoji"          => -
+            "/* baton: añade 🎉 */"               => "añade 🎉"
+            "# BATON: ünïcödé"                   => "ünïcödé"
+            "-- baton: cafe\u{301} 👨\u{200d}👩\u{200d}👧" => "cafe\u{301} 👨\u{200d}👩\u{200d}👧"
+            "<!-- baton: 中文 -->"                 => "中文"
+            "// baton: 🎉"                        => "🎉"
+        "##]],
+    );
+}
+
+/// Characters of every UTF-8 length, a combining mark, a zero-width joiner and a line break.
+const INSERTED: &[&str] = &["Ñ", "—", "🎉", "e\u{301}", "\u{200D}", "中", "\r\n"];
+
+/// Lines that are markers, in several comment syntaxes, and lines that almost are.
+const MARKER_LINES: &[&str] = &[
+    "// baton: add a field",
+    "    /// BATON: document it */",
+    "/* baton: block */",
+    "<!-- baton: html -->",
+    "(* baton: ocaml *)",
+    "# baton: retry",
+    "// TODO later",
+    "--[[ baton: lua ]]",
+];
+
+/// Every way of putting a multi-byte character into a marker line, at every character
+/// position: inside the opener, between opener and keyword, inside the keyword, inside the
+/// instruction and inside the closer. None may panic; one inside the instruction keeps the
+/// marker and its text; one inside the keyword (which must be ASCII) breaks it.
+#[test]
+fn multi_byte_text_at_every_position_of_a_marker_line() {
+    for line in MARKER_LINES {
+        let original = find_marker(&Rope::from_str(line), 0);
+        let keyword_start = line.to_ascii_lowercase().find("baton:");
+        let mut boundaries: Vec<usize> = line.char_indices().map(|(at, _)| at).collect();
+        boundaries.push(line.len());
+        for &at in &boundaries {
+            for inserted in INSERTED {
+                let text = format!("{}{inserted}{}", &line[..at], &line[at..]);
+                let rope = Rope::from_str(&text);
+                let markers: Vec<_> = (0..rope.len_lines() + 1)
+                    .map(|line| find_marker(&rope, line))
+                    .collect();
+                let (Some(original), Some(keyword_start)) = (&original, keyword_start) else {
+                    // Not a marker (no keyword, or not right after the opener): inserting a
+                    // character cannot make it one.
+                    assert!(markers.iter().all(Option::is_none), "{text:?}");
+                    continue;
+                };
+                let inside_keyword = at > keyword_start && at < keyword_start + "baton:".len();
+                let instruction_start = keyword_start + "baton: ".len();
+                if inside_keyword {
+                    assert!(markers.iter().all(Option::is_none), "{text:?}");
+                } else if at > instruction_start
+                    && original.instruction.contains(&line[instruction_start..at])
+                    && *inserted != "\r\n"
+                    && at < instruction_start + original.instruction.len()
+                {
+                    let marker = markers[0].as_ref().expect("still a marker");
+                    assert!(
+                        marker.instruction.contains(inserted),
+                        "{text:?} gave {marker:?}"
+                    );
+                    assert_eq!(marker.line_range, 0..text.len(), "{text:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Every prefix of multi-byte comment lines, cut at every byte, through `find_marker` (which
+/// sees the whole line) and `comment_text` (which sees a comment cut wherever the tree says).
+#[test]
+fn multi_byte_comments_cut_at_every_byte() {
+    let comments = [
+        "    // Ñandú es un ave\r\n",
+        "// TODO🎉 later",
+        "// baton: ñandú — añade un campo",
+        "/** ünï\n * cödé 🎉\n */",
+        "--[==[ 中文 e\u{301} ]==]",
+        "<!-- 👨\u{200D}👩 -->",
+        "=begin\nÑ\n=end",
+    ];
+    for comment in comments {
+        for cut in 0..=comment.len() {
+            let Some(prefix) = comment.get(..cut) else {
+                continue;
+            };
+            let rope = Rope::from_str(prefix);
+            for line in 0..=rope.len_lines() {
+                let _ = find_marker(&rope, line);
+            }
+            let stripped = comment_text(prefix);
+            assert!(
+                stripped.chars().all(|c| comment.contains(c)),
+                "{prefix:?} gave {stripped:?}"
+            );
+        }
+    }
+    check_comment_text(
+        &[
+            "    // Ñandú es un ave",
+            "// TODO🎉 later",
+            "/** ünï\n * cödé 🎉\n */",
+            "--[==[ 中文 e\u{301} ]==]",
+        ],
+        expect![[r#"
+            "    // Ñandú es un ave"
+              => "Ñandú es un ave"
+            "// TODO🎉 later"
+              => "TODO🎉 later"
+            "/** ünï\n * cödé 🎉\n */"
+              => "ünï\ncödé 🎉"
+            "--[==[ 中文 e\u{301} ]==]"
+              => "中文 e\u{301}"
+        "#]],
+    );
+}
