@@ -32,7 +32,7 @@ impl Options {
             match argument.as_str() {
                 "--minutes" => {
                     options.minutes = value()?.parse().context("--minutes takes a number")?;
-                    if !(options.minutes > 0.0) {
+                    if options.minutes.is_nan() || options.minutes <= 0.0 {
                         bail!("--minutes must be positive");
                     }
                 }

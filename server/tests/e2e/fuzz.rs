@@ -139,7 +139,7 @@ impl Fuzzer<'_> {
     fn random_text(&mut self, pieces: u64) -> String {
         let mut text = String::new();
         for _ in 0..self.random.below(pieces) {
-            text.push_str(*self.random.pick(PIECES));
+            text.push_str(self.random.pick::<&str>(PIECES));
         }
         if self.random.chance(3) {
             // A very long line.
