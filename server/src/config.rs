@@ -104,8 +104,58 @@ pub struct Config {
     pub context: ContextSettings,
     pub edit: EditSettings,
     pub features: Features,
+    pub actions: Actions,
     pub harness: HarnessSettings,
     pub log: LogSettings,
+}
+
+/// A model tier: which of `models.fast` and `models.deep` a piece of work uses.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// The Spark tier: quick edits that stream into the buffer.
+    #[default]
+    Fast,
+    /// Slower and stronger: plans and anything heavy.
+    Deep,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Fast => "fast",
+            Tier::Deep => "deep",
+        }
+    }
+}
+
+/// Per-action settings. Only the user's own sources may set them: a workspace file choosing
+/// the deep tier for every action would spend the user's money on the repository's say-so.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Actions {
+    pub edit: ActionSettings,
+    pub fix: ActionSettings,
+    pub document: ActionSettings,
+    pub tests: ActionSettings,
+    pub explain: ActionSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionSettings {
+    /// The model tier the action runs on.
+    pub tier: Tier,
+}
+
+impl Models {
+    /// The model entry of a tier.
+    pub fn tier(&self, tier: Tier) -> &ModelEntry {
+        match tier {
+            Tier::Fast => &self.fast,
+            Tier::Deep => &self.deep,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
