@@ -148,6 +148,20 @@ pub struct ActionSettings {
     pub tier: Tier,
 }
 
+impl Actions {
+    /// The settings of one action.
+    pub fn get(&self, action: edit::prompt::Action) -> &ActionSettings {
+        use edit::prompt::Action;
+        match action {
+            Action::Edit => &self.edit,
+            Action::Fix => &self.fix,
+            Action::Document => &self.document,
+            Action::Tests => &self.tests,
+            Action::Explain => &self.explain,
+        }
+    }
+}
+
 impl Models {
     /// The model entry of a tier.
     pub fn tier(&self, tier: Tier) -> &ModelEntry {
@@ -1032,7 +1046,10 @@ mod tests {
         assert_eq!(resolved.config.harness, HarnessSettings::default());
         assert_eq!(resolved.config.actions, Actions::default());
         assert!(
-            resolved.problems.iter().any(|problem| problem.contains("actions")),
+            resolved
+                .problems
+                .iter()
+                .any(|problem| problem.contains("actions")),
             "{:?}",
             resolved.problems
         );

@@ -17,8 +17,9 @@ use text::{ContentChange, Document, PositionEncoding};
 
 use crate::config::{self, Inputs};
 use crate::frontend::{DocEvent, Frontend, MessageLevel};
-use crate::jobs::{self, EditJob, Outcome};
-use crate::targets::{self, Action, TargetRequest};
+use crate::job_builder::{self, JobRequest};
+use crate::jobs::{self, Outcome};
+use crate::targets::Action;
 
 /// A 1-based line and column range, as editors show them (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,22 +87,28 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
     } else {
         root.join(&args.file)
     };
-    resolved.never_send.check(&absolute, Some(&root))?;
     let language = syntax::Language::from_path(&args.file);
     let document = Document::new(&text, 0, language.map(|l| l.name()).unwrap_or("plaintext"));
     let tree = language.and_then(|language| syntax::SyntaxTree::parse(language, document.rope()));
     // Columns are characters, as editors show them.
     let encoding = PositionEncoding::Utf32;
-    let request = TargetRequest {
-        action: args.action,
-        range: args
-            .range
-            .map(|range| document.byte_range(range.to_range(), encoding)),
-        instruction: args.instruction,
-        diagnostics: Vec::new(),
-    };
-    let plan = targets::plan(&document, tree.as_ref(), &request)?;
-    let settings = resolved.config.models.fast.settings();
+    let planned = job_builder::build(
+        JobRequest {
+            action: args.action,
+            uri: args.file.display().to_string(),
+            path: Some(absolute),
+            range: args
+                .range
+                .map(|range| document.byte_range(range.to_range(), encoding)),
+            instruction: args.instruction,
+            diagnostics: Vec::new(),
+        },
+        &document,
+        tree.as_ref(),
+        Some(&root),
+        &resolved,
+    )?;
+    let settings = planned.model;
     let provider = model::provider(&settings, model::http_client()).map_err(|err| {
         format!(
             "{}\n  Configure the model with environment variables, for example:\n    export OPENAI_API_KEY=sk-...            (the default: OpenAI, {})\n    export BATON_PROVIDER=openai-chat BATON_BASE_URL=http://127.0.0.1:11434/v1 BATON_MODEL=qwen2.5-coder   (a local Ollama, no key)\n  `baton doctor` shows what baton resolved.",
@@ -114,16 +121,8 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
         document: Mutex::new(document.clone()),
         events: events_tx,
     });
-    let job = EditJob {
-        uri: args.file.display().to_string(),
-        path_label: args.file.display().to_string(),
-        language: language.map(|l| l.name().to_string()).unwrap_or_default(),
-        plan,
-        repo_map: None,
-        max_context_tokens: resolved.config.context.max_tokens,
-        settings: resolved.config.edit.clone(),
-        token: "baton/edit".into(),
-    };
+    let mut job = planned.job;
+    job.token = "baton/edit".into();
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();
     tokio::spawn(async move {

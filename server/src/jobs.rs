@@ -27,7 +27,7 @@ use text::Document;
 
 use crate::config::EditSettings;
 use crate::frontend::{DocEvent, Frontend, MessageLevel};
-use crate::targets::{Action, EditPlan};
+use crate::targets::EditPlan;
 
 /// Running jobs by progress token.
 #[derive(Default)]
@@ -154,7 +154,7 @@ impl EditJob {
             repo_map: self.repo_map.clone(),
             max_context_tokens: self.max_context_tokens,
         };
-        let prompt = prompt::build(self.plan.action.edit_kind(), &context);
+        let prompt = prompt::build(self.plan.action, &context);
         ModelRequest {
             system: prompt.system,
             user: prompt.user,
@@ -547,5 +547,5 @@ pub async fn run_explain(
 
 /// Whether a plan's action is an explanation (which does not edit the buffer).
 pub fn is_explain(plan: &EditPlan) -> bool {
-    plan.action == Action::Explain
+    !plan.action.edits()
 }

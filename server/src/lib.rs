@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod frontend;
 pub mod headless;
 pub mod indexing;
+pub mod job_builder;
 pub mod job_guard;
 pub mod jobs;
 pub mod logging;

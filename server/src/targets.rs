@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use edit::prompt::{Diagnostic, EditKind, TARGET_PLACEHOLDER};
+use edit::prompt::{Diagnostic, TARGET_PLACEHOLDER};
 use syntax::SyntaxTree;
 use text::Document;
 
@@ -21,35 +21,7 @@ const MAX_FIX_SCOPE_BYTES: usize = 8 * 1024;
 /// Longest enclosing scope sent as context.
 const MAX_SCOPE_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Edit,
-    Fix,
-    Document,
-    Tests,
-    Explain,
-}
-
-impl Action {
-    pub fn edit_kind(self) -> EditKind {
-        match self {
-            Action::Edit | Action::Explain => EditKind::Instruction,
-            Action::Fix => EditKind::Fix,
-            Action::Document => EditKind::Document,
-            Action::Tests => EditKind::Tests,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Action::Edit => "edit",
-            Action::Fix => "fix",
-            Action::Document => "document",
-            Action::Tests => "write tests",
-            Action::Explain => "explain",
-        }
-    }
-}
+pub use edit::prompt::Action;
 
 /// What the user asked for, with the range already in byte offsets.
 #[derive(Debug, Clone)]

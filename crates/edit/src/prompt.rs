@@ -1,21 +1,66 @@
-//! Prompt assembly for inline edits.
+//! Prompt assembly for inline actions.
 //!
 //! The model gets the instruction, the target text, the enclosing scope around it, the
-//! diagnostics in range and the repo map, and is asked for exactly the new text of the target.
-//! Context is cut to the budget from the least important end (repo map first, then the scope),
-//! never the target or the instruction.
+//! diagnostics in range and the repo map. For an edit it is asked for exactly the new text of
+//! the target; for an explanation, for Markdown. Context is cut to the budget from the least
+//! important end (repo map first, then the scope), never the target or the instruction.
 
-/// What the model should do with the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EditKind {
+/// What the user asked baton to do with a target. One enum for the code actions, the commands
+/// (`baton.edit`, …), `baton edit --action`, the configuration (`actions.<name>`) and the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
     /// Follow a free-text instruction.
-    Instruction,
+    Edit,
     /// Fix the diagnostics in range.
     Fix,
     /// Add documentation comments.
     Document,
     /// Write tests for the target; the reply is inserted after it.
     Tests,
+    /// Explain the target in Markdown; nothing in the buffer changes.
+    Explain,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Edit,
+        Action::Fix,
+        Action::Document,
+        Action::Tests,
+        Action::Explain,
+    ];
+
+    /// The name used in commands (`baton.<name>`), the CLI and the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Edit => "edit",
+            Action::Fix => "fix",
+            Action::Document => "document",
+            Action::Tests => "tests",
+            Action::Explain => "explain",
+        }
+    }
+
+    /// Parses [`Action::name`].
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|action| action.name() == name)
+    }
+
+    /// How the action is shown to the user (progress titles).
+    pub fn title(self) -> &'static str {
+        match self {
+            Action::Edit => "edit",
+            Action::Fix => "fix",
+            Action::Document => "document",
+            Action::Tests => "write tests",
+            Action::Explain => "explain",
+        }
+    }
+
+    /// Whether the reply lands in the buffer (everything but an explanation).
+    pub fn edits(self) -> bool {
+        self != Action::Explain
+    }
 }
 
 /// A diagnostic in range, in plain terms.
@@ -52,24 +97,31 @@ pub struct Prompt {
 /// The line that stands for the target inside the enclosing scope.
 pub const TARGET_PLACEHOLDER: &str = "<<<TARGET>>>";
 
-pub fn build(kind: EditKind, context: &EditContext) -> Prompt {
-    let task = match kind {
-        EditKind::Instruction => "Rewrite the target code following the instruction.",
-        EditKind::Fix => "Rewrite the target code so that the listed diagnostics are fixed.",
-        EditKind::Document => {
+pub fn build(action: Action, context: &EditContext) -> Prompt {
+    let task = match action {
+        Action::Edit => "Rewrite the target code following the instruction.",
+        Action::Fix => "Rewrite the target code so that the listed diagnostics are fixed.",
+        Action::Document => {
             "Rewrite the target code adding concise documentation comments in the language's \
              idiomatic style; do not change behaviour."
         }
-        EditKind::Tests => {
+        Action::Tests => {
             "Write tests for the target code in the language's idiomatic test style. Your answer \
              is inserted right after the target."
         }
+        Action::Explain => {
+            "Explain the target code to a colleague: what it does, how, and anything surprising."
+        }
     };
-    let system = format!(
-        "You are baton, an inline code editor. {task} Answer with only the new code, exactly as \
-         it must appear in the file, keeping the target's indentation. No explanations, no \
-         Markdown fences."
-    );
+    let system = if action == Action::Explain {
+        format!("You are baton. {task} Answer in concise Markdown.")
+    } else {
+        format!(
+            "You are baton, an inline code editor. {task} Answer with only the new code, exactly \
+             as it must appear in the file, keeping the target's indentation. No explanations, no \
+             Markdown fences."
+        )
+    };
     let mut budget = context.max_context_tokens.saturating_mul(4);
     let mut user = String::new();
     user.push_str(&format!(
@@ -81,8 +133,8 @@ pub fn build(kind: EditKind, context: &EditContext) -> Prompt {
             &context.language
         }
     ));
-    let instruction = match kind {
-        EditKind::Instruction => context.instruction.clone(),
+    let instruction = match action {
+        Action::Edit => context.instruction.clone(),
         _ if context.instruction.is_empty() => task.to_string(),
         _ => context.instruction.clone(),
     };
@@ -152,7 +204,7 @@ mod tests {
             repo_map: Some("src/db.rs:\n  fn connect()\n".into()),
             max_context_tokens: 1000,
         };
-        let prompt = build(EditKind::Instruction, &context);
+        let prompt = build(Action::Edit, &context);
         expect![[r#"
             File: src/lib.rs (rust)
             Instruction: make it async
@@ -179,6 +231,32 @@ mod tests {
     }
 
     #[test]
+    fn explain_asks_for_markdown_and_edits_ask_for_code() {
+        let context = EditContext {
+            target: "fn load() {}".into(),
+            ..EditContext::default()
+        };
+        let explain = build(Action::Explain, &context);
+        assert!(explain.system.contains("Markdown"), "{}", explain.system);
+        assert!(!explain.system.contains("inline code editor"));
+        assert!(
+            explain
+                .user
+                .contains("Instruction: Explain the target code")
+        );
+        for action in [Action::Edit, Action::Fix, Action::Document, Action::Tests] {
+            let prompt = build(action, &context);
+            assert!(
+                prompt.system.contains("Answer with only the new code"),
+                "{action:?}"
+            );
+        }
+        for action in Action::ALL {
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
+    }
+
+    #[test]
     fn context_is_cut_to_the_budget() {
         let context = EditContext {
             instruction: "x".into(),
@@ -187,7 +265,7 @@ mod tests {
             max_context_tokens: 10,
             ..EditContext::default()
         };
-        let prompt = build(EditKind::Instruction, &context);
+        let prompt = build(Action::Edit, &context);
         assert_eq!(prompt.user.matches("a\n").count(), 20);
     }
 

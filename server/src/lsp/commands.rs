@@ -16,7 +16,8 @@ use edit::prompt::Diagnostic;
 use text::Document;
 
 use crate::frontend::{Frontend, MessageLevel};
-use crate::jobs::{self, EditJob};
+use crate::job_builder::{self, JobRequest};
+use crate::jobs;
 use crate::lsp::{Backend, proto};
 use crate::targets::{self, Action, TargetRequest};
 
@@ -45,7 +46,9 @@ impl Backend {
         self.session
             .note_action_range(&uri_key, proto::range(params.range));
         let encoding = self.session.encoding();
-        let tier = "fast";
+        // Each title names the tier its action runs on (`actions.<name>.tier`).
+        let config = self.session.config();
+        let tier = |action: Action| config.config.actions.get(action).tier.name();
         let text_document = json!({ "uri": uri_key });
         let wants = |kind: &lsp::CodeActionKind| match &params.context.only {
             None => true,
@@ -89,7 +92,7 @@ impl Backend {
             if let Some(marker) = syntax::find_marker(document.rope(), line as usize) {
                 let range = proto::lsp_range(&document, marker.line_range.clone(), encoding);
                 push(
-                    format!("baton ({tier}): {}", marker.instruction),
+                    format!("baton ({}): {}", tier(Action::Edit), marker.instruction),
                     lsp::CodeActionKind::REFACTOR_REWRITE,
                     "baton.edit",
                     json!({ "textDocument": text_document, "range": range, "instruction": marker.instruction }),
@@ -109,7 +112,11 @@ impl Backend {
             };
             if let Ok(plan) = targets::plan(&document, tree.as_ref(), &request) {
                 push(
-                    format!("baton ({tier}): rewrite selection: {}", plan.instruction),
+                    format!(
+                        "baton ({}): rewrite selection: {}",
+                        tier(Action::Edit),
+                        plan.instruction
+                    ),
                     lsp::CodeActionKind::REFACTOR_REWRITE,
                     "baton.edit",
                     json!({ "textDocument": text_document, "range": params.range, "instruction": plan.instruction }),
@@ -123,7 +130,8 @@ impl Backend {
             let count = params.context.diagnostics.len();
             push(
                 format!(
-                    "baton ({tier}): fix {count} diagnostic{}",
+                    "baton ({}): fix {count} diagnostic{}",
+                    tier(Action::Fix),
                     if count == 1 { "" } else { "s" }
                 ),
                 lsp::CodeActionKind::QUICKFIX,
@@ -135,7 +143,7 @@ impl Backend {
         }
         let plain = json!({ "textDocument": text_document, "range": params.range });
         push(
-            format!("baton ({tier}): document this"),
+            format!("baton ({}): document this", tier(Action::Document)),
             lsp::CodeActionKind::REFACTOR_REWRITE,
             "baton.document",
             plain.clone(),
@@ -143,7 +151,7 @@ impl Backend {
             false,
         );
         push(
-            format!("baton ({tier}): write tests"),
+            format!("baton ({}): write tests", tier(Action::Tests)),
             lsp::CodeActionKind::REFACTOR,
             "baton.tests",
             plain.clone(),
@@ -151,7 +159,7 @@ impl Backend {
             false,
         );
         push(
-            format!("baton ({tier}): explain"),
+            format!("baton ({}): explain", tier(Action::Explain)),
             lsp::CodeActionKind::new("source.baton.explain"),
             "baton.explain",
             plain,
@@ -255,59 +263,41 @@ impl Backend {
             .ok_or_else(|| format!("{uri} is not open in the editor"))?;
         let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
         let root = self.session.root();
-        if let Some(path) = &path {
-            self.session.never_send().check(path, root.as_deref())?;
-        }
         let encoding = self.session.encoding();
-        let byte_range = range.map(|range| document.byte_range(range, encoding));
         let diagnostics = arguments
             .diagnostics
             .iter()
             .map(|diagnostic| diagnostic_terms(&document, diagnostic, encoding))
             .collect();
-        let request = TargetRequest {
-            action,
-            range: byte_range,
-            instruction: arguments.instruction,
-            diagnostics,
-        };
-        let plan = targets::plan(&document, tree.as_ref(), &request)?;
         let config = self.session.config();
-        let settings = config.config.models.fast.settings();
+        let planned = job_builder::build(
+            JobRequest {
+                action,
+                uri: uri.clone(),
+                path: path.clone(),
+                range: range.map(|range| document.byte_range(range, encoding)),
+                instruction: arguments.instruction,
+                diagnostics,
+            },
+            &document,
+            tree.as_ref(),
+            root.as_deref(),
+            &config,
+        )?;
         let provider =
-            model::provider(&settings, self.http.clone()).map_err(|err| err.user_message())?;
+            model::provider(&planned.model, self.http.clone()).map_err(|err| err.user_message())?;
         let (token, cancel) = self.session.jobs.start();
-        let label = match (&path, &root) {
-            (Some(path), Some(root)) => path
-                .strip_prefix(root)
-                .unwrap_or(path)
-                .display()
-                .to_string(),
-            (Some(path), None) => path.display().to_string(),
-            _ => uri.clone(),
-        };
-        let language = crate::session::language_of(&document, path.as_deref())
-            .map(|language| language.name().to_string())
-            .unwrap_or_else(|| document.language_id().to_string());
+        let mut job = planned.job;
+        job.token = token.clone();
         let repo_map_source = match (self.session.current_index(), &path) {
             (Some(index), Some(path)) => Some((
                 index,
                 path.clone(),
-                document.line_of(plan.region.start) as u32,
+                document.line_of(job.plan.region.start) as u32,
                 self.session.never_send(),
                 config.config.context.max_tokens / 2,
             )),
             _ => None,
-        };
-        let mut job = EditJob {
-            uri,
-            path_label: label,
-            language,
-            repo_map: None,
-            plan,
-            max_context_tokens: config.config.context.max_tokens,
-            settings: config.config.edit.clone(),
-            token: token.clone(),
         };
         let frontend: Arc<dyn Frontend> = self.frontend.clone();
         let session = self.session.clone();
@@ -342,11 +332,7 @@ impl Backend {
                 if jobs::is_explain(&job.plan) {
                     let title =
                         format!("{}: {}", job.path_label, first_line(&job.plan.model_target));
-                    let mut request = job.model_request();
-                    request.system =
-                        "You are baton. Explain the target code to a colleague: what it \
-                                  does, how, and anything surprising. Answer in concise Markdown."
-                            .into();
+                    let request = job.model_request();
                     drop(events);
                     jobs::run_explain(
                         frontend,

@@ -104,6 +104,49 @@ async fn edit_with_fake_model(fake: &FakeModel, dir: &Path, args: &[&str]) -> Ou
     .unwrap()
 }
 
+/// `baton edit --action explain` sends the explain prompt (it used to send the rewrite prompt
+/// with an empty instruction), prints the answer and leaves the file alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_action_explain_sends_the_explain_prompt() {
+    let fake = FakeModel::start().await;
+    fake.push(Reply::text("`greet` prints **hello**."));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.rs"), HELLO).unwrap();
+    let output = edit_with_fake_model(
+        &fake,
+        dir.path(),
+        &[
+            "edit", "hello.rs", "--range", "3:1-5:2", "--action", "explain",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("`greet` prints **hello**."),
+        "{stderr}"
+    );
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let messages = &requests[0].body["messages"];
+    let system = messages[0]["content"].as_str().unwrap_or_default();
+    let user = messages[1]["content"].as_str().unwrap_or_default();
+    assert!(
+        system.contains("Explain the target code") && system.contains("Markdown"),
+        "{system}"
+    );
+    assert!(!system.contains("inline code editor"), "{system}");
+    assert!(
+        user.contains("Instruction: Explain the target code"),
+        "{user}"
+    );
+    assert!(user.contains("fn greet()"), "{user}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.rs")).unwrap(),
+        HELLO
+    );
+}
+
 /// A workspace `baton.toml` that empties `never_send` cannot make baton send a secret: the
 /// built-in list still applies, the edit is refused, and the model never hears of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -269,6 +269,55 @@ async fn explain_opens_a_markdown_document_where_supported() {
     harness.finish().await;
 }
 
+/// `actions.<name>.tier` picks the model: the titles say which tier, and the requests go to
+/// that tier's model.
+#[tokio::test]
+async fn each_action_runs_on_the_tier_the_user_configured() {
+    let harness = Harness::with(Options {
+        settings: json!({ "actions": { "explain": { "tier": "deep" } } }),
+        ..Options::default()
+    })
+    .await;
+    harness.fake.push(Reply::text("It adds.").rate(400.0));
+    harness
+        .fake
+        .push(Reply::text("/// Adds.\nfn add(a: i32, b: i32) -> i32 { a + b }").rate(400.0));
+    let uri = harness
+        .open("t.rs", "rust", "fn add(a: i32, b: i32) -> i32 { a + b }\n")
+        .await;
+    let actions = harness
+        .code_actions(&uri, ((0, 3), (0, 6)), json!([]))
+        .await;
+    let titles: Vec<&str> = actions
+        .iter()
+        .filter_map(|action| action["title"].as_str())
+        .collect();
+    assert!(titles.contains(&"baton (deep): explain"), "{titles:?}");
+    assert!(
+        titles.contains(&"baton (fast): document this"),
+        "{titles:?}"
+    );
+    let token = harness.run_action(find_action(&actions, "explain")).await;
+    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    let token = harness
+        .run_action(find_action(&actions, "document this"))
+        .await;
+    assert_eq!(Harness::end_message(&harness.job_end(&token).await), "done");
+    let models: Vec<String> = harness
+        .fake
+        .requests()
+        .iter()
+        .map(|request| {
+            request.body["model"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(models, ["deep-test", "spark-test"]);
+    harness.finish().await;
+}
+
 #[tokio::test]
 async fn explain_falls_back_to_a_message_without_show_document() {
     // Zed does not offer window/showDocument to generic servers.

@@ -77,9 +77,16 @@ impl Harness {
         }
         let log_file = dir.path().join("baton.log");
         let mut settings = json!({
+            // Both tiers on the fake model, told apart by their model names.
             "models": { "fast": {
                 "provider": options.provider,
                 "model": "spark-test",
+                "base_url": fake.base_url(),
+                "api_key_env": "BATON_TEST_KEY",
+                "max_retries": 1,
+            }, "deep": {
+                "provider": options.provider,
+                "model": "deep-test",
                 "base_url": fake.base_url(),
                 "api_key_env": "BATON_TEST_KEY",
                 "max_retries": 1,
