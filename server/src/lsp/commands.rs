@@ -43,8 +43,6 @@ impl Backend {
         let Some((document, tree, _)) = self.session.snapshot(&uri_key) else {
             return Vec::new();
         };
-        self.session
-            .note_action_range(&uri_key, proto::range(params.range));
         let encoding = self.session.encoding();
         // Each title names the tier its action runs on (`actions.<name>.tier`).
         let config = self.session.config();

@@ -43,6 +43,10 @@ impl tower_service::Service<Request> for Ordered {
             "textDocument/didOpen" | "textDocument/didChange" | "textDocument/didClose" => {
                 self.apply_document_notification(&request);
             }
+            // The fallback target of a bare `baton.edit "…"` is the range of the latest code
+            // action request. It is noted here, in arrival order, so the request handler itself
+            // only reads the session.
+            "textDocument/codeAction" => self.note_code_action_range(&request),
             "window/workDoneProgress/cancel" => {
                 let token = request
                     .params()
@@ -79,6 +83,18 @@ impl tower_service::Service<Request> for Ordered {
 }
 
 impl Ordered {
+    fn note_code_action_range(&self, request: &Request) {
+        let Some(params) = request.params().cloned().and_then(|params| {
+            serde_json::from_value::<lsp::CodeActionParams>(params).ok()
+        }) else {
+            return;
+        };
+        self.session.note_action_range(
+            &proto::uri_key(&params.text_document.uri),
+            proto::range(params.range),
+        );
+    }
+
     /// Applies `didOpen`/`didChange`/`didClose` right now, in arrival order.
     fn apply_document_notification(&self, request: &Request) {
         let parsed = crate::panics::catch(|| document_update(request.method(), request.params()));
