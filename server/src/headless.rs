@@ -107,7 +107,8 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
         tree.as_ref(),
         Some(&root),
         &resolved,
-    )?;
+    )
+    .map_err(|error| error.to_string())?;
     let settings = planned.model;
     let provider = model::provider(&settings, model::http_client()).map_err(|err| {
         format!(

@@ -16,6 +16,7 @@ use syntax::SyntaxTree;
 use text::Document;
 
 use crate::config::{Resolved, Tier};
+use crate::error::Error;
 use crate::jobs::EditJob;
 use crate::targets::{self, Action, TargetRequest};
 
@@ -45,9 +46,12 @@ pub fn build(
     tree: Option<&SyntaxTree>,
     root: Option<&Path>,
     resolved: &Resolved,
-) -> Result<PlannedJob, String> {
+) -> Result<PlannedJob, Error> {
     if let Some(path) = &request.path {
-        resolved.never_send.check(path, root)?;
+        resolved
+            .never_send
+            .check(path, root)
+            .map_err(Error::NeverSend)?;
     }
     let plan = targets::plan(
         document,
@@ -152,8 +156,11 @@ mod tests {
             Some(Path::new("/repo")),
             &resolved(serde_json::json!({})),
         );
-        let message = refused.err().expect("refused");
-        assert!(message.contains(".env"), "{message}");
+        let error = refused.err().expect("refused");
+        assert!(
+            matches!(&error, Error::NeverSend(message) if message.contains(".env")),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod error;
 pub mod frontend;
 pub mod headless;
 pub mod indexing;

@@ -15,6 +15,8 @@ use edit::prompt::{Diagnostic, TARGET_PLACEHOLDER};
 use syntax::SyntaxTree;
 use text::Document;
 
+use crate::error::Error;
+
 /// Largest enclosing scope a fix rewrites whole.
 const MAX_FIX_SCOPE_BYTES: usize = 8 * 1024;
 
@@ -54,7 +56,7 @@ pub fn plan(
     document: &Document,
     tree: Option<&SyntaxTree>,
     request: &TargetRequest,
-) -> Result<EditPlan, String> {
+) -> Result<EditPlan, Error> {
     let rope = document.rope();
     let given_instruction = request
         .instruction
@@ -82,7 +84,9 @@ pub fn plan(
             let target = document.slice(body_start..region.end);
             let instruction = given_instruction.unwrap_or(marker.instruction);
             if instruction.is_empty() {
-                return Err("the baton: marker has no instruction after it".into());
+                return Err(Error::Target(
+                    "the baton: marker has no instruction after it".into(),
+                ));
             }
             return Ok(EditPlan {
                 action: request.action,
@@ -126,9 +130,11 @@ pub fn plan(
         Action::Edit => match given_instruction {
             Some(instruction) => instruction,
             None => first_comment(document, tree, subject.clone()).ok_or_else(|| {
-                "no instruction: put a comment inside the selection, a `baton:` marker above \
-                 the code, or pass an instruction to baton.edit"
-                    .to_string()
+                Error::Target(
+                    "no instruction: put a comment inside the selection, a `baton:` marker \
+                     above the code, or pass an instruction to baton.edit"
+                        .to_string(),
+                )
             })?,
         },
         _ => given_instruction.unwrap_or_default(),

@@ -15,6 +15,7 @@ use tower_lsp_server::ls_types as lsp;
 use edit::prompt::Diagnostic;
 use text::Document;
 
+use crate::error::Error;
 use crate::frontend::{Frontend, MessageLevel};
 use crate::job_builder::{self, JobRequest};
 use crate::jobs;
@@ -180,22 +181,23 @@ impl Backend {
             "baton.cancel" => return Ok(Some(self.cancel(&params.arguments))),
             "baton.status" => return Ok(Some(self.status(&params.arguments))),
             other => {
-                return Err(jsonrpc::Error::invalid_params(format!(
+                return Err(Error::InvalidArguments(format!(
                     "unknown command {other}; baton knows {}",
                     COMMANDS.join(", ")
-                )));
+                ))
+                .to_jsonrpc());
             }
         };
         let arguments =
-            CommandArguments::parse(&params.arguments).map_err(jsonrpc::Error::invalid_params)?;
+            CommandArguments::parse(&params.arguments).map_err(|err| err.to_jsonrpc())?;
         match self.start_job(action, arguments) {
             Ok(token) => Ok(Some(json!({ "job": token }))),
-            Err(message) => {
+            Err(error) => {
                 // The command is acknowledged either way; the reason is shown to the user.
                 self.frontend
-                    .show_message(MessageLevel::Error, format!("baton: {message}"))
+                    .show_message(MessageLevel::Error, format!("baton: {error}"))
                     .await;
-                Err(jsonrpc::Error::invalid_params(message))
+                Err(error.to_jsonrpc())
             }
         }
     }
@@ -242,23 +244,18 @@ impl Backend {
     }
 
     /// Resolves the target, checks the model configuration and spawns the job. Never awaits.
-    fn start_job(&self, action: Action, arguments: CommandArguments) -> Result<String, String> {
+    fn start_job(&self, action: Action, arguments: CommandArguments) -> Result<String, Error> {
         let (uri, range) = match arguments.uri {
             Some(uri) => (uri, arguments.range),
             None => match self.session.last_action_range() {
                 Some((uri, range)) => (uri, Some(range)),
-                None => (
-                    self.session
-                        .focused()
-                        .ok_or("no document is open: open a file or pass textDocument")?,
-                    None,
-                ),
+                None => (self.session.focused().ok_or(Error::NoDocument)?, None),
             },
         };
         let (document, tree, events) = self
             .session
             .subscribe(&uri)
-            .ok_or_else(|| format!("{uri} is not open in the editor"))?;
+            .ok_or_else(|| Error::NotOpen(uri.clone()))?;
         let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
         let root = self.session.root();
         let encoding = self.session.encoding();
@@ -282,8 +279,8 @@ impl Backend {
             root.as_deref(),
             &config,
         )?;
-        let provider =
-            model::provider(&planned.model, self.http.clone()).map_err(|err| err.user_message())?;
+        let provider = model::provider(&planned.model, self.http.clone())
+            .map_err(|err| Error::Model(err.user_message()))?;
         let (token, cancel) = self.session.jobs.start();
         let mut job = planned.job;
         job.token = token.clone();
@@ -400,7 +397,7 @@ struct CommandArguments {
 }
 
 impl CommandArguments {
-    fn parse(arguments: &[Value]) -> Result<CommandArguments, String> {
+    fn parse(arguments: &[Value]) -> Result<CommandArguments, Error> {
         let Some(first) = arguments.first() else {
             return Ok(CommandArguments::default());
         };
@@ -416,26 +413,36 @@ impl CommandArguments {
                         document
                             .get("uri")
                             .and_then(Value::as_str)
-                            .ok_or("textDocument.uri must be a string")?
+                            .ok_or_else(|| {
+                                Error::InvalidArguments("textDocument.uri must be a string".into())
+                            })?
                             .to_string(),
                     ),
                     None => None,
                 };
                 let range = match object.get("range") {
                     Some(range) => Some(proto::range(
-                        serde_json::from_value::<lsp::Range>(range.clone())
-                            .map_err(|err| format!("range is not an LSP range: {err}"))?,
+                        serde_json::from_value::<lsp::Range>(range.clone()).map_err(|err| {
+                            Error::InvalidArguments(format!("range is not an LSP range: {err}"))
+                        })?,
                     )),
                     None => None,
                 };
                 let instruction = match object.get("instruction") {
                     Some(Value::String(text)) => Some(text.clone()),
                     Some(Value::Null) | None => None,
-                    Some(_) => return Err("instruction must be a string".into()),
+                    Some(_) => {
+                        return Err(Error::InvalidArguments(
+                            "instruction must be a string".into(),
+                        ));
+                    }
                 };
                 let diagnostics = match object.get("diagnostics") {
-                    Some(value) => serde_json::from_value(value.clone())
-                        .map_err(|err| format!("diagnostics are not LSP diagnostics: {err}"))?,
+                    Some(value) => serde_json::from_value(value.clone()).map_err(|err| {
+                        Error::InvalidArguments(format!(
+                            "diagnostics are not LSP diagnostics: {err}"
+                        ))
+                    })?,
                     None => Vec::new(),
                 };
                 Ok(CommandArguments {
@@ -445,9 +452,9 @@ impl CommandArguments {
                     diagnostics,
                 })
             }
-            other => Err(format!(
+            other => Err(Error::InvalidArguments(format!(
                 "expected an instruction string or {{textDocument, range, instruction}}, got {other}"
-            )),
+            ))),
         }
     }
 }

@@ -84,9 +84,11 @@ impl tower_service::Service<Request> for Ordered {
 
 impl Ordered {
     fn note_code_action_range(&self, request: &Request) {
-        let Some(params) = request.params().cloned().and_then(|params| {
-            serde_json::from_value::<lsp::CodeActionParams>(params).ok()
-        }) else {
+        let Some(params) = request
+            .params()
+            .cloned()
+            .and_then(|params| serde_json::from_value::<lsp::CodeActionParams>(params).ok())
+        else {
             return;
         };
         self.session.note_action_range(
