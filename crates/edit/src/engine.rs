@@ -111,6 +111,9 @@ pub enum Event {
     Tick,
     /// The user cancelled the job.
     Cancel,
+    /// The job must fail for a reason outside the source and the editor (the driver caught a
+    /// panic in a step): restore what can be restored, or, when already restoring, stop.
+    Fail { reason: String },
 }
 
 /// The editor's answer to `workspace/applyEdit`.
@@ -480,6 +483,15 @@ impl EditEngine {
                 }
             }
             Event::Cancel => self.interrupt(now, Interrupt::Cancelled, effects),
+            Event::Fail { reason } => {
+                if let Phase::Restoring { interrupt, .. } = &mut self.phase {
+                    // Restoring itself went wrong: say so, and stop.
+                    *interrupt = Interrupt::Failed(reason);
+                    self.finish_restoring(false, effects);
+                } else {
+                    self.interrupt(now, Interrupt::Failed(reason), effects);
+                }
+            }
         }
     }
 

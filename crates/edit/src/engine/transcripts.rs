@@ -12,7 +12,8 @@
 //!   for the oldest queued edit but never applies it (Neovim 0.11 and Zed with a stale edit).
 //! - `type A..B "text"`: the user replaces bytes A..B; `replace "old" "new"`: the user replaces
 //!   the first occurrence of `old`.
-//! - `tick`: the armed timer fires (no time: it fires at the armed time); `cancel`; `close`.
+//! - `tick`: the armed timer fires (no time: it fires at the armed time); `cancel`; `close`;
+//!   `fail "reason"` (the driver fails the job, after a panic in a step).
 //!
 //! The snapshot shows every line with the effects it caused, then the final document.
 
@@ -263,6 +264,12 @@ fn transcript(setup: Setup, script: &str) -> String {
             }
             "cancel" => editor.feed(now, Event::Cancel),
             "close" => editor.feed(now, Event::DocumentClosed),
+            "fail" => editor.feed(
+                now,
+                Event::Fail {
+                    reason: strings[0].clone(),
+                },
+            ),
             _ => panic!("unknown command {verb:?}"),
         };
         rendered.push_str(&format!("{:>5} {command}\n", now.as_millis()));
@@ -1013,6 +1020,56 @@ fn a_region_merge_follows_typing_around_and_inside_the_region() {
                     finish Done
                 6 replace "fn c" "fn see"
             document: "// top\nfn a() {}\nfn bee() {\n    2\n}\n// b\nfn see() {}\n"
+        "#]],
+    );
+}
+
+#[test]
+fn an_internal_failure_restores_even_after_the_stream_ended() {
+    check(
+        Setup::rewrite("old\n", "old\n"),
+        r#"
+        0 connected
+        0 model "new\n"
+        1 finished
+        2 fail "internal error: boom"
+        3 ok
+        4 ok
+        "#,
+        expect![[r#"
+                0 connected
+                0 model "new\n"
+                    send v1 0..3 "new"
+                1 finished
+                2 fail "internal error: boom"
+                    timer 2002
+                3 ok
+                    send v2 0..3 "old"
+                4 ok
+                    finish Failed { reason: "internal error: boom", restored: true }
+            document: "old\n"
+        "#]],
+    );
+    check(
+        Setup::rewrite("old\n", "old\n"),
+        r#"
+        0 connected
+        0 model "new\n"
+        1 ok
+        2 cancel
+        3 fail "internal error: boom while restoring"
+        "#,
+        expect![[r#"
+                0 connected
+                0 model "new\n"
+                    send v1 0..3 "new"
+                1 ok
+                2 cancel
+                    send v2 0..3 "old"
+                    timer 2002
+                3 fail "internal error: boom while restoring"
+                    finish Failed { reason: "internal error: boom while restoring", restored: false }
+            document: "new\n"
         "#]],
     );
 }
