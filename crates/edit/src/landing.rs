@@ -315,6 +315,14 @@ mod tests {
     }
 
     #[test]
+    fn one_edit_in_flight_at_a_time() {
+        let doc = Document::new("a\n", 1, "text");
+        let mut landing = Landing::new(&doc, 0..2);
+        assert!(landing.propose(&doc, "b\n").is_some());
+        assert_eq!(landing.propose(&doc, "c\n"), None);
+    }
+
+    #[test]
     fn typing_inside_the_target_stops_the_job() {
         let mut doc = Document::new("keep\ntarget\n", 1, "text");
         let mut landing = Landing::new(&doc, 5..12);
