@@ -17,12 +17,8 @@ pub struct DocEvent {
     pub changes: Vec<AppliedChange>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageLevel {
-    Error,
-    Warning,
-    Info,
-}
+/// How loud a message is; the engine picks it for the messages it words.
+pub use edit::engine::MessageLevel;
 
 pub trait Frontend: Send + Sync + 'static {
     /// Asks for `replacement` (offsets into `document`) to be applied to the document at

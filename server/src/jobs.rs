@@ -1,13 +1,19 @@
-//! Background jobs: the registry that owns their cancellation, and the inline edit job.
+//! Background jobs: the registry that owns their cancellation, and the async driver of the
+//! inline edit job.
 //!
-//! A job starts from `workspace/executeCommand` (or `baton edit`), which returns at once. The job
-//! streams the model's reply into its target region through [`edit::landing::Landing`], at a
-//! bounded cadence: the first text at once, then a completed line after at least half of
-//! `flush_interval_ms`, and anything pending every `flush_interval_ms`,
-//! and never with more than one edit in flight. It reports `$/progress`, and ends in exactly one
+//! A job starts from `workspace/executeCommand` (or `baton edit`), which returns at once. What
+//! the job does with the model's reply — the flush cadence, one edit in flight, landing
+//! timeouts, rejected edits, restoring on cancel or failure, stopping when the user types in the
+//! target — is decided by [`edit::engine::EditEngine`], a synchronous state machine. This module
+//! only drives it: [`run_edit`] connects to the model, then turns model text, the document's
+//! changes ([`DocEvent`]s), the editor's answers to `workspace/applyEdit`, the engine's timer and
+//! cancellation into engine events, and performs the engine's effects through the
+//! [`Frontend`]. A panic inside an engine step fails the job (restoring the target when it
+//! can) instead of taking the server down. A job reports `$/progress` and ends in exactly one
 //! of: done, cancelled (target restored), failed (target restored, reason shown), or stopped
 //! because the user typed in the target (the user's text kept).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,15 +24,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use edit::landing::{Landing, Observed};
-use edit::preview::Aligner;
+use edit::engine::{EditAnswer, EditEngine, Effect, EngineSettings, Event, Rewrite};
 use edit::prompt::{self, EditContext};
-use edit::reply::ReplyText;
 use model::{ModelRequest, Provider, TokenStream};
 use text::Document;
 
 use crate::config::EditSettings;
-use crate::frontend::{DocEvent, Frontend, MessageLevel};
+use crate::frontend::{DocEvent, Frontend};
 use crate::targets::EditPlan;
 
 /// Running jobs by progress token.
@@ -80,55 +84,8 @@ impl Jobs {
     }
 }
 
-/// How a job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Cancelled { restored: bool },
-    Failed { reason: String, restored: bool },
-    UserEditedTarget,
-}
-
-impl Outcome {
-    pub fn progress_message(&self) -> String {
-        match self {
-            Outcome::Done => "done".into(),
-            Outcome::Cancelled { .. } => "cancelled".into(),
-            Outcome::Failed { reason, .. } => format!("failed: {reason}"),
-            Outcome::UserEditedTarget => "stopped: you edited the target".into(),
-        }
-    }
-
-    /// The message shown to the user, if the outcome deserves one.
-    pub fn user_message(&self) -> Option<(MessageLevel, String)> {
-        let restored = |restored: bool| {
-            if restored {
-                "; the original text was restored"
-            } else {
-                ""
-            }
-        };
-        match self {
-            Outcome::Done => None,
-            Outcome::Cancelled { restored: was } => Some((
-                MessageLevel::Info,
-                format!("baton: edit cancelled{}", restored(*was)),
-            )),
-            Outcome::Failed {
-                reason,
-                restored: was,
-            } => Some((
-                MessageLevel::Error,
-                format!("baton: {reason}{}", restored(*was)),
-            )),
-            Outcome::UserEditedTarget => Some((
-                MessageLevel::Warning,
-                "baton stopped: you edited the text it was rewriting, so your text was kept as is"
-                    .into(),
-            )),
-        }
-    }
-}
+/// How a job ended; the engine decides it and words its messages.
+pub use edit::engine::Outcome;
 
 /// Everything an inline edit job needs, resolved before it starts.
 pub struct EditJob {
@@ -162,7 +119,19 @@ impl EditJob {
     }
 }
 
+/// The engine's timing from the `edit` settings.
+fn engine_settings(settings: &EditSettings) -> EngineSettings {
+    EngineSettings {
+        flush_interval: Duration::from_millis(settings.flush_interval_ms),
+        landing_timeout: Duration::from_millis(settings.landing_timeout_ms),
+    }
+}
+
 /// Runs an inline edit to its end and reports the outcome through the frontend.
+///
+/// This is the async driver of [`EditEngine`]: it turns the model stream, the document's
+/// changes, the editor's answers, the engine's timer and cancellation into engine events, one
+/// at a time, and performs the effects the engine answers with.
 pub async fn run_edit(
     frontend: Arc<dyn Frontend>,
     provider: Arc<dyn Provider>,
@@ -175,19 +144,37 @@ pub async fn run_edit(
     // Creating the progress token is a round trip to the editor: it runs while the model
     // request is on its way, not before it.
     let begin = frontend.progress_begin(&job.token, &title, &job.plan.instruction);
-    let mut runner = EditRunner {
-        frontend: frontend.clone(),
-        uri: job.uri.clone(),
-        landing: Landing::new(&document, job.plan.region.clone()),
-        document,
-        events,
-        answers: mpsc::unbounded_channel(),
-        waiting_for_answer: None,
-        answered_at: None,
-        retry_after_version: None,
-        settings: job.settings.clone(),
+    let rewrite = Rewrite {
+        region: job.plan.region.clone(),
+        aligned_original: job.plan.aligned_original.clone(),
+        before: job.plan.before.clone(),
+        target_ends_with_newline: job.plan.model_target.ends_with('\n'),
+        empty_reply_reason: model::ModelError::EmptyAnswer.user_message(),
     };
-    let outcome = runner.run(provider, &job, &cancel, begin).await;
+    let engine = EditEngine::rewrite(document, rewrite, engine_settings(&job.settings));
+    let mut driver = EditDriver::new(frontend.clone(), job.uri.clone(), job.token.clone(), engine);
+    let request = job.model_request();
+    let connect = async {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            stream = provider.stream(request) => Some(stream),
+        }
+    };
+    // The begin is always sent before anything else about this job.
+    let (stream, ()) = tokio::join!(connect, begin);
+    let outcome = match stream {
+        None => driver.run(None, events, &cancel).await,
+        Some(Err(err)) => {
+            let reason = err.user_message();
+            driver.feed(Event::SourceFailed { reason }).await;
+            driver.run(None, events, &cancel).await
+        }
+        Some(Ok(stream)) => {
+            driver.feed(Event::SourceConnected).await;
+            driver.run(Some(stream), events, &cancel).await
+        }
+    };
     frontend
         .progress_end(&job.token, outcome.progress_message())
         .await;
@@ -199,282 +186,193 @@ pub async fn run_edit(
 }
 
 /// The editor's answer to the edit computed against a version.
-type EditAnswer = (i32, Result<bool, String>);
+type EditAnswerMessage = (i32, Result<bool, String>);
 
-/// Why the landing loop stopped early.
-enum Interrupt {
-    Cancelled,
-    UserEditedTarget,
-    Failed(String),
-}
-
-struct EditRunner {
+/// Feeds one [`EditEngine`] and performs its effects.
+struct EditDriver {
     frontend: Arc<dyn Frontend>,
     uri: String,
-    landing: Landing,
-    document: Document,
-    events: mpsc::UnboundedReceiver<DocEvent>,
+    token: String,
+    engine: EditEngine,
     /// The editor's answers to our edits, by the version each edit was computed against.
     answers: (
-        mpsc::UnboundedSender<EditAnswer>,
-        mpsc::UnboundedReceiver<EditAnswer>,
+        mpsc::UnboundedSender<EditAnswerMessage>,
+        mpsc::UnboundedReceiver<EditAnswerMessage>,
     ),
-    /// Version of the edit whose answer we wait for.
-    waiting_for_answer: Option<i32>,
-    /// When the editor said `applied: true` for the edit still in flight.
-    answered_at: Option<Instant>,
-    /// After a rejection, wait for the document to move past this version.
-    retry_after_version: Option<i32>,
-    settings: EditSettings,
+    started: Instant,
+    /// When the engine wants [`Event::Tick`].
+    timer: Option<Instant>,
+    outcome: Option<Outcome>,
 }
 
-impl EditRunner {
+impl EditDriver {
+    fn new(
+        frontend: Arc<dyn Frontend>,
+        uri: String,
+        token: String,
+        engine: EditEngine,
+    ) -> EditDriver {
+        EditDriver {
+            frontend,
+            uri,
+            token,
+            engine,
+            answers: mpsc::unbounded_channel(),
+            started: Instant::now(),
+            timer: None,
+            outcome: None,
+        }
+    }
+
+    /// Feeds events until the engine finishes. Without a stream, the source already failed,
+    /// or the job was cancelled while connecting.
     async fn run(
         &mut self,
-        provider: Arc<dyn Provider>,
-        job: &EditJob,
+        mut stream: Option<TokenStream>,
+        mut events: mpsc::UnboundedReceiver<DocEvent>,
         cancel: &CancellationToken,
-        progress_begin: futures::future::BoxFuture<'static, ()>,
     ) -> Outcome {
-        let request = job.model_request();
-        let connect = async {
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => None,
-                stream = provider.stream(request) => Some(stream),
-            }
-        };
-        // The begin is always sent before anything else about this job.
-        let (stream, ()) = tokio::join!(connect, progress_begin);
-        let Some(stream) = stream else {
-            return Outcome::Cancelled { restored: false };
-        };
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(err) => {
-                return Outcome::Failed {
-                    reason: err.user_message(),
-                    restored: false,
-                };
-            }
-        };
-        match self.stream_into_region(stream, job, cancel).await {
-            Ok(()) => Outcome::Done,
-            Err(Interrupt::UserEditedTarget) => Outcome::UserEditedTarget,
-            Err(Interrupt::Cancelled) => Outcome::Cancelled {
-                restored: self.restore().await,
-            },
-            Err(Interrupt::Failed(reason)) => {
-                let restored = self.restore().await;
-                Outcome::Failed { reason, restored }
-            }
+        if stream.is_none() && self.outcome.is_none() && cancel.is_cancelled() {
+            self.feed(Event::Cancel).await;
         }
-    }
-
-    async fn stream_into_region(
-        &mut self,
-        mut stream: TokenStream,
-        job: &EditJob,
-        cancel: &CancellationToken,
-    ) -> Result<(), Interrupt> {
-        let flush_interval = Duration::from_millis(self.settings.flush_interval_ms.max(1));
-        // Completed lines show sooner than partial ones, but not faster than this: at 1,200
-        // tokens/s lines complete every few milliseconds, and every edit costs the editor work.
-        let line_interval = flush_interval / 2;
-        let mut aligner = Aligner::new(&job.plan.aligned_original);
-        let mut reply = ReplyText::new();
-        let mut tokens = 0usize;
-        let mut stream_done = false;
-        let mut final_text: Option<String> = None;
-        let mut dirty = false;
-        let mut line_completed = false;
-        // The first text goes to the buffer as soon as it arrives.
-        let mut last_flush = Instant::now()
-            .checked_sub(flush_interval)
-            .unwrap_or_else(Instant::now);
-        let mut last_report = Instant::now();
-        loop {
-            // Decide whether to send an edit now.
-            if let Some(wanted) = &final_text {
-                if self.landing.shown() == wanted && !self.landing.in_flight() {
-                    return Ok(());
-                }
-                self.try_send(wanted.clone());
-            } else if dirty
-                && (last_flush.elapsed() >= flush_interval
-                    || (line_completed && last_flush.elapsed() >= line_interval))
-            {
-                let preview = format!("{}{}", job.plan.before, aligner.preview(reply.partial()));
-                if self.try_send(preview) {
-                    dirty = false;
-                    line_completed = false;
-                    last_flush = Instant::now();
-                }
+        let mut cancel_seen = cancel.is_cancelled();
+        let mut document_open = true;
+        while self.outcome.is_none() {
+            if !self.engine.wants_source() {
+                // Dropping the stream closes the model connection.
+                stream = None;
             }
-            if last_report.elapsed() >= Duration::from_millis(250) && tokens > 0 {
-                last_report = Instant::now();
-                let message = if stream_done {
-                    format!("landing ({tokens} tokens)")
-                } else {
-                    format!("streaming ({tokens} tokens)")
-                };
-                self.frontend.progress_report(&job.token, message).await;
-            }
-            let next_flush = last_flush
-                + if line_completed {
-                    line_interval
-                } else {
-                    flush_interval
-                };
-            let stall_deadline = self.stall_deadline();
-            tokio::select! {
+            let timer = self.timer;
+            let event = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => return Err(Interrupt::Cancelled),
-                event = self.events.recv() => match event {
-                    Some(event) => self.observe(event)?,
-                    None => return Err(Interrupt::Failed("the document was closed".into())),
-                },
-                Some((version, answer)) = self.answers.1.recv() => self.on_answer(version, answer)?,
-                item = stream.next(), if !stream_done => match item {
-                    Some(Ok(delta)) => {
-                        tokens += 1;
-                        line_completed |= delta.contains('\n');
-                        reply.push(&delta);
-                        dirty = true;
-                    }
-                    Some(Err(err)) => return Err(Interrupt::Failed(err.user_message())),
+                _ = cancel.cancelled(), if !cancel_seen => {
+                    cancel_seen = true;
+                    Event::Cancel
+                }
+                event = events.recv(), if document_open => match event {
+                    Some(DocEvent { document, changes }) => Event::DocumentChanged { document, changes },
                     None => {
-                        stream_done = true;
-                        let text = reply.finish(job.plan.model_target.ends_with('\n'));
-                        if text.trim().is_empty() {
-                            return Err(Interrupt::Failed(model::ModelError::EmptyAnswer.user_message()));
-                        }
-                        final_text = Some(format!("{}{}", job.plan.before, text));
+                        document_open = false;
+                        Event::DocumentClosed
                     }
                 },
-                _ = tokio::time::sleep_until(next_flush), if dirty && final_text.is_none() && self.can_send() => {}
-                _ = tokio::time::sleep_until(stall_deadline.unwrap_or(next_flush)), if stall_deadline.is_some() => {
-                    self.on_stall()?;
-                }
-            }
-        }
-    }
-
-    /// Puts the original text back, unless the user changed the region. Returns whether the
-    /// region now holds the original.
-    async fn restore(&mut self) -> bool {
-        let original = self.landing.original().to_string();
-        let deadline =
-            Instant::now() + Duration::from_millis(self.settings.landing_timeout_ms.max(100) * 2);
-        loop {
-            if self.landing.shown() == original && !self.landing.in_flight() {
-                return true;
-            }
-            self.try_send(original.clone());
-            let stall_deadline = self.stall_deadline();
-            let step = tokio::select! {
-                biased;
-                event = self.events.recv() => match event {
-                    Some(event) => self.observe(event),
-                    None => return false,
+                Some((version, answer)) = self.answers.1.recv() => Event::EditAnswered {
+                    version,
+                    answer: match answer {
+                        Ok(true) => EditAnswer::Applied,
+                        Ok(false) => {
+                            tracing::debug!(version, "edit rejected; recomputing on a newer version");
+                            EditAnswer::Rejected
+                        }
+                        Err(err) => EditAnswer::Error(err),
+                    },
                 },
-                Some((version, answer)) = self.answers.1.recv() => self.on_answer(version, answer),
-                _ = tokio::time::sleep_until(stall_deadline.unwrap_or(deadline)), if stall_deadline.is_some() => self.on_stall(),
-                _ = tokio::time::sleep_until(deadline) => return false,
+                item = next_item(&mut stream) => match item {
+                    Some(Ok(delta)) => Event::ModelText(delta),
+                    Some(Err(err)) => Event::SourceFailed { reason: err.user_message() },
+                    None => Event::SourceFinished,
+                },
+                _ = sleep_until(timer), if timer.is_some() => {
+                    self.timer = None;
+                    Event::Tick
+                }
             };
-            if step.is_err() {
-                return false;
+            self.feed(event).await;
+        }
+        self.outcome.clone().expect("finished")
+    }
+
+    /// Feeds one event and performs the effects.
+    async fn feed(&mut self, event: Event) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let now = self.started.elapsed();
+        let effects = guarded_step(&mut self.engine, now, event, EditEngine::step);
+        for effect in effects {
+            self.perform(effect).await;
+        }
+    }
+
+    async fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::SendEdit(proposed) => {
+                let apply = self.frontend.apply_edit(
+                    &self.uri,
+                    self.engine.document(),
+                    &proposed.replacement,
+                );
+                let answers = self.answers.0.clone();
+                let version = proposed.version;
+                tokio::spawn(async move {
+                    let _ = answers.send((version, apply.await));
+                });
             }
-        }
-    }
-
-    /// Sends an edit that makes the region show `text`, if none is in flight and the last
-    /// rejection has been overtaken by a newer version. Returns whether the region is (or will
-    /// be) showing `text`.
-    fn try_send(&mut self, text: String) -> bool {
-        if self.landing.in_flight() {
-            return false;
-        }
-        if let Some(version) = self.retry_after_version {
-            if self.document.version() <= version {
-                return false;
+            Effect::ReportProgress(message) => {
+                self.frontend.progress_report(&self.token, message).await;
             }
-            self.retry_after_version = None;
-        }
-        let Some(proposed) = self.landing.propose(&self.document, &text) else {
-            return self.landing.shown() == text;
-        };
-        let apply = self
-            .frontend
-            .apply_edit(&self.uri, &self.document, &proposed.replacement);
-        let answers = self.answers.0.clone();
-        let version = proposed.version;
-        self.waiting_for_answer = Some(version);
-        self.answered_at = None;
-        tokio::spawn(async move {
-            let _ = answers.send((version, apply.await));
-        });
-        true
-    }
-
-    fn observe(&mut self, event: DocEvent) -> Result<(), Interrupt> {
-        self.document = event.document;
-        match self.landing.observe(&self.document, &event.changes) {
-            Observed::UserEditedTarget => Err(Interrupt::UserEditedTarget),
-            Observed::Landed | Observed::Skipped => {
-                self.waiting_for_answer = None;
-                self.answered_at = None;
-                Ok(())
+            Effect::ShowMessage { level, text } => {
+                self.frontend.show_message(level, text).await;
             }
-            Observed::Unchanged => Ok(()),
+            Effect::ArmTimer { at } => self.timer = Some(self.started + at),
+            Effect::Finish(outcome) => self.outcome = Some(outcome),
         }
     }
+}
 
-    fn on_answer(&mut self, version: i32, answer: Result<bool, String>) -> Result<(), Interrupt> {
-        if self.waiting_for_answer != Some(version) {
-            // The change already told us what happened to this edit.
-            return Ok(());
-        }
-        match answer {
-            Ok(true) => {
-                self.answered_at = Some(Instant::now());
-                Ok(())
-            }
-            Ok(false) => {
-                tracing::debug!(version, "edit rejected; recomputing on a newer version");
-                self.landing.rejected();
-                self.waiting_for_answer = None;
-                self.retry_after_version = Some(version);
-                Ok(())
-            }
-            Err(err) => Err(Interrupt::Failed(format!(
-                "the editor could not apply the edit: {err}"
-            ))),
+/// The next item of the model stream; pending forever when there is none (or no more).
+async fn next_item(stream: &mut Option<TokenStream>) -> Option<Result<String, model::ModelError>> {
+    match stream {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One engine step that cannot take the process down. A panic inside the step becomes a
+/// failed job: the engine is told to fail, which puts the original text back where the region
+/// still holds baton's text; if that panics too, the job ends failed without restoring.
+fn guarded_step(
+    engine: &mut EditEngine,
+    now: Duration,
+    event: Event,
+    step: impl Fn(&mut EditEngine, Duration, Event) -> Vec<Effect>,
+) -> Vec<Effect> {
+    let panic = match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, event))) {
+        Ok(effects) => return effects,
+        Err(panic) => panic_message(panic.as_ref()),
+    };
+    tracing::error!(panic = %panic, "the edit engine panicked; failing the job");
+    let reason = format!("internal error: {panic}");
+    let fail = Event::Fail {
+        reason: reason.clone(),
+    };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, fail))) {
+        Ok(effects) => effects,
+        Err(again) => {
+            let again = panic_message(again.as_ref());
+            tracing::error!(panic = %again, "the edit engine panicked while failing the job");
+            vec![Effect::Finish(Outcome::Failed {
+                reason,
+                restored: false,
+            })]
         }
     }
+}
 
-    fn can_send(&self) -> bool {
-        !self.landing.in_flight() && self.retry_after_version.is_none()
-    }
-
-    /// When an edit reported as applied has not shown up in the document for too long.
-    fn stall_deadline(&self) -> Option<Instant> {
-        let patience = Duration::from_millis(self.settings.landing_timeout_ms.max(1));
-        self.answered_at.map(|at| at + patience).or_else(|| {
-            // A rejection with no newer version in sight: retry on the same version later.
-            self.retry_after_version.map(|_| Instant::now() + patience)
-        })
-    }
-
-    fn on_stall(&mut self) -> Result<(), Interrupt> {
-        if self.answered_at.take().is_some() {
-            tracing::warn!("the editor said an edit applied but never reported it; recomputing");
-            self.landing.abandon_in_flight();
-            self.waiting_for_answer = None;
-        } else {
-            self.retry_after_version = None;
-        }
-        Ok(())
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message.to_string()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".into()
     }
 }
 
@@ -548,4 +446,93 @@ pub async fn run_explain(
 /// Whether a plan's action is an explanation (which does not edit the buffer).
 pub fn is_explain(plan: &EditPlan) -> bool {
     !plan.action.edits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use text::{ContentChange, PositionEncoding};
+
+    /// Applies a sent edit to `document` as the editor would, and feeds the change back.
+    fn land(engine: &mut EditEngine, document: &mut Document, effects: &[Effect]) -> Vec<Effect> {
+        let Some(Effect::SendEdit(edit)) = effects
+            .iter()
+            .find(|effect| matches!(effect, Effect::SendEdit(_)))
+        else {
+            panic!("no edit sent: {effects:?}");
+        };
+        let encoding = PositionEncoding::Utf8;
+        let change = ContentChange {
+            range: Some(document.range(edit.replacement.range.clone(), encoding)),
+            text: edit.replacement.text.clone(),
+        };
+        let changes = document
+            .apply_changes(document.version() + 1, &[change], encoding)
+            .unwrap();
+        let event = Event::DocumentChanged {
+            document: document.clone(),
+            changes,
+        };
+        engine.step(Duration::ZERO, event)
+    }
+
+    /// An engine whose region ("old\n") shows the model's "new\n", and the document.
+    fn showing_new_text() -> (EditEngine, Document) {
+        let mut document = Document::new("old\n", 1, "text");
+        let rewrite = Rewrite {
+            region: 0..4,
+            aligned_original: "old\n".into(),
+            before: String::new(),
+            target_ends_with_newline: true,
+            empty_reply_reason: "empty".into(),
+        };
+        let mut engine = EditEngine::rewrite(document.clone(), rewrite, EngineSettings::default());
+        engine.step(Duration::ZERO, Event::SourceConnected);
+        let effects = engine.step(Duration::ZERO, Event::ModelText("new\n".into()));
+        land(&mut engine, &mut document, &effects);
+        assert_eq!(document.text(), "new\n");
+        (engine, document)
+    }
+
+    fn panics_unless_failing(engine: &mut EditEngine, now: Duration, event: Event) -> Vec<Effect> {
+        match event {
+            Event::Fail { .. } => engine.step(now, event),
+            _ => panic!("boom"),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_step_fails_the_job_and_restores_the_target() {
+        let (mut engine, mut document) = showing_new_text();
+        let effects = guarded_step(
+            &mut engine,
+            Duration::ZERO,
+            Event::ModelText("more".into()),
+            panics_unless_failing,
+        );
+        let effects = land(&mut engine, &mut document, &effects);
+        assert_eq!(document.text(), "old\n");
+        assert_eq!(
+            effects,
+            vec![Effect::Finish(Outcome::Failed {
+                reason: "internal error: boom".into(),
+                restored: true
+            })]
+        );
+    }
+
+    #[test]
+    fn a_panic_while_failing_ends_the_job_without_restoring() {
+        let (mut engine, _document) = showing_new_text();
+        let effects = guarded_step(&mut engine, Duration::ZERO, Event::Tick, |_, _, _| {
+            panic!("{}", "boom again")
+        });
+        assert_eq!(
+            effects,
+            vec![Effect::Finish(Outcome::Failed {
+                reason: "internal error: boom again".into(),
+                restored: false
+            })]
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! We trim the common prefix and suffix, diff the middle by lines, and trim each replaced hunk
 //! again by characters.
 
-use similar::{DiffOp, TextDiff};
+use similar::DiffOp;
 use text::boundary::slice_within;
 
 /// A replacement of `old[range]` by `text`, with offsets into the old text.
@@ -30,18 +30,24 @@ pub fn minimal_edits(old: &str, new: &str) -> Vec<Replacement> {
             text: new_mid.to_string(),
         }];
     }
-    let diff = TextDiff::configure()
-        .timeout(std::time::Duration::from_millis(50))
-        .diff_lines(old_mid, new_mid);
+    // Lines are split here, on `\n` only, and diffed as slices: `similar`'s own line splitting
+    // also breaks at a lone `\r`, which would not match these line tables.
     let old_lines: Vec<&str> = old_mid.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = new_mid.split_inclusive('\n').collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+    let ops = similar::capture_diff_slices_deadline(
+        similar::Algorithm::Myers,
+        &old_lines,
+        &new_lines,
+        Some(deadline),
+    );
     let old_starts = line_starts(&old_lines);
     let new_starts = line_starts(&new_lines);
     let mut edits: Vec<Replacement> = Vec::new();
     // Walk the ops keeping our own cursors: the index `similar` reports for an insertion is not
     // always the old line it goes before.
     let (mut old_line, mut new_line) = (0, 0);
-    for op in diff.ops() {
+    for op in &ops {
         let old_range = old_line..old_line + op.old_range().len();
         let new_range = new_line..new_line + op.new_range().len();
         old_line = old_range.end;
@@ -95,7 +101,9 @@ fn line_starts(lines: &[&str]) -> Vec<usize> {
     starts
 }
 
-/// Length in bytes of the longest common prefix, at a char boundary.
+/// Length in bytes of the longest common prefix, at a char boundary of both texts and never
+/// between the `\r` and `\n` of `a`'s line break: an LSP position cannot point there, so an
+/// edit starting there would be applied elsewhere.
 pub(crate) fn common_prefix(a: &str, b: &str) -> usize {
     let mut len = 0;
     for (x, y) in a.chars().zip(b.chars()) {
@@ -104,10 +112,14 @@ pub(crate) fn common_prefix(a: &str, b: &str) -> usize {
         }
         len += x.len_utf8();
     }
+    if a[..len].ends_with('\r') && a[len..].starts_with('\n') {
+        len -= 1;
+    }
     len
 }
 
-/// Length in bytes of the longest common suffix, at a char boundary.
+/// Length in bytes of the longest common suffix, at a char boundary of both texts and never
+/// between the `\r` and `\n` of `a`'s line break (see [`common_prefix`]).
 pub(crate) fn common_suffix(a: &str, b: &str) -> usize {
     let mut len = 0;
     for (x, y) in a.chars().rev().zip(b.chars().rev()) {
@@ -115,6 +127,10 @@ pub(crate) fn common_suffix(a: &str, b: &str) -> usize {
             break;
         }
         len += x.len_utf8();
+    }
+    let split = a.len() - len;
+    if a[split..].starts_with('\n') && a[..split].ends_with('\r') {
+        len -= 1;
     }
     len
 }
@@ -169,16 +185,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn edits_never_split_a_crlf_line_break() {
+        let edits = minimal_edits("x\r\ny\r\n", "x\ny\r\n");
+        assert_eq!(
+            edits,
+            vec![Replacement {
+                range: 1..3,
+                text: "\n".into()
+            }]
+        );
+        let edits = minimal_edits("a\r\n", "ab\n");
+        assert_eq!(
+            edits,
+            vec![Replacement {
+                range: 1..3,
+                text: "b\n".into()
+            }]
+        );
+    }
+
     proptest! {
         #[test]
         fn applying_the_edits_gives_the_new_text(
-            old in "(a|b|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
-            new in "(a|b|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
+            old in "(a|b|\r|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
+            new in "(a|b|\r|\n|\r\n|😀|é|中|e\u{301}|\u{200D}){0,40}",
         ) {
             let edits = minimal_edits(&old, &new);
             prop_assert_eq!(apply(&old, &edits), new);
             for pair in edits.windows(2) {
                 prop_assert!(pair[0].range.end < pair[1].range.start);
+            }
+            for edit in &edits {
+                for at in [edit.range.start, edit.range.end] {
+                    let splits_crlf = old[..at].ends_with('\r') && old[at..].starts_with('\n');
+                    prop_assert!(!splits_crlf, "{edit:?} splits a CRLF in {old:?}");
+                }
             }
         }
     }

@@ -32,7 +32,16 @@ pub struct Landing {
 struct InFlight {
     base_version: i32,
     text: String,
+    /// The document's text just before and just after the region when the edit was proposed.
+    /// The edit replaces text strictly inside the region, so where it landed, it sits between
+    /// these two; text that merely looks like it (the edit shortens the region to a prefix of
+    /// what the user's typing left there) does not.
+    before: String,
+    after: String,
 }
+
+/// How much of the surrounding text identifies where an edit landed.
+const CONTEXT_BYTES: usize = 32;
 
 /// An edit to send: one replacement in document byte offsets, valid for `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +106,12 @@ impl Landing {
             range: self.start + prefix..self.start + self.shown.len() - suffix,
             text: text[prefix..text.len() - suffix].to_string(),
         };
+        let region = self.region();
         self.in_flight = Some(InFlight {
             base_version: document.version(),
             text: text.to_string(),
+            before: document.slice(region.start.saturating_sub(CONTEXT_BYTES)..region.start),
+            after: document.slice(region.end..region.end + CONTEXT_BYTES),
         });
         Some(ProposedEdit {
             version: document.version(),
@@ -120,6 +132,9 @@ impl Landing {
 
     /// Feeds one document change (all of its content changes, already applied to `document`).
     pub fn observe(&mut self, document: &Document, changes: &[AppliedChange]) -> Observed {
+        if let Some(observed) = self.observe_elsewhere(document, changes) {
+            return observed;
+        }
         let mut churn = 0;
         for change in changes {
             let old_len = change.old_end_byte - change.start_byte;
@@ -133,14 +148,21 @@ impl Landing {
         }
         let window = churn + 1;
         if let Some(in_flight) = &self.in_flight
-            && let Some(found) = find_near(document, &in_flight.text, self.start, window)
+            && let Some(found) = find_near(document, &in_flight.text, self.start, window, |at| {
+                at >= in_flight.before.len()
+                    && document.slice(at - in_flight.before.len()..at) == in_flight.before
+                    && document.slice(
+                        at + in_flight.text.len()
+                            ..at + in_flight.text.len() + in_flight.after.len(),
+                    ) == in_flight.after
+            })
         {
             self.start = found;
             self.shown = in_flight.text.clone();
             self.in_flight = None;
             return Observed::Landed;
         }
-        match find_near(document, &self.shown, self.start, window) {
+        match find_near(document, &self.shown, self.start, window, |_| true) {
             Some(found) => {
                 self.start = found;
                 match &self.in_flight {
@@ -159,15 +181,56 @@ impl Landing {
     }
 }
 
-/// Finds `needle` in the document starting within `window` bytes of `near`, nearest first.
-fn find_near(document: &Document, needle: &str, near: usize, window: usize) -> Option<usize> {
+impl Landing {
+    /// When no change touches the region, its text cannot have changed: the edit in flight did
+    /// not land, whatever text near the region looks like it (an edit that shortens the region
+    /// proposes a prefix of what it shows), and the region only moves. Returns `None` when some
+    /// change touches the region, so its content must be searched.
+    fn observe_elsewhere(
+        &mut self,
+        document: &Document,
+        changes: &[AppliedChange],
+    ) -> Option<Observed> {
+        let mut start = self.start;
+        for change in changes {
+            let end = start + self.shown.len();
+            if change.start_byte <= end && change.old_end_byte >= start {
+                return None;
+            }
+            if change.old_end_byte < start {
+                start = start + change.new_end_byte - change.old_end_byte;
+            }
+        }
+        if document.slice(start..start + self.shown.len()) != self.shown {
+            return None;
+        }
+        self.start = start;
+        Some(match &self.in_flight {
+            Some(in_flight) if document.version() > in_flight.base_version => {
+                self.in_flight = None;
+                Observed::Skipped
+            }
+            _ => Observed::Unchanged,
+        })
+    }
+}
+
+/// Finds `needle` in the document starting within `window` bytes of `near`, nearest first,
+/// among the places `accept` accepts.
+fn find_near(
+    document: &Document,
+    needle: &str,
+    near: usize,
+    window: usize,
+    accept: impl Fn(usize) -> bool,
+) -> Option<usize> {
     let from = document.floor_boundary(near.saturating_sub(window));
     let to = document.floor_boundary(near.saturating_add(window).saturating_add(needle.len()));
     let haystack = document.slice(from..to);
     haystack
         .match_indices(needle)
         .map(|(i, _)| from + i)
-        .filter(|&at| at.abs_diff(near) <= window)
+        .filter(|&at| at.abs_diff(near) <= window && accept(at))
         .min_by_key(|&at| at.abs_diff(near))
 }
 
@@ -228,6 +291,35 @@ mod tests {
         let changes = land(&mut doc, &again);
         assert_eq!(landing.observe(&doc, &changes), Observed::Landed);
         assert_eq!(doc.text(), "xaaa\nBBB\n");
+    }
+
+    #[test]
+    fn an_edit_that_shortens_the_region_is_not_seen_in_typing_elsewhere() {
+        let mut doc = Document::new("head\nx\ntail\n", 1, "text");
+        let mut landing = Landing::new(&doc, 5..7);
+        // The proposed text is a prefix of what the region shows.
+        let _stale = landing.propose(&doc, "x").unwrap();
+        let changes = edit(&mut doc, 12..12, "typed");
+        assert_eq!(landing.observe(&doc, &changes), Observed::Skipped);
+        assert_eq!(landing.shown(), "x\n");
+    }
+
+    #[test]
+    fn text_that_only_looks_like_the_edit_in_flight_is_not_taken_for_it() {
+        let mut doc = Document::new("head\nyé\ntail\n", 1, "text");
+        let mut landing = Landing::new(&doc, 5..8);
+        let _stale = landing.propose(&doc, "y").unwrap();
+        // The user typed inside the region: it now starts with the text of the edit in flight.
+        let changes = edit(&mut doc, 6..6, "typed");
+        assert_eq!(landing.observe(&doc, &changes), Observed::UserEditedTarget);
+    }
+
+    #[test]
+    fn one_edit_in_flight_at_a_time() {
+        let doc = Document::new("a\n", 1, "text");
+        let mut landing = Landing::new(&doc, 0..2);
+        assert!(landing.propose(&doc, "b\n").is_some());
+        assert_eq!(landing.propose(&doc, "c\n"), None);
     }
 
     #[test]

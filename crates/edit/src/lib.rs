@@ -7,12 +7,18 @@
 //! - [`preview`] aligns a partial reply with the original region, so the buffer shows the new
 //!   text followed by the not-yet-rewritten rest of the original.
 //! - [`diff`] computes minimal edits between two texts.
+//! - [`merge`] merges a proposed whole text with what the user typed meanwhile (three-way).
 //! - [`landing`] tracks the target region through the document's versions and decides, for each
 //!   change the editor reports, whether it was baton's edit, a change elsewhere, or the user
 //!   typing inside the target.
+//! - [`engine`] is one job's landing as a synchronous state machine: events in (model text,
+//!   document changes, the editor's answers, timers, cancel), effects out (send this edit,
+//!   report progress, finish). The server drives it; agents will land their changes through it.
 
 pub mod diff;
+pub mod engine;
 pub mod landing;
+pub mod merge;
 pub mod preview;
 pub mod prompt;
 pub mod reply;
