@@ -288,7 +288,14 @@ impl EditDriver {
             return;
         }
         let now = self.started.elapsed();
+        let name = event_name(&event);
         let effects = guarded_step(&mut self.engine, now, event, EditEngine::step);
+        tracing::debug!(
+            token = %self.token,
+            event = name,
+            effects = ?effects.iter().map(effect_name).collect::<Vec<_>>(),
+            "engine step"
+        );
         for effect in effects {
             self.perform(effect).await;
         }
@@ -317,6 +324,44 @@ impl EditDriver {
             Effect::ArmTimer { at } => self.timer = Some(self.started + at),
             Effect::Finish(outcome) => self.outcome = Some(outcome),
         }
+    }
+}
+
+/// An event's kind, for the log (the event itself may hold a whole document).
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::SourceConnected => "source connected",
+        Event::ModelText(_) => "model text",
+        Event::ProposedText(_) => "proposed text",
+        Event::SourceFinished => "source finished",
+        Event::SourceFailed { .. } => "source failed",
+        Event::DocumentChanged { .. } => "document changed",
+        Event::DocumentClosed => "document closed",
+        Event::EditAnswered {
+            answer: EditAnswer::Applied,
+            ..
+        } => "answered applied",
+        Event::EditAnswered {
+            answer: EditAnswer::Rejected,
+            ..
+        } => "answered rejected",
+        Event::EditAnswered {
+            answer: EditAnswer::Error(_),
+            ..
+        } => "answered error",
+        Event::Tick => "tick",
+        Event::Cancel => "cancel",
+        Event::Fail { .. } => "fail",
+    }
+}
+
+fn effect_name(effect: &Effect) -> String {
+    match effect {
+        Effect::SendEdit(proposed) => format!("send edit v{}", proposed.version),
+        Effect::ReportProgress(_) => "report".into(),
+        Effect::ShowMessage { .. } => "message".into(),
+        Effect::ArmTimer { at } => format!("timer {}ms", at.as_millis()),
+        Effect::Finish(outcome) => format!("finish {outcome:?}"),
     }
 }
 

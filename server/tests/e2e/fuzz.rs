@@ -472,9 +472,17 @@ impl Fuzzer<'_> {
                     .map_err(|error| format!("baton.cancel failed: {error}"))?;
             }
             if Instant::now() > deadline {
+                let logs: Vec<String> = status["jobs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(|token| self.harness.log_lines_with(token))
+                    .collect();
                 return Err(format!(
-                    "jobs still running after cancel: {}",
-                    status["jobs"]
+                    "jobs still running after cancel: {}\n{}",
+                    status["jobs"],
+                    logs.join("\n")
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -300,6 +300,16 @@ impl Harness {
             .unwrap()
     }
 
+    /// The server's log lines that mention `needle`, for failure messages.
+    pub fn log_lines_with(&self, needle: &str) -> String {
+        std::fs::read_to_string(&self.log_file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Shuts down cleanly (no unhandled server messages) and checks the log never saw the key.
     pub async fn finish(self) {
         self.client.shutdown().await.expect("clean shutdown");
