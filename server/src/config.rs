@@ -311,8 +311,8 @@ impl Default for ContextSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EditSettings {
-    /// Longest wait between two streamed updates of the buffer, in milliseconds. A completed
-    /// line is flushed at once.
+    /// Longest wait between two streamed updates of the buffer, in milliseconds. The first text
+    /// goes out at once; a completed line goes out after half this interval.
     pub flush_interval_ms: u64,
     /// How long to wait for the editor to report an edit it said it applied.
     pub landing_timeout_ms: u64,
