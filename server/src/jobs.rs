@@ -391,7 +391,7 @@ fn guarded_step(
 ) -> Vec<Effect> {
     let panic = match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, event))) {
         Ok(effects) => return effects,
-        Err(panic) => panic_message(panic.as_ref()),
+        Err(panic) => crate::panics::payload_message(panic.as_ref()),
     };
     tracing::error!(panic = %panic, "the edit engine panicked; failing the job");
     let reason = format!("internal error: {panic}");
@@ -401,23 +401,13 @@ fn guarded_step(
     match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, fail))) {
         Ok(effects) => effects,
         Err(again) => {
-            let again = panic_message(again.as_ref());
+            let again = crate::panics::payload_message(again.as_ref());
             tracing::error!(panic = %again, "the edit engine panicked while failing the job");
             vec![Effect::Finish(Outcome::Failed {
                 reason,
                 restored: false,
             })]
         }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        message.to_string()
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".into()
     }
 }
 
