@@ -10,6 +10,8 @@ use text::{AppliedChange, Document};
 
 use edit::diff::Replacement;
 
+use crate::session::DocumentUri;
+
 /// A document changed: its new state and what changed, in order.
 #[derive(Debug, Clone)]
 pub struct DocEvent {
@@ -26,7 +28,7 @@ pub trait Frontend: Send + Sync + 'static {
     /// document changes it sees afterwards.
     fn apply_edit(
         &self,
-        uri: &str,
+        uri: &DocumentUri,
         document: &Document,
         replacement: &Replacement,
     ) -> BoxFuture<'static, Result<bool, String>>;

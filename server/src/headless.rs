@@ -19,6 +19,7 @@ use crate::config::{self, Inputs};
 use crate::frontend::{DocEvent, Frontend, MessageLevel};
 use crate::job_builder::{self, JobRequest};
 use crate::jobs::{self, Outcome};
+use crate::session::{DocumentSnapshot, DocumentUri};
 use crate::targets::Action;
 
 /// A 1-based line and column range, as editors show them (columns count characters).
@@ -89,22 +90,26 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
     };
     let language = syntax::Language::from_path(&args.file);
     let document = Document::new(&text, 0, language.map(|l| l.name()).unwrap_or("plaintext"));
-    let tree = language.and_then(|language| syntax::SyntaxTree::parse(language, document.rope()));
-    // Columns are characters, as editors show them.
-    let encoding = PositionEncoding::Utf32;
+    let snapshot = DocumentSnapshot {
+        uri: DocumentUri::new(args.file.display().to_string()),
+        tree: language.and_then(|language| syntax::SyntaxTree::parse(language, document.rope())),
+        path: Some(absolute),
+        // Columns are characters, as editors show them.
+        encoding: PositionEncoding::Utf32,
+        document,
+    };
     let planned = job_builder::build(
         JobRequest {
             action: args.action,
-            uri: args.file.display().to_string(),
-            path: Some(absolute),
-            range: args
-                .range
-                .map(|range| document.byte_range(range.to_range(), encoding)),
+            range: args.range.map(|range| {
+                snapshot
+                    .document
+                    .byte_range(range.to_range(), snapshot.encoding)
+            }),
             instruction: args.instruction,
             diagnostics: Vec::new(),
         },
-        &document,
-        tree.as_ref(),
+        &snapshot,
         Some(&root),
         &resolved,
     )
@@ -119,7 +124,7 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
     })?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let frontend = Arc::new(HeadlessFrontend {
-        document: Mutex::new(document.clone()),
+        document: Mutex::new(snapshot.document.clone()),
         events: events_tx,
     });
     let mut job = planned.job;
@@ -144,7 +149,15 @@ async fn run_inner(args: EditArgs) -> Result<(), String> {
         )
         .await
     } else {
-        jobs::run_edit(frontend_dyn, provider, job, document, events_rx, cancel).await
+        jobs::run_edit(
+            frontend_dyn,
+            provider,
+            job,
+            snapshot.document,
+            events_rx,
+            cancel,
+        )
+        .await
     };
     match outcome {
         Outcome::Done => {
@@ -176,7 +189,7 @@ struct HeadlessFrontend {
 impl Frontend for HeadlessFrontend {
     fn apply_edit(
         &self,
-        _uri: &str,
+        _uri: &DocumentUri,
         at: &Document,
         replacement: &Replacement,
     ) -> BoxFuture<'static, Result<bool, String>> {

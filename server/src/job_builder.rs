@@ -8,24 +8,20 @@
 //! index, the command line its terminal frontend.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use edit::prompt::Diagnostic;
 use model::ModelSettings;
-use syntax::SyntaxTree;
-use text::Document;
 
 use crate::config::{Resolved, Tier};
 use crate::error::Error;
 use crate::jobs::EditJob;
+use crate::session::DocumentSnapshot;
 use crate::targets::{self, Action, TargetRequest};
 
-/// What was asked for, in byte offsets into the document.
+/// What was asked for, in byte offsets into the snapshot's document.
 pub struct JobRequest {
     pub action: Action,
-    /// How the job names its document to the frontend (an LSP URI, or a path on the CLI).
-    pub uri: String,
-    pub path: Option<PathBuf>,
     pub range: Option<Range<usize>>,
     pub instruction: Option<String>,
     pub diagnostics: Vec<(Range<usize>, Diagnostic)>,
@@ -42,12 +38,12 @@ pub struct PlannedJob {
 /// Checks, plans and configures a job. Errors are messages for the user.
 pub fn build(
     request: JobRequest,
-    document: &Document,
-    tree: Option<&SyntaxTree>,
+    snapshot: &DocumentSnapshot,
     root: Option<&Path>,
     resolved: &Resolved,
 ) -> Result<PlannedJob, Error> {
-    if let Some(path) = &request.path {
+    let document = &snapshot.document;
+    if let Some(path) = &snapshot.path {
         resolved
             .never_send
             .check(path, root)
@@ -55,7 +51,7 @@ pub fn build(
     }
     let plan = targets::plan(
         document,
-        tree,
+        snapshot.tree.as_ref(),
         &TargetRequest {
             action: request.action,
             range: request.range,
@@ -65,21 +61,21 @@ pub fn build(
     )?;
     let tier = resolved.config.actions.get(request.action).tier;
     let model = resolved.config.models.tier(tier).settings();
-    let path_label = match (&request.path, root) {
+    let path_label = match (&snapshot.path, root) {
         (Some(path), Some(root)) => path
             .strip_prefix(root)
             .unwrap_or(path)
             .display()
             .to_string(),
         (Some(path), None) => path.display().to_string(),
-        _ => request.uri.clone(),
+        _ => snapshot.uri.to_string(),
     };
-    let language = crate::session::language_of(document, request.path.as_deref())
+    let language = crate::session::language_of(document, snapshot.path.as_deref())
         .map(|language| language.name().to_string())
         .unwrap_or_else(|| document.language_id().to_string());
     Ok(PlannedJob {
         job: EditJob {
-            uri: request.uri,
+            uri: snapshot.uri.clone(),
             path_label,
             language,
             plan,
@@ -95,8 +91,22 @@ pub fn build(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use crate::config::{Inputs, resolve};
+    use crate::session::DocumentUri;
+    use text::{Document, PositionEncoding};
+
+    fn snapshot(path: &str, text: &str, language_id: &str) -> DocumentSnapshot {
+        DocumentSnapshot {
+            uri: DocumentUri::new(format!("file:///repo/{path}")),
+            document: Document::new(text, 1, language_id),
+            tree: None,
+            path: Some(PathBuf::from("/repo").join(path)),
+            encoding: PositionEncoding::Utf16,
+        }
+    }
 
     fn resolved(editor: serde_json::Value) -> Resolved {
         resolve(&Inputs {
@@ -105,11 +115,9 @@ mod tests {
         })
     }
 
-    fn request(action: Action, path: &str) -> JobRequest {
+    fn request(action: Action) -> JobRequest {
         JobRequest {
             action,
-            uri: format!("file:///repo/{path}"),
-            path: Some(PathBuf::from("/repo").join(path)),
             range: None,
             instruction: Some("make it shorter".into()),
             diagnostics: Vec::new(),
@@ -120,16 +128,15 @@ mod tests {
 
     #[test]
     fn each_action_runs_on_its_configured_tier() {
-        let document = Document::new(TEXT, 1, "rust");
+        let snapshot = snapshot("src/lib.rs", TEXT, "rust");
         let resolved = resolved(serde_json::json!({
             "models": { "deep": { "model": "the-deep-one" } },
             "actions": { "explain": { "tier": "deep" } },
         }));
         for action in Action::ALL {
             let planned = build(
-                request(action, "src/lib.rs"),
-                &document,
-                None,
+                request(action),
+                &snapshot,
                 Some(Path::new("/repo")),
                 &resolved,
             )
@@ -148,11 +155,9 @@ mod tests {
 
     #[test]
     fn a_never_send_file_is_refused_before_anything_else() {
-        let document = Document::new("SECRET=1\n", 1, "plaintext");
         let refused = build(
-            request(Action::Explain, ".env"),
-            &document,
-            None,
+            request(Action::Explain),
+            &snapshot(".env", "SECRET=1\n", "plaintext"),
             Some(Path::new("/repo")),
             &resolved(serde_json::json!({})),
         );
@@ -165,13 +170,11 @@ mod tests {
 
     #[test]
     fn explain_jobs_send_the_explain_prompt() {
-        let document = Document::new(TEXT, 1, "rust");
-        let mut explain = request(Action::Explain, "src/lib.rs");
+        let mut explain = request(Action::Explain);
         explain.instruction = None;
         let planned = build(
             explain,
-            &document,
-            None,
+            &snapshot("src/lib.rs", TEXT, "rust"),
             Some(Path::new("/repo")),
             &resolved(serde_json::json!({})),
         )

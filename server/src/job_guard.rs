@@ -17,7 +17,7 @@ use text::Document;
 use edit::diff::Replacement;
 
 use crate::frontend::{Frontend, MessageLevel};
-use crate::session::Session;
+use crate::session::{DocumentUri, Session};
 
 /// Runs `work` as the job `token`. `work` receives a frontend that remembers how far the job's
 /// progress got.
@@ -84,7 +84,7 @@ impl ProgressTracking {
 impl Frontend for ProgressTracking {
     fn apply_edit(
         &self,
-        uri: &str,
+        uri: &DocumentUri,
         document: &Document,
         replacement: &Replacement,
     ) -> BoxFuture<'static, Result<bool, String>> {
@@ -139,7 +139,7 @@ mod tests {
     impl Frontend for Recorder {
         fn apply_edit(
             &self,
-            _: &str,
+            _: &DocumentUri,
             _: &Document,
             _: &Replacement,
         ) -> BoxFuture<'static, Result<bool, String>> {

@@ -31,6 +31,7 @@ use text::Document;
 
 use crate::config::EditSettings;
 use crate::frontend::{DocEvent, Frontend};
+use crate::session::DocumentUri;
 use crate::targets::EditPlan;
 
 /// Running jobs by progress token.
@@ -89,7 +90,7 @@ pub use edit::engine::Outcome;
 
 /// Everything an inline edit job needs, resolved before it starts.
 pub struct EditJob {
-    pub uri: String,
+    pub uri: DocumentUri,
     pub path_label: String,
     pub language: String,
     pub plan: EditPlan,
@@ -191,7 +192,7 @@ type EditAnswerMessage = (i32, Result<bool, String>);
 /// Feeds one [`EditEngine`] and performs its effects.
 struct EditDriver {
     frontend: Arc<dyn Frontend>,
-    uri: String,
+    uri: DocumentUri,
     token: String,
     engine: EditEngine,
     /// The editor's answers to our edits, by the version each edit was computed against.
@@ -208,7 +209,7 @@ struct EditDriver {
 impl EditDriver {
     fn new(
         frontend: Arc<dyn Frontend>,
-        uri: String,
+        uri: DocumentUri,
         token: String,
         engine: EditEngine,
     ) -> EditDriver {

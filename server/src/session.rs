@@ -25,6 +25,48 @@ const MAX_PARSED_BYTES: usize = 8 * 1024 * 1024;
 /// Changes kept before the tree is brought up to date even though nobody asked for it.
 const MAX_PENDING_CHANGES: usize = 64;
 
+/// An open document's key: its URI as the client names it. Typed, so that a path, a label or a
+/// token cannot be passed where a document is meant; built from an `lsp::Uri` at the edge
+/// (`lsp::proto::uri_key`), or from a URI string that an argument carried
+/// (`lsp::proto::uri_key_from_str`), so both spell the same document the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct DocumentUri(String);
+
+impl DocumentUri {
+    pub fn new(uri: impl Into<String>) -> DocumentUri {
+        DocumentUri(uri.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DocumentUri {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// What handlers and jobs work on: an open document as it was at one version, with its syntax
+/// tree brought up to date and the encoding its positions are converted with. Cheap: the rope
+/// and the tree share their nodes with the live document.
+#[derive(Clone)]
+pub struct DocumentSnapshot {
+    pub uri: DocumentUri,
+    pub document: Document,
+    pub tree: Option<SyntaxTree>,
+    pub path: Option<PathBuf>,
+    pub encoding: PositionEncoding,
+}
+
+impl DocumentSnapshot {
+    pub fn version(&self) -> i32 {
+        self.document.version()
+    }
+}
+
 /// An open document and what hangs off it.
 ///
 /// The syntax tree (and the index's view of the buffer) is brought up to date lazily: a
@@ -32,7 +74,7 @@ const MAX_PENDING_CHANGES: usize = 64;
 /// all pending changes. A job streaming fifty edits into a buffer costs no parse at all.
 pub struct OpenDocument {
     /// The document's key in [`Documents`], for log messages.
-    uri: String,
+    uri: DocumentUri,
     pub document: Document,
     tree: Option<SyntaxTree>,
     /// Changes applied to `document` but not yet to `tree` and the index, in order.
@@ -90,6 +132,16 @@ impl OpenDocument {
 }
 
 impl OpenDocument {
+    fn snapshot(&self, encoding: PositionEncoding) -> DocumentSnapshot {
+        DocumentSnapshot {
+            uri: self.uri.clone(),
+            document: self.document.clone(),
+            tree: self.tree.clone(),
+            path: self.path.clone(),
+            encoding,
+        }
+    }
+
     /// Records an applied change for the tree and hands it to the jobs following the document.
     fn follow(&mut self, applied: Vec<AppliedChange>, index: Option<&WorkspaceIndex>) {
         if self.tree.is_some() {
@@ -110,7 +162,8 @@ impl OpenDocument {
 }
 
 /// The last segment of a URI, for messages.
-fn display_name(uri: &str) -> &str {
+fn display_name(uri: &DocumentUri) -> &str {
+    let uri = uri.as_str();
     uri.rsplit('/')
         .next()
         .filter(|name| !name.is_empty())
@@ -149,26 +202,26 @@ struct StaleDocument {
 #[derive(Debug, Clone)]
 pub enum DocumentUpdate {
     Open {
-        uri: String,
+        uri: DocumentUri,
         path: Option<PathBuf>,
         text: String,
         version: i32,
         language_id: String,
     },
     Change {
-        uri: String,
+        uri: DocumentUri,
         version: i32,
         changes: Vec<ContentChange>,
     },
     Close {
-        uri: String,
+        uri: DocumentUri,
     },
 }
 
 #[derive(Default)]
 pub struct Documents {
-    open: DashMap<String, OpenDocument>,
-    stale: DashMap<String, StaleDocument>,
+    open: DashMap<DocumentUri, OpenDocument>,
+    stale: DashMap<DocumentUri, StaleDocument>,
 }
 
 impl Documents {
@@ -311,7 +364,7 @@ impl Documents {
     /// change carries its whole text.
     fn drop_as_stale(
         &self,
-        uri: String,
+        uri: DocumentUri,
         path: Option<PathBuf>,
         language_id: String,
         message: &str,
@@ -327,7 +380,7 @@ impl Documents {
     /// A change to a stale document: only a whole-text change can bring it back.
     fn resync_stale(
         &self,
-        uri: String,
+        uri: DocumentUri,
         (path, language_id): (Option<PathBuf>, String),
         version: i32,
         changes: Vec<ContentChange>,
@@ -375,12 +428,13 @@ impl Documents {
     /// A snapshot of a document and its up-to-date tree.
     pub fn snapshot(
         &self,
-        uri: &str,
+        uri: &DocumentUri,
+        encoding: PositionEncoding,
         index: Option<&WorkspaceIndex>,
-    ) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
+    ) -> Option<DocumentSnapshot> {
         let mut open = self.open.get_mut(uri)?;
         open.refresh(index);
-        Some((open.document.clone(), open.tree.clone(), open.path.clone()))
+        Some(open.snapshot(encoding))
     }
 
     /// Brings every open buffer's tree and index entry up to date, before a workspace query.
@@ -394,21 +448,18 @@ impl Documents {
     /// fall between the two.
     pub fn subscribe(
         &self,
-        uri: &str,
+        uri: &DocumentUri,
+        encoding: PositionEncoding,
         index: Option<&WorkspaceIndex>,
-    ) -> Option<(
-        Document,
-        Option<SyntaxTree>,
-        mpsc::UnboundedReceiver<DocEvent>,
-    )> {
+    ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
         let mut open = self.open.get_mut(uri)?;
         open.refresh(index);
         let (sender, receiver) = mpsc::unbounded_channel();
         open.listeners.push(sender);
-        Some((open.document.clone(), open.tree.clone(), receiver))
+        Some((open.snapshot(encoding), receiver))
     }
 
-    pub fn uris(&self) -> Vec<String> {
+    pub fn uris(&self) -> Vec<DocumentUri> {
         self.open.iter().map(|open| open.key().clone()).collect()
     }
 
@@ -453,9 +504,9 @@ pub struct Session {
     client: RwLock<ClientFeatures>,
     root: RwLock<Option<PathBuf>>,
     /// The most recent code action request: the target of a bare `baton.edit "…"`.
-    last_action_range: RwLock<Option<(String, text::Range)>>,
+    last_action_range: RwLock<Option<(DocumentUri, text::Range)>>,
     /// The document the user last touched.
-    focused: RwLock<Option<String>>,
+    focused: RwLock<Option<DocumentUri>>,
     /// The workspace index, once the workspace root is known and indexing is enabled.
     index: RwLock<Option<Arc<WorkspaceIndex>>>,
     /// What the last full indexing run found.
@@ -567,20 +618,18 @@ impl Session {
     }
 
     /// A snapshot of an open document with its tree up to date.
-    pub fn snapshot(&self, uri: &str) -> Option<(Document, Option<SyntaxTree>, Option<PathBuf>)> {
-        self.documents.snapshot(uri, self.index().as_deref())
+    pub fn snapshot(&self, uri: &DocumentUri) -> Option<DocumentSnapshot> {
+        self.documents
+            .snapshot(uri, self.encoding(), self.index().as_deref())
     }
 
     /// See [`Documents::subscribe`].
     pub fn subscribe(
         &self,
-        uri: &str,
-    ) -> Option<(
-        Document,
-        Option<SyntaxTree>,
-        mpsc::UnboundedReceiver<DocEvent>,
-    )> {
-        self.documents.subscribe(uri, self.index().as_deref())
+        uri: &DocumentUri,
+    ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
+        self.documents
+            .subscribe(uri, self.encoding(), self.index().as_deref())
     }
 
     /// The index with every open buffer's latest text in it, for a workspace-wide query.
@@ -603,20 +652,20 @@ impl Session {
         *write(&self.index_report) = Some(report);
     }
 
-    pub fn note_focus(&self, uri: &str) {
-        *write(&self.focused) = Some(uri.to_string());
+    pub fn note_focus(&self, uri: &DocumentUri) {
+        *write(&self.focused) = Some(uri.clone());
     }
 
-    pub fn focused(&self) -> Option<String> {
+    pub fn focused(&self) -> Option<DocumentUri> {
         read(&self.focused).clone()
     }
 
-    pub fn note_action_range(&self, uri: &str, range: text::Range) {
-        *write(&self.last_action_range) = Some((uri.to_string(), range));
+    pub fn note_action_range(&self, uri: &DocumentUri, range: text::Range) {
+        *write(&self.last_action_range) = Some((uri.clone(), range));
         self.note_focus(uri);
     }
 
-    pub fn last_action_range(&self) -> Option<(String, text::Range)> {
+    pub fn last_action_range(&self) -> Option<(DocumentUri, text::Range)> {
         read(&self.last_action_range).clone()
     }
 }

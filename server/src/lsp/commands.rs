@@ -41,10 +41,14 @@ impl Backend {
         params: lsp::CodeActionParams,
     ) -> Vec<lsp::CodeActionOrCommand> {
         let uri_key = proto::uri_key(&params.text_document.uri);
-        let Some((document, tree, _)) = self.session.snapshot(&uri_key) else {
+        let Some(snapshot) = self.session.snapshot(&uri_key) else {
             return Vec::new();
         };
-        let encoding = self.session.encoding();
+        let (document, tree, encoding) = (
+            &snapshot.document,
+            snapshot.tree.as_ref(),
+            snapshot.encoding,
+        );
         // Each title names the tier its action runs on (`actions.<name>.tier`).
         let config = self.session.config();
         let tier = |action: Action| config.config.actions.get(action).tier.name();
@@ -89,7 +93,7 @@ impl Backend {
             .min(first_line.saturating_add(MAX_MARKER_LINES));
         for line in first_line..=last_line {
             if let Some(marker) = syntax::find_marker(document.rope(), line as usize) {
-                let range = proto::lsp_range(&document, marker.line_range.clone(), encoding);
+                let range = proto::lsp_range(document, marker.line_range.clone(), encoding);
                 push(
                     format!("baton ({}): {}", tier(Action::Edit), marker.instruction),
                     lsp::CodeActionKind::REFACTOR_REWRITE,
@@ -109,7 +113,7 @@ impl Backend {
                 instruction: None,
                 diagnostics: Vec::new(),
             };
-            if let Ok(plan) = targets::plan(&document, tree.as_ref(), &request) {
+            if let Ok(plan) = targets::plan(document, tree, &request) {
                 push(
                     format!(
                         "baton ({}): rewrite selection: {}",
@@ -236,9 +240,11 @@ impl Backend {
                 "skipped": report.skipped.iter().map(|(path, reason)| json!({ "path": path, "reason": reason })).collect::<Vec<_>>(),
             });
         }
-        if let Some((document, _, _)) = uri.and_then(|uri| self.session.snapshot(uri)) {
-            status["version"] = json!(document.version());
-            status["text"] = json!(document.text());
+        if let Some(snapshot) =
+            uri.and_then(|uri| self.session.snapshot(&proto::uri_key_from_str(uri)))
+        {
+            status["version"] = json!(snapshot.version());
+            status["text"] = json!(snapshot.document.text());
         }
         status
     }
@@ -246,36 +252,32 @@ impl Backend {
     /// Resolves the target, checks the model configuration and spawns the job. Never awaits.
     fn start_job(&self, action: Action, arguments: CommandArguments) -> Result<String, Error> {
         let (uri, range) = match arguments.uri {
-            Some(uri) => (uri, arguments.range),
+            Some(uri) => (proto::uri_key_from_str(&uri), arguments.range),
             None => match self.session.last_action_range() {
                 Some((uri, range)) => (uri, Some(range)),
                 None => (self.session.focused().ok_or(Error::NoDocument)?, None),
             },
         };
-        let (document, tree, events) = self
+        let (snapshot, events) = self
             .session
             .subscribe(&uri)
-            .ok_or_else(|| Error::NotOpen(uri.clone()))?;
-        let path = proto::parse_uri(&uri).and_then(|uri| proto::file_path(&uri));
+            .ok_or_else(|| Error::NotOpen(uri.to_string()))?;
         let root = self.session.root();
-        let encoding = self.session.encoding();
+        let (document, encoding) = (&snapshot.document, snapshot.encoding);
         let diagnostics = arguments
             .diagnostics
             .iter()
-            .map(|diagnostic| diagnostic_terms(&document, diagnostic, encoding))
+            .map(|diagnostic| diagnostic_terms(document, diagnostic, encoding))
             .collect();
         let config = self.session.config();
         let planned = job_builder::build(
             JobRequest {
                 action,
-                uri: uri.clone(),
-                path: path.clone(),
                 range: range.map(|range| document.byte_range(range, encoding)),
                 instruction: arguments.instruction,
                 diagnostics,
             },
-            &document,
-            tree.as_ref(),
+            &snapshot,
             root.as_deref(),
             &config,
         )?;
@@ -284,7 +286,7 @@ impl Backend {
         let (token, cancel) = self.session.jobs.start();
         let mut job = planned.job;
         job.token = token.clone();
-        let repo_map_source = match (self.session.current_index(), &path) {
+        let repo_map_source = match (self.session.current_index(), &snapshot.path) {
             (Some(index), Some(path)) => Some((
                 index,
                 path.clone(),
@@ -339,7 +341,8 @@ impl Backend {
                     )
                     .await;
                 } else {
-                    jobs::run_edit(frontend, provider, job, document, events, cancel).await;
+                    jobs::run_edit(frontend, provider, job, snapshot.document, events, cancel)
+                        .await;
                 }
                 session.jobs.finish(&job_token);
             },

@@ -14,7 +14,7 @@ use text::Document;
 
 use crate::frontend::{Frontend, MessageLevel};
 use crate::lsp::proto;
-use crate::session::Session;
+use crate::session::{DocumentUri, Session};
 
 pub struct LspFrontend {
     pub client: Client,
@@ -24,7 +24,7 @@ pub struct LspFrontend {
 impl Frontend for LspFrontend {
     fn apply_edit(
         &self,
-        uri: &str,
+        uri: &DocumentUri,
         document: &Document,
         replacement: &Replacement,
     ) -> BoxFuture<'static, Result<bool, String>> {
@@ -41,7 +41,7 @@ impl Frontend for LspFrontend {
         } else {
             // Without documentChanges there is no version check on the client side; the landing
             // still verifies every change from the document's content.
-            json!({ "changes": { uri: [text_edit] } })
+            json!({ "changes": { uri.as_str(): [text_edit] } })
         };
         async move {
             let edit: lsp::WorkspaceEdit =

@@ -6,6 +6,8 @@ use tower_lsp_server::ls_types as lsp;
 
 use text::{Document, PositionEncoding};
 
+use crate::session::DocumentUri;
+
 pub fn position(position: lsp::Position) -> text::Position {
     text::Position::new(position.line, position.character)
 }
@@ -42,8 +44,16 @@ pub fn file_path(uri: &lsp::Uri) -> Option<PathBuf> {
     uri.to_file_path().map(|path| path.into_owned())
 }
 
-pub fn uri_key(uri: &lsp::Uri) -> String {
-    uri.as_str().to_string()
+pub fn uri_key(uri: &lsp::Uri) -> DocumentUri {
+    DocumentUri::new(uri.as_str())
+}
+
+/// The key of a URI that arrived as a plain string (a command's argument): parsed like the
+/// URIs of `didOpen`, so both spell the same document the same way.
+pub fn uri_key_from_str(text: &str) -> DocumentUri {
+    parse_uri(text)
+        .map(|uri| uri_key(&uri))
+        .unwrap_or_else(|| DocumentUri::new(text))
 }
 
 pub fn parse_uri(text: &str) -> Option<lsp::Uri> {

@@ -13,21 +13,23 @@ use syntax::OutlineItem;
 use text::{Document, PositionEncoding, boundary};
 
 use crate::lsp::{Backend, proto};
+use crate::session::DocumentSnapshot;
 
 /// Most workspace symbols returned for one query.
 const MAX_WORKSPACE_SYMBOLS: usize = 128;
 
 impl Backend {
     pub(crate) fn document_symbols(&self, uri: &lsp::Uri) -> Option<lsp::DocumentSymbolResponse> {
-        let (document, tree, _) = self.session.snapshot(&proto::uri_key(uri))?;
+        let snapshot = self.session.snapshot(&proto::uri_key(uri))?;
+        let document = &snapshot.document;
         if crate::test_hooks::enabled() {
             crate::test_hooks::maybe_panic(
                 crate::test_hooks::Site::DocumentSymbol,
                 &document.text(),
             );
         }
-        let tree = tree?;
-        let encoding = self.session.encoding();
+        let tree = snapshot.tree.as_ref()?;
+        let encoding = snapshot.encoding;
         let outline = tree.outline(document.rope());
         // Every range converted in one batch, in the order `document_symbol` takes them.
         let mut byte_ranges = Vec::new();
@@ -58,7 +60,7 @@ impl Backend {
             current_file: self
                 .session
                 .focused()
-                .and_then(|uri| proto::parse_uri(&uri))
+                .and_then(|uri| proto::parse_uri(uri.as_str()))
                 .and_then(|uri| proto::file_path(&uri)),
         };
         let matches = index.search(query, MAX_WORKSPACE_SYMBOLS, &context);
@@ -87,10 +89,16 @@ impl Backend {
         let Some(index) = self.session.current_index() else {
             return Vec::new();
         };
-        let Some((document, _, path)) = self.session.snapshot(&proto::uri_key(uri)) else {
+        let Some(DocumentSnapshot {
+            document,
+            path,
+            encoding,
+            ..
+        }) = self.session.snapshot(&proto::uri_key(uri))
+        else {
             return Vec::new();
         };
-        let offset = document.offset(proto::position(position), self.session.encoding());
+        let offset = document.offset(proto::position(position), encoding);
         let Some(name) = word_at(&document, offset) else {
             return Vec::new();
         };
@@ -175,8 +183,9 @@ impl<'a> Locator<'a> {
 
     fn locate(&mut self, symbol: &Symbol) -> Option<lsp::Location> {
         let uri = proto::file_uri(&symbol.path)?;
-        if let Some((document, _, _)) = self.backend.session.snapshot(&proto::uri_key(&uri)) {
-            let range = proto::lsp_range(&document, symbol.name_range.clone(), self.encoding);
+        if let Some(snapshot) = self.backend.session.snapshot(&proto::uri_key(&uri)) {
+            let range =
+                proto::lsp_range(&snapshot.document, symbol.name_range.clone(), self.encoding);
             return Some(lsp::Location { uri, range });
         }
         // The index knows the name's column in UTF-8 and UTF-16; they are equal on ASCII lines,
