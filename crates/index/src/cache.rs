@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use syntax::Language;
+use text::StoredPosition;
 
 use crate::file_symbols::{Definition, FileSymbols};
 
 const MAGIC: &[u8; 8] = b"BATONIDX";
 /// Bump on any change to the encoding or to what the tags contain, so old caches are rebuilt.
-const FORMAT_VERSION: u32 = 2;
+/// Version 3: a definition's line is `text::StoredPosition`'s, which breaks lines at a lone
+/// `\r` too (as LSP does); version 2 kept tree-sitter's row, which breaks only at `\n`.
+const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -87,11 +90,12 @@ pub(crate) fn encode<'a>(entries: impl Iterator<Item = (&'a Path, &'a FileSymbol
         for definition in &file.definitions {
             out.string(&definition.name);
             out.varint(u64::from(crate::kinds::kind_to_byte(definition.kind)));
-            out.varint(u64::from(definition.line));
+            let (line, utf8_column, utf16_column) = definition.position.stored_parts();
+            out.varint(u64::from(line));
             out.varint(u64::from(definition.name_start));
             out.varint(u64::from(definition.name_end));
-            out.varint(u64::from(definition.column_utf8));
-            out.varint(u64::from(definition.column_utf16));
+            out.varint(u64::from(utf8_column));
+            out.varint(u64::from(utf16_column));
             out.varint(u64::from(definition.range_start));
             out.varint(u64::from(definition.range_end));
         }
@@ -144,12 +148,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<CachedFiles, CacheError> {
                 .ok_or(CacheError::Corrupt("unknown symbol kind"))?;
             let line = input.u32()?;
             let name_range = input.u32()? as usize..input.u32()? as usize;
-            let (column_utf8, column_utf16) = (input.u32()?, input.u32()?);
+            let (utf8_column, utf16_column) = (input.u32()?, input.u32()?);
             let range = input.u32()? as usize..input.u32()? as usize;
-            let mut definition = Definition::new(name, kind, line, name_range, range);
-            definition.column_utf8 = column_utf8;
-            definition.column_utf16 = column_utf16;
-            definitions.push(definition);
+            let position = StoredPosition::from_stored_parts(line, utf8_column, utf16_column);
+            definitions.push(Definition::new(name, kind, position, name_range, range));
         }
         let reference_count = input.length()?;
         let mut references = Vec::with_capacity(reference_count);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use syntax::{Language, SymbolKind};
+use text::StoredPosition;
 
 /// One definition in a file. Ranges are byte offsets stored as `u32` to halve their size;
 /// files over 4 GiB are far beyond `max_file_bytes` anyway.
@@ -19,14 +20,11 @@ pub(crate) struct Definition {
     /// match names whose mask contains the query's mask, which rejects most names in one `and`.
     pub(crate) char_mask: u64,
     pub(crate) kind: SymbolKind,
-    /// 0-based line of the name.
-    pub(crate) line: u32,
+    /// Where the name starts, as LSP counts lines and columns (computed by `text`), so the
+    /// server can answer with positions without reading the file.
+    pub(crate) position: StoredPosition,
     pub(crate) name_start: u32,
     pub(crate) name_end: u32,
-    /// Column of the name in UTF-8 bytes and in UTF-16 code units, so the server can answer
-    /// with LSP positions without reading the file (they differ only on non-ASCII lines).
-    pub(crate) column_utf8: u32,
-    pub(crate) column_utf16: u32,
     pub(crate) range_start: u32,
     pub(crate) range_end: u32,
     /// Index (in the same file's definitions) of the innermost definition enclosing this one.
@@ -36,27 +34,6 @@ pub(crate) struct Definition {
 impl Definition {
     pub(crate) fn name_range(&self) -> Range<usize> {
         self.name_start as usize..self.name_end as usize
-    }
-
-    /// Computes the name's columns from the text it was found in.
-    pub(crate) fn set_columns(&mut self, rope: &ropey::Rope) {
-        // A name starting inside a character would give a UTF-8 column inside it but a UTF-16
-        // column at its start; both count from the character's start.
-        let start = text::boundary::rope_floor_char_boundary(rope, self.name_start as usize);
-        let Some(line_start) = rope.try_line_to_byte(self.line as usize).ok() else {
-            return;
-        };
-        let (Ok(start_char), Ok(line_char)) = (
-            rope.try_byte_to_char(start),
-            rope.try_byte_to_char(line_start),
-        ) else {
-            return;
-        };
-        self.column_utf8 = clamp_u32(start.saturating_sub(line_start));
-        self.column_utf16 = clamp_u32(
-            rope.char_to_utf16_cu(start_char)
-                .saturating_sub(rope.char_to_utf16_cu(line_char)),
-        );
     }
 }
 
@@ -87,15 +64,13 @@ impl FileSymbols {
         let mut reference_counts: HashMap<&str, u32> = HashMap::new();
         for tag in tags {
             if tag.is_definition {
-                let mut definition = Definition::new(
+                definitions.push(Definition::new(
                     &tag.name,
                     tag.kind,
-                    tag.line,
+                    StoredPosition::of_offset(rope, tag.name_range.start),
                     tag.name_range.clone(),
                     tag.range.clone(),
-                );
-                definition.set_columns(rope);
-                definitions.push(definition);
+                ));
             } else {
                 *reference_counts.entry(tag.name.as_str()).or_default() += 1;
             }
@@ -166,7 +141,7 @@ impl Definition {
     pub(crate) fn new(
         name: &str,
         kind: SymbolKind,
-        line: u32,
+        position: StoredPosition,
         name_range: Range<usize>,
         range: Range<usize>,
     ) -> Definition {
@@ -176,11 +151,9 @@ impl Definition {
             char_mask: char_mask(&lowercase),
             lowercase: lowercase.into_boxed_str(),
             kind,
-            line,
+            position,
             name_start: clamp_u32(name_range.start),
             name_end: clamp_u32(name_range.end),
-            column_utf8: 0,
-            column_utf16: 0,
             range_start: clamp_u32(range.start),
             range_end: clamp_u32(range.end),
             container: None,
@@ -211,25 +184,39 @@ pub(crate) fn char_mask(lowercase: &str) -> u64 {
 mod tests {
     use super::*;
 
-    /// A name starting at every byte of a multi-byte line (inside characters too, as a stale
-    /// or damaged range would): the UTF-8 and UTF-16 columns both count up to the start of
-    /// the character holding that byte.
+    /// A definition's stored position is the one an open document gives its name, on lines
+    /// with multi-byte characters and every kind of line break.
     #[test]
-    fn columns_at_every_byte_of_a_multi_byte_line() {
-        let text = "fn a() {}\r\n    // Ñandú 🎉 e\u{301}\u{200D}中 x\n";
-        let rope = ropey::Rope::from_str(text);
-        let line_start = text.find("    //").unwrap();
-        for offset in line_start..text.len() {
-            let mut definition =
-                Definition::new("x", SymbolKind::Function, 1, offset..offset + 1, 0..1);
-            definition.set_columns(&rope);
-            let before = &text[line_start..text::boundary::floor_char_boundary(text, offset)];
-            assert_eq!(definition.column_utf8 as usize, before.len(), "{offset}");
-            assert_eq!(
-                definition.column_utf16 as usize,
-                before.encode_utf16().count(),
-                "{offset}"
-            );
+    fn definitions_are_placed_like_an_open_document_would_place_them() {
+        let source = "fn a() {}\r\n/* Ñandú 🎉 */ fn b() {}\rfn c() {}\n/* e\u{301} */ fn d() {}\n";
+        let document = text::Document::new(source, 1, "rust");
+        let tree = syntax::SyntaxTree::parse(Language::Rust, document.rope()).expect("parses");
+        let symbols =
+            FileSymbols::from_tags(Language::Rust, &tree.tags(document.rope()), document.rope());
+        let names: Vec<&str> = symbols.definitions.iter().map(|d| &*d.name).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        for definition in &symbols.definitions {
+            for encoding in [
+                text::PositionEncoding::Utf8,
+                text::PositionEncoding::Utf16,
+                text::PositionEncoding::Utf32,
+            ] {
+                let expected = document.position(definition.name_start as usize, encoding);
+                assert_eq!(
+                    definition.position.line(),
+                    expected.line,
+                    "{}",
+                    definition.name
+                );
+                let column = definition.position.character(encoding).unwrap_or_else(|| {
+                    text::column_in_text(source, definition.name_start as usize, encoding)
+                });
+                assert_eq!(
+                    column, expected.character,
+                    "{} {encoding:?}",
+                    definition.name
+                );
+            }
         }
     }
 }

@@ -40,13 +40,11 @@ pub struct Symbol {
     pub name: String,
     pub kind: syntax::SymbolKind,
     pub path: PathBuf,
-    /// 0-based line of the name.
-    pub line: u32,
     /// Byte range of the name in its file.
     pub name_range: Range<usize>,
-    /// Column of the name on its line, in UTF-8 bytes and in UTF-16 code units.
-    pub column_utf8: u32,
-    pub column_utf16: u32,
+    /// Where the name starts, as LSP counts it: its line, and its column in whichever
+    /// encoding can be told without reading the file (see `text::StoredPosition`).
+    pub position: text::StoredPosition,
     /// The name of the innermost definition enclosing this one (a method's class).
     pub container: Option<String>,
 }

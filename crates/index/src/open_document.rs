@@ -1,11 +1,11 @@
 //! Tags of open documents, kept per buffer and updated incrementally on every edit.
 //!
-//! An edit only re-tags the region it touched, widened until the parse outside it cannot have
-//! changed: to every old tag and old top-level node it overlaps (what the edit may have broken
-//! up) and to every new top-level node it overlaps (what the edit may have created). The result
-//! equals tagging the whole buffer again, which the tests check with random edits.
+//! An edit only re-tags the span of the tree's dirty regions (`SyntaxTree::dirty_regions_since`,
+//! the same regions the outline cache uses: whole top-level nodes the edit touched or whose
+//! structure changed), widened to every old tag the edit touched or the span overlaps (what the
+//! edit may have broken up) and to every fresh tag that reaches outside it. The result equals
+//! tagging the whole buffer again, which the tests check with random edits.
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -21,12 +21,8 @@ pub(crate) struct OpenDocument {
     pub(crate) rope: Rope,
     /// All tags of the buffer, sorted by name position.
     tags: Vec<Tag>,
-    /// The tree's top-level nodes after the last update (see [`top_level_nodes`]).
-    top_level: Vec<TopLevelNode>,
-    /// The root node's kind after the last update.
-    root_kind: u16,
-    /// The tree seen last (a cheap shared copy), for asking tree-sitter what an edit changed.
-    tree: tree_sitter::Tree,
+    /// The generation of the tree the tags were taken from, to ask the next tree what changed.
+    generation: u64,
     language: syntax::Language,
     /// The compact symbols, rebuilt from `tags` only when a query asks after an edit: typing
     /// then costs just the re-tag, and a burst of edits builds them once.
@@ -39,9 +35,7 @@ impl OpenDocument {
         OpenDocument {
             rope: rope.clone(),
             tags,
-            top_level: top_level_nodes(tree, rope.len_bytes()),
-            root_kind: tree.tree().root_node().kind_id(),
-            tree: tree.tree().clone(),
+            generation: tree.generation(),
             language: tree.language(),
             symbols: Mutex::new(None),
         }
@@ -75,51 +69,22 @@ impl OpenDocument {
         let Some(mut region) = self.shift_through(changes) else {
             return;
         };
-        // When error recovery turns the whole file into an ERROR root (or back), queries that
-        // anchor on the root (module-level constants, say) change meaning everywhere: tag it all.
-        let root = tree.tree().root_node();
-        if root.is_error() || root.kind_id() != self.root_kind {
-            region = 0..rope.len_bytes();
+        match tree.dirty_regions_since(self.generation) {
+            Some(regions) => {
+                if let (Some(first), Some(last)) = (regions.first(), regions.last()) {
+                    region.start = region.start.min(first.start);
+                    region.end = region.end.max(last.end);
+                }
+            }
+            // The tree does not follow the one the tags came from (reparsed from scratch, or
+            // an update this index missed): nothing is known to be unchanged.
+            None => region = 0..rope.len_bytes(),
         }
-        self.root_kind = root.kind_id();
-        // Tree-sitter knows exactly where the syntax changed between the old tree (moved through
-        // the same edits) and the new one: error recovery and indentation can reach far from the
-        // edit.
-        let mut old_tree = self.tree.clone();
-        for change in changes {
-            old_tree.edit(&input_edit(change));
-        }
-        for changed in old_tree.changed_ranges(tree.tree()) {
-            region.start = region.start.min(changed.start_byte);
-            region.end = region.end.max(changed.end_byte);
-        }
-        self.tree = tree.tree().clone();
-        let new_top_level = top_level_nodes(tree, rope.len_bytes());
-        // Reparsing can restructure text far from the edit (error recovery, indentation-based
-        // grammars): every top-level node that is not the same as before, moved by the edit,
-        // is re-tagged too.
-        let old_nodes: HashSet<&TopLevelNode> = self.top_level.iter().collect();
-        let new_nodes: HashSet<&TopLevelNode> = new_top_level.iter().collect();
-        let changed: Vec<Range<usize>> = new_top_level
-            .iter()
-            .filter(|node| !old_nodes.contains(node))
-            .chain(
-                self.top_level
-                    .iter()
-                    .filter(|node| !new_nodes.contains(node)),
-            )
-            .map(|node| node.range.clone())
-            .collect();
-        for range in &changed {
-            region.start = region.start.min(range.start);
-            region.end = region.end.max(range.end);
-        }
+        self.generation = tree.generation();
         let fresh = loop {
             loop {
                 let before = region.clone();
                 widen(&mut region, self.tags.iter().map(|tag| &tag.range));
-                widen(&mut region, self.top_level.iter().map(|node| &node.range));
-                widen(&mut region, new_top_level.iter().map(|node| &node.range));
                 if region == before {
                     break;
                 }
@@ -147,7 +112,6 @@ impl OpenDocument {
             .tags
             .partition_point(|tag| tag.name_range.start < region.start);
         self.tags.splice(insert_at..insert_at, fresh);
-        self.top_level = new_top_level;
         self.rope = rope.clone();
         self.language = tree.language();
         *self
@@ -156,8 +120,8 @@ impl OpenDocument {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
-    /// Moves tags and top-level ranges through each change in order, dropping those the change
-    /// touches, and returns the touched region in the coordinates of the final text.
+    /// Moves tags through each change in order, dropping those the change touches, and returns
+    /// the touched region in the coordinates of the final text.
     fn shift_through(&mut self, changes: &[AppliedChange]) -> Option<Range<usize>> {
         let mut region: Option<Range<usize>> = None;
         for change in changes {
@@ -181,16 +145,6 @@ impl OpenDocument {
                         ..change.map_offset(tag.name_range.end);
                     tag.line = (i64::from(tag.line) + line_delta).max(0) as u32;
                 }
-                true
-            });
-            self.top_level.retain_mut(|node| {
-                let range = &mut node.range;
-                if touches(range, change) {
-                    touched.start = touched.start.min(range.start);
-                    touched.end = touched.end.max(change.map_offset(range.end));
-                    return false;
-                }
-                *range = change.map_offset(range.start)..change.map_offset(range.end);
                 true
             });
             region = Some(touched);
@@ -217,60 +171,5 @@ fn widen<'a>(region: &mut Range<usize>, ranges: impl Iterator<Item = &'a Range<u
             region.start = region.start.min(range.start);
             region.end = region.end.max(range.end);
         }
-    }
-}
-
-/// A top-level node as far as re-tagging cares: where it is, what it is, and whether it
-/// contains a parse error.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct TopLevelNode {
-    range: Range<usize>,
-    kind: u16,
-    has_error: bool,
-}
-
-/// The tree's top-level nodes, each extended to where the next one starts (the first from the
-/// start of the text, the last to its end). Covering the gaps matters: after error recovery the
-/// root may not span the whole text (an unterminated block comment hides everything after it),
-/// and an edit there must still widen to what it can affect.
-fn top_level_nodes(tree: &SyntaxTree, text_length: usize) -> Vec<TopLevelNode> {
-    let root = tree.tree().root_node();
-    let mut cursor = root.walk();
-    let children: Vec<_> = root.children(&mut cursor).collect();
-    let mut nodes = Vec::with_capacity(children.len().max(1));
-    for (index, node) in children.iter().enumerate() {
-        let start = if index == 0 { 0 } else { node.start_byte() };
-        let end = children
-            .get(index + 1)
-            .map_or(text_length, |next| next.start_byte())
-            .max(start);
-        nodes.push(TopLevelNode {
-            range: start..end,
-            kind: node.kind_id(),
-            has_error: node.has_error(),
-        });
-    }
-    if nodes.is_empty() {
-        nodes.push(TopLevelNode {
-            range: 0..text_length,
-            kind: root.kind_id(),
-            has_error: root.has_error(),
-        });
-    }
-    nodes
-}
-
-fn input_edit(change: &AppliedChange) -> tree_sitter::InputEdit {
-    let point = |point: text::Point| tree_sitter::Point {
-        row: point.row,
-        column: point.column,
-    };
-    tree_sitter::InputEdit {
-        start_byte: change.start_byte,
-        old_end_byte: change.old_end_byte,
-        new_end_byte: change.new_end_byte,
-        start_position: point(change.start_point),
-        old_end_position: point(change.old_end_point),
-        new_end_position: point(change.new_end_point),
     }
 }

@@ -280,13 +280,16 @@ fn render(
         let file = &files[file_index];
         let definition = &file.symbols.definitions[definition_index];
         let rows = chosen.get(&file_index);
-        if rows.is_some_and(|rows| rows.iter().any(|(line, _)| *line == definition.line)) {
+        if rows.is_some_and(|rows| {
+            rows.iter()
+                .any(|(line, _)| *line == definition.position.line())
+        }) {
             continue;
         }
-        let Some(text) = line_text(&file.path, definition.line) else {
+        let Some(text) = line_text(&file.path, definition.position.line()) else {
             continue;
         };
-        let row = signature_row(definition.line, &text);
+        let row = signature_row(definition.position.line(), &text);
         let mut added = row.chars().count() + 1;
         if rows.is_none() {
             added += file.display.chars().count() + 2;
@@ -306,7 +309,7 @@ fn render(
         chosen
             .entry(file_index)
             .or_default()
-            .insert((definition.line, row));
+            .insert((definition.position.line(), row));
     }
 
     let mut text = String::with_capacity(total_chars);

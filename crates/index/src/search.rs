@@ -316,7 +316,8 @@ mod tests {
             "init", "jq", "zz",
         ];
         for name in names {
-            let definition = Definition::new(name, SymbolKind::Function, 0, 0..0, 0..0);
+            let definition =
+                Definition::new(name, SymbolKind::Function, Default::default(), 0..0, 0..0);
             for query in queries {
                 let prepared = PreparedQuery::new(query);
                 let fast = prepared.matches(&definition);

@@ -106,7 +106,7 @@ pub(crate) fn render_index(index: &WorkspaceIndex) -> String {
                 "  ".repeat(depth),
                 definition.kind,
                 definition.name,
-                definition.line + 1
+                definition.position.line() + 1
             );
         }
         if !symbols.references.is_empty() {

@@ -652,7 +652,9 @@ impl WorkspaceIndex {
                 }
             }
         });
-        found.sort_by(|left, right| (&left.path, left.line).cmp(&(&right.path, right.line)));
+        found.sort_by(|left, right| {
+            (&left.path, left.position.line()).cmp(&(&right.path, right.position.line()))
+        });
         found
     }
 
@@ -756,10 +758,8 @@ fn symbol_of(path: &Path, symbols: &FileSymbols, index: usize) -> Symbol {
         name: definition.name.to_string(),
         kind: definition.kind,
         path: path.to_path_buf(),
-        line: definition.line,
         name_range: definition.name_range(),
-        column_utf8: definition.column_utf8,
-        column_utf16: definition.column_utf16,
+        position: definition.position,
         container: definition
             .container
             .and_then(|container| symbols.definitions.get(container as usize))

@@ -3,9 +3,9 @@
 //! Running the outline query over a whole file costs milliseconds on a few thousand lines, and
 //! editors ask for document symbols after nearly every keystroke. So the first request computes
 //! the outline's entries (flat, in byte offsets), and every later reparse derives the new
-//! entries from the old ones: entries outside the edited region only move by the edit's length,
-//! and the query runs again only over the top-level nodes the edit touched or whose structure
-//! changed. Nesting is rebuilt from the flat entries on each request, which is linear.
+//! entries from the old ones: entries outside the tree's dirty regions (`dirty_regions`, shared
+//! with the index) only move by the edit's length, and the query runs again only inside them.
+//! Nesting is rebuilt from the flat entries on each request, which is linear.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -35,20 +35,20 @@ impl OutlineCache {
     /// The cache for the tree after `changes`: derived from this one if it was computed, empty
     /// (computed on demand) if not, so nobody pays for an outline nobody asked for.
     ///
-    /// `edited` is the old tree with `changes` applied through `Tree::edit`; `new` is the
-    /// reparsed tree.
-    pub(crate) fn after_edit(
+    /// `new` is the reparsed tree and `regions` gives its dirty regions (see
+    /// `dirty_regions`), asked for only when there is an outline to carry over.
+    pub(crate) fn after_edit<'a>(
         &self,
         language: Language,
-        edited: &Tree,
         new: &Tree,
         rope: &Rope,
         changes: &[AppliedChange],
+        regions: impl FnOnce() -> &'a [Range<usize>],
     ) -> OutlineCache {
         let Some(old) = self.0.get() else {
             return OutlineCache::default();
         };
-        let regions = dirty_regions(edited, new, changes);
+        let regions = regions();
         let mut entries: Vec<OutlineEntry> = old
             .iter()
             .filter_map(|entry| {
@@ -63,7 +63,7 @@ impl OutlineCache {
                 (!dirty).then_some(entry)
             })
             .collect();
-        for region in &regions {
+        for region in regions {
             entries.extend(symbols::outline_entries(
                 language,
                 new,
@@ -83,74 +83,6 @@ impl OutlineCache {
 fn shift_range(range: &Range<usize>, change: &AppliedChange) -> Range<usize> {
     let start = change.map_offset(range.start);
     start..change.map_offset(range.end).max(start)
-}
-
-/// The regions of the new text whose outline entries must be recomputed, sorted and disjoint:
-/// every edited range and every range whose syntax changed, widened to whole top-level nodes
-/// (including nodes that only touch it, since an edit at a node's edge changes that node).
-///
-/// Everything outside these regions lies in top-level nodes whose text and structure are
-/// unchanged, so their entries are the old ones, moved.
-fn dirty_regions(edited: &Tree, new: &Tree, changes: &[AppliedChange]) -> Vec<Range<usize>> {
-    let mut regions: Vec<Range<usize>> = Vec::new();
-    for change in changes {
-        // Earlier regions are in the text before this change.
-        for region in &mut regions {
-            // A start inside the replaced text moves to the change's start, so the region
-            // still covers everything it covered.
-            let start = if region.start > change.start_byte && region.start < change.old_end_byte {
-                change.start_byte
-            } else {
-                change.map_offset(region.start)
-            };
-            *region = start..change.map_offset(region.end).max(start);
-        }
-        regions.push(change.start_byte..change.new_end_byte);
-    }
-    regions.extend(
-        edited
-            .changed_ranges(new)
-            .map(|range| range.start_byte..range.end_byte),
-    );
-
-    let root = new.root_node();
-    let mut widened: Vec<Range<usize>> = regions
-        .into_iter()
-        .map(|region| {
-            let mut start = region.start;
-            let mut end = region.end;
-            let mut cursor = root.walk();
-            // The first child ending at or after the region's start, then every child up to
-            // one starting after its end.
-            if cursor
-                .goto_first_child_for_byte(region.start.saturating_sub(1))
-                .is_some()
-            {
-                loop {
-                    let child = cursor.node();
-                    if child.start_byte() > region.end {
-                        break;
-                    }
-                    start = start.min(child.start_byte());
-                    end = end.max(child.end_byte());
-                    if !cursor.goto_next_sibling() {
-                        break;
-                    }
-                }
-            }
-            // Half-open regions: an empty one still covers the byte at its start.
-            start..end.max(start + 1)
-        })
-        .collect();
-    widened.sort_by_key(|region| region.start);
-    let mut merged: Vec<Range<usize>> = Vec::with_capacity(widened.len());
-    for region in widened {
-        match merged.last_mut() {
-            Some(last) if region.start <= last.end => last.end = last.end.max(region.end),
-            _ => merged.push(region),
-        }
-    }
-    merged
 }
 
 /// Nests flat entries by range containment: parents before children, siblings in order.

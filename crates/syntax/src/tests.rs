@@ -2,6 +2,7 @@
 //! results compared with `expect-test` snapshots (`UPDATE_EXPECT=1 cargo test -p syntax`
 //! rewrites them).
 
+mod dirty_regions;
 mod fixture;
 mod hostile;
 mod incremental;

@@ -4,21 +4,39 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ropey::Rope;
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
 use crate::Language;
+use crate::dirty_regions::LastUpdate;
 use crate::outline::{self, OutlineCache};
 use crate::rope_text::{byte_at, chunk_from};
 use crate::symbols::{self, OutlineItem, Scope, Tag};
 
-/// A parsed document; keeps the tree for incremental reparsing, and its outline once asked for.
+/// A parsed document; keeps the tree for incremental reparsing, its outline once asked for,
+/// and what its last update changed.
 #[derive(Clone, Debug)]
 pub struct SyntaxTree {
     language: Language,
     tree: Tree,
     outline: OutlineCache,
+    /// Names this version of the tree among every tree of the process (see
+    /// [`SyntaxTree::generation`]); clones share it.
+    generation: u64,
+    /// The update that produced this tree, for [`SyntaxTree::dirty_regions_since`]. `None`
+    /// after a full parse or a failed reparse.
+    last_update: Option<Arc<LastUpdate>>,
+}
+
+/// The source of [`SyntaxTree::generation`]s: unique in the process, so a tree parsed anew
+/// (a reopened or rebuilt document) never passes for the one a consumer saw last.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
 }
 
 thread_local! {
@@ -90,6 +108,8 @@ impl SyntaxTree {
             language,
             tree,
             outline: OutlineCache::default(),
+            generation: next_generation(),
+            last_update: None,
         })
     }
 
@@ -116,15 +136,50 @@ impl SyntaxTree {
                 new_end_position: to_point(change.new_end_point),
             });
         }
+        let previous_generation = self.generation;
+        self.generation = next_generation();
         match parse_rope(self.language, rope, Some(&self.tree)) {
             Some(tree) => {
+                let edited_previous = std::mem::replace(&mut self.tree, tree);
+                let update = Arc::new(LastUpdate::new(
+                    previous_generation,
+                    edited_previous,
+                    changes,
+                    rope.len_bytes(),
+                ));
                 self.outline =
                     self.outline
-                        .after_edit(self.language, &self.tree, &tree, rope, changes);
-                self.tree = tree;
+                        .after_edit(self.language, &self.tree, rope, changes, || {
+                            update.regions(&self.tree)
+                        });
+                self.last_update = Some(update);
             }
-            None => self.outline = OutlineCache::default(),
+            None => {
+                self.outline = OutlineCache::default();
+                self.last_update = None;
+            }
         }
+    }
+
+    /// Names this version of the tree: every parse and every [`SyntaxTree::update`] gives a
+    /// new one, unique in the process. A consumer that follows a tree across updates keeps the
+    /// generation it saw, to ask [`SyntaxTree::dirty_regions_since`] next time.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Where the text may need what is derived from the tree (outline entries, tags) computed
+    /// again, if this tree is the one of generation `previous` after exactly one
+    /// [`SyntaxTree::update`]: sorted, disjoint byte ranges of the current text, each a run of
+    /// whole top-level nodes with the gaps after them. Outside them, every top-level node only
+    /// moved, and what a query finds there is what it found before, moved by the changes.
+    ///
+    /// `None` when this tree does not follow `previous` directly (a full parse, a failed
+    /// reparse, an update the consumer missed): then everything must be computed again.
+    /// Computed on the first call after an update and shared by the tree's clones.
+    pub fn dirty_regions_since(&self, previous: u64) -> Option<&[Range<usize>]> {
+        let update = self.last_update.as_ref()?;
+        (update.previous_generation == previous).then(|| update.regions(&self.tree))
     }
 
     pub fn language(&self) -> Language {

@@ -156,6 +156,34 @@ impl Document {
         }
     }
 
+    /// The byte range of the run of characters satisfying `is_word` around byte `offset`, on
+    /// its line (an offset inside a character counts from its start; past the end is the
+    /// end). Empty, at the offset, when neither neighbour is a word character.
+    pub fn word_around(
+        &self,
+        offset: usize,
+        is_word: impl Fn(char) -> bool,
+    ) -> std::ops::Range<usize> {
+        let offset = self.floor_boundary(offset);
+        let line = self.line_of(offset);
+        let start = self.line_start(line);
+        let text = self.slice(start..self.line_content_end(line));
+        let (before, after) = boundary::split_at_floor(&text, offset - start);
+        let head: usize = before
+            .chars()
+            .rev()
+            .take_while(|&c| is_word(c))
+            .map(char::len_utf8)
+            .sum();
+        let tail: usize = after
+            .chars()
+            .take_while(|&c| is_word(c))
+            .map(char::len_utf8)
+            .sum();
+        let at = start + before.len();
+        at - head..at + tail
+    }
+
     /// Byte offset of the start of `line` (clamped to the end of the document).
     pub fn line_start(&self, line: usize) -> usize {
         if line >= self.rope.len_lines() {
@@ -281,6 +309,52 @@ mod tests {
                 let slice = doc.slice(offset..end);
                 assert!(text[floor..].starts_with(&slice), "{offset}..{end}");
             }
+        }
+    }
+
+    fn word(document: &Document, offset: usize) -> String {
+        document.slice(document.word_around(offset, |c| c.is_alphanumeric() || c == '_'))
+    }
+
+    #[test]
+    fn words_around_an_offset() {
+        let document = Document::new("let total_count = x;\n", 1, "rust");
+        assert_eq!(word(&document, 6), "total_count");
+        assert_eq!(word(&document, 4), "total_count");
+        assert_eq!(word(&document, 15), "total_count");
+        assert_eq!(document.word_around(16, char::is_alphanumeric), 16..16);
+    }
+
+    /// The word at every byte of a multi-byte CRLF text (inside characters too, and past the
+    /// end) is the run of word characters around the character holding that byte, on its line.
+    #[test]
+    fn words_at_every_byte_of_a_multi_byte_line() {
+        let text = "a\r\nlet año_🎉 = ñandú(e\u{301}x, 中文)\u{200D}z;\r\n";
+        let document = Document::new(text, 1, "rust");
+        let is_word = |c: char| c.is_alphanumeric() || c == '_';
+        for offset in 0..=text.len() + 2 {
+            let mut at = boundary::floor_char_boundary(text, offset);
+            // Between the `\r` and `\n` of a line break is still the end of that line.
+            if text[..at].ends_with('\r') && text[at..].starts_with('\n') {
+                at -= 1;
+            }
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[at..].find(['\r', '\n']).map_or(text.len(), |i| at + i);
+            let begin = text[line_start..at]
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| is_word(*c))
+                .last()
+                .map_or(at, |(i, _)| line_start + i);
+            let end = text[at..line_end]
+                .char_indices()
+                .find(|(_, c)| !is_word(*c))
+                .map_or(line_end, |(i, _)| at + i);
+            assert_eq!(
+                document.word_around(offset, is_word),
+                begin..end,
+                "at {offset}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@
 //! surrogate pair, a UTF-8 sequence) is moved back to the start of that character. No other
 //! module in baton does offset arithmetic on positions.
 
-use ropey::Rope;
+use ropey::{Rope, RopeSlice};
 
 use crate::boundary::{floor_char_boundary, rope_floor_char_boundary};
 
@@ -41,6 +41,28 @@ impl PositionEncoding {
             "utf-32" => Some(PositionEncoding::Utf32),
             _ => None,
         }
+    }
+
+    /// How far `text` advances a `character` in this encoding: its length in this encoding's
+    /// code units. Used for the end of a name whose start is known, and for every column.
+    pub fn width(self, text: &str) -> u32 {
+        let units = match self {
+            PositionEncoding::Utf8 => text.len(),
+            _ if text.is_ascii() => text.len(),
+            PositionEncoding::Utf16 => text.encode_utf16().count(),
+            PositionEncoding::Utf32 => text.chars().count(),
+        };
+        clamp_u32(units)
+    }
+
+    /// [`PositionEncoding::width`] of a rope slice, counted from the rope's own metrics.
+    fn rope_width(self, text: RopeSlice) -> u32 {
+        let units = match self {
+            PositionEncoding::Utf8 => text.len_bytes(),
+            PositionEncoding::Utf16 => text.len_utf16_cu(),
+            PositionEncoding::Utf32 => text.len_chars(),
+        };
+        clamp_u32(units)
     }
 
     /// Picks the encoding to use from the client's preference list: utf-8 is cheapest for us
@@ -143,13 +165,103 @@ pub fn offset_to_position(rope: &Rope, offset: usize, encoding: PositionEncoding
     // Counting within the line is linear in its length but needs no more tree descents; the
     // rope's own char and UTF-16 indexes cost several descents each, which dominated large
     // answers such as a whole document's symbols.
-    let before = rope.byte_slice(line_start..offset);
-    let character = match encoding {
-        PositionEncoding::Utf8 => offset - line_start,
-        PositionEncoding::Utf32 => before.len_chars(),
-        PositionEncoding::Utf16 => before.len_utf16_cu(),
-    };
-    Position::new(line as u32, character as u32)
+    let character = encoding.rope_width(rope.byte_slice(line_start..offset));
+    Position::new(clamp_u32(line), character)
+}
+
+/// Columns and lines beyond `u32::MAX` (files over 4 GiB) saturate rather than wrap.
+fn clamp_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// The position of a byte offset, kept without the text it came from: the workspace index
+/// stores one per definition in files that are not open, and answers LSP positions from it
+/// without reading the file again.
+///
+/// It holds the line and the column in UTF-8 and in UTF-16 units, the two encodings clients
+/// negotiate most. A UTF-32 column equals the UTF-8 one exactly when the line is ASCII up to
+/// the offset, which is exactly when the two stored columns are equal (every non-ASCII
+/// character is longer in UTF-8 than in UTF-16); otherwise it needs the line's text again
+/// ([`column_in_text`]). Lines break where the rope breaks them, as LSP does: at `\n`, `\r\n`
+/// and a lone `\r`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StoredPosition {
+    line: u32,
+    utf8_column: u32,
+    utf16_column: u32,
+}
+
+impl StoredPosition {
+    /// The stored position of byte `offset` of `rope`, clamped like [`offset_to_position`]:
+    /// an offset inside a character counts from that character's start.
+    pub fn of_offset(rope: &Rope, offset: usize) -> StoredPosition {
+        let offset = rope_floor_char_boundary(rope, offset);
+        let line = rope.byte_to_line(offset);
+        let line_start = rope.line_to_byte(line);
+        // One line lookup serves both columns.
+        let before = rope.byte_slice(line_start..offset);
+        StoredPosition {
+            line: clamp_u32(line),
+            utf8_column: PositionEncoding::Utf8.rope_width(before),
+            utf16_column: PositionEncoding::Utf16.rope_width(before),
+        }
+    }
+
+    /// Rebuilds a position from what [`StoredPosition::stored_parts`] gave, as read back from
+    /// a cache.
+    pub fn from_stored_parts(line: u32, utf8_column: u32, utf16_column: u32) -> StoredPosition {
+        StoredPosition {
+            line,
+            utf8_column,
+            utf16_column,
+        }
+    }
+
+    /// The line, the UTF-8 column and the UTF-16 column, for writing to a cache.
+    pub fn stored_parts(self) -> (u32, u32, u32) {
+        (self.line, self.utf8_column, self.utf16_column)
+    }
+
+    /// The 0-based line.
+    pub fn line(self) -> u32 {
+        self.line
+    }
+
+    /// The column in `encoding`, when it can be told without the text: always for UTF-8 and
+    /// UTF-16, for UTF-32 only when the line is ASCII up to here. `None` means "ask
+    /// [`column_in_text`] with the file's text".
+    pub fn character(self, encoding: PositionEncoding) -> Option<u32> {
+        match encoding {
+            PositionEncoding::Utf8 => Some(self.utf8_column),
+            PositionEncoding::Utf16 => Some(self.utf16_column),
+            PositionEncoding::Utf32 => {
+                (self.utf8_column == self.utf16_column).then_some(self.utf8_column)
+            }
+        }
+    }
+}
+
+/// The column, in `encoding`, of byte `offset` of `text` on its line, for text that is not in
+/// a [`crate::Document`] (a file read from disk to answer one position). Equal to the
+/// `character` of [`offset_to_position`] on the same text: lines break at `\n`, `\r\n` and a
+/// lone `\r`; an offset inside a character counts from its start; an offset past the end is
+/// the end. The file may have changed since its offsets were computed, so any offset is fine.
+pub fn column_in_text(text: &str, offset: usize, encoding: PositionEncoding) -> u32 {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let bytes = text.as_bytes();
+    let mut line_start = offset;
+    while line_start > 0 {
+        let previous = bytes[line_start - 1];
+        // The `\r` of a `\r\n` is not a break of its own: an offset between the two is still
+        // on the `\r`'s line, as the rope counts it.
+        let breaks =
+            previous == b'\n' || (previous == b'\r' && bytes.get(line_start) != Some(&b'\n'));
+        if breaks {
+            break;
+        }
+        line_start -= 1;
+    }
+    encoding.width(&text[line_start..offset])
 }
 
 /// Converts many byte offsets at once, in any order; the answer is in the same order. Equal to
@@ -319,14 +431,8 @@ impl LineText {
 
     fn position(&self, offset: usize, encoding: PositionEncoding) -> Position {
         let within = floor_char_boundary(&self.text, offset - self.start);
-        let before = &self.text[..within];
-        let character = match encoding {
-            PositionEncoding::Utf8 => within,
-            _ if before.is_ascii() => within,
-            PositionEncoding::Utf32 => before.chars().count(),
-            PositionEncoding::Utf16 => before.encode_utf16().count(),
-        };
-        Position::new(self.number as u32, character as u32)
+        let character = encoding.width(&self.text[..within]);
+        Position::new(clamp_u32(self.number), character)
     }
 }
 
@@ -375,6 +481,54 @@ mod tests {
                 assert_eq!(by_line, expected, "by line, {encoding:?}, {text:?}");
                 assert_eq!(offsets_to_positions(&rope, &offsets, encoding), expected);
             }
+        }
+    }
+
+    /// Positions computed without a rope (a file read from disk, a stored position) agree with
+    /// the document's conversion at every byte of a text with every kind of line break and
+    /// characters of every UTF-8 length, and past its end.
+    #[test]
+    fn columns_without_a_document_agree_with_the_document() {
+        let text = "fn a() {}\r\n  // Ñandú 🎉 e\u{301}\u{200D}中 x\rlone\r\n\n𝕏y\r";
+        let rope = Rope::from_str(text);
+        for offset in 0..=text.len() + 2 {
+            let stored = StoredPosition::of_offset(&rope, offset);
+            for encoding in [
+                PositionEncoding::Utf8,
+                PositionEncoding::Utf16,
+                PositionEncoding::Utf32,
+            ] {
+                let expected = offset_to_position(&rope, offset, encoding);
+                assert_eq!(
+                    column_in_text(text, offset, encoding),
+                    expected.character,
+                    "{encoding:?} at {offset}"
+                );
+                assert_eq!(stored.line(), expected.line, "at {offset}");
+                if let Some(character) = stored.character(encoding) {
+                    assert_eq!(character, expected.character, "{encoding:?} at {offset}");
+                }
+            }
+            // UTF-32 is unknown from the stored columns exactly when the line is not ASCII
+            // up to the offset.
+            let line_start = rope.line_to_byte(rope.byte_to_line(offset.min(text.len())));
+            let before = &text[line_start..floor_char_boundary(text, offset.min(text.len()))];
+            assert_eq!(
+                stored.character(PositionEncoding::Utf32).is_some(),
+                before.is_ascii(),
+                "at {offset}"
+            );
+            let (line, utf8, utf16) = stored.stored_parts();
+            assert_eq!(StoredPosition::from_stored_parts(line, utf8, utf16), stored);
+        }
+    }
+
+    #[test]
+    fn widths_count_code_units() {
+        for (text, utf8, utf16, utf32) in [("abc", 3, 3, 3), ("é🎉", 6, 3, 2), ("", 0, 0, 0)] {
+            assert_eq!(PositionEncoding::Utf8.width(text), utf8, "{text}");
+            assert_eq!(PositionEncoding::Utf16.width(text), utf16, "{text}");
+            assert_eq!(PositionEncoding::Utf32.width(text), utf32, "{text}");
         }
     }
 

@@ -10,7 +10,7 @@ use tower_lsp_server::ls_types as lsp;
 
 use index::{SearchContext, Symbol};
 use syntax::OutlineItem;
-use text::{Document, PositionEncoding, boundary};
+use text::{Document, PositionEncoding};
 
 use crate::lsp::{Backend, proto};
 use crate::session::DocumentSnapshot;
@@ -147,21 +147,8 @@ fn document_symbol(
 
 /// The identifier around a byte offset (an offset inside a character counts from its start).
 fn word_at(document: &Document, offset: usize) -> Option<String> {
-    let offset = document.floor_boundary(offset);
-    let line = document.line_of(offset);
-    let start = document.line_start(line);
-    let text = document.slice(start..document.line_content_end(line));
-    let (before, after) = boundary::split_at_floor(&text, offset - start);
-    let is_word = |c: &char| c.is_alphanumeric() || *c == '_';
-    let head: usize = before
-        .chars()
-        .rev()
-        .take_while(is_word)
-        .map(char::len_utf8)
-        .sum();
-    let tail: usize = after.chars().take_while(is_word).map(char::len_utf8).sum();
-    let word = boundary::slice_within(&text, before.len() - head..before.len() + tail);
-    (!word.is_empty()).then(|| word.to_string())
+    let word = document.word_around(offset, |c| c.is_alphanumeric() || c == '_');
+    (!word.is_empty()).then(|| document.slice(word))
 }
 
 /// Turns index symbols (byte ranges) into LSP locations, from the open buffer when there is
@@ -188,46 +175,27 @@ impl<'a> Locator<'a> {
                 proto::lsp_range(&snapshot.document, symbol.name_range.clone(), self.encoding);
             return Some(lsp::Location { uri, range });
         }
-        // The index knows the name's column in UTF-8 and UTF-16; they are equal on ASCII lines,
-        // where every encoding agrees. Only a UTF-32 client on a non-ASCII line needs the file.
-        let units = |s: &str| -> u32 {
-            match self.encoding {
-                PositionEncoding::Utf8 => s.len() as u32,
-                PositionEncoding::Utf16 => s.encode_utf16().count() as u32,
-                PositionEncoding::Utf32 => s.chars().count() as u32,
-            }
-        };
-        let character = match self.encoding {
-            PositionEncoding::Utf8 => symbol.column_utf8,
-            PositionEncoding::Utf16 => symbol.column_utf16,
-            PositionEncoding::Utf32 if symbol.column_utf8 == symbol.column_utf16 => {
-                symbol.column_utf8
-            }
-            PositionEncoding::Utf32 => {
+        // The index stores enough to answer without the file, except a UTF-32 column on a
+        // non-ASCII line; then the file is read (once per request) and `text` counts.
+        let start = symbol.position;
+        let character = match start.character(self.encoding) {
+            Some(character) => character,
+            None => {
                 let text = self
                     .files
                     .entry(symbol.path.clone())
                     .or_insert_with(|| read_text(&symbol.path))
                     .as_deref()?;
-                utf32_column(text, symbol.name_range.start)
+                text::column_in_text(text, symbol.name_range.start, self.encoding)
             }
         };
+        let end = character.saturating_add(self.encoding.width(&symbol.name));
         let range = lsp::Range::new(
-            lsp::Position::new(symbol.line, character),
-            lsp::Position::new(symbol.line, character + units(&symbol.name)),
+            lsp::Position::new(start.line(), character),
+            lsp::Position::new(start.line(), end),
         );
         Some(lsp::Location { uri, range })
     }
-}
-
-/// The UTF-32 column of byte `offset` of a file's text. The file on disk may have changed
-/// since it was indexed, so the offset may lie past the end or inside a character.
-fn utf32_column(text: &str, offset: usize) -> u32 {
-    let before = boundary::prefix_within_bytes(text, offset);
-    let line = before
-        .rfind('\n')
-        .map_or(before, |newline| &before[newline + 1..]);
-    line.chars().count() as u32
 }
 
 fn read_text(path: &Path) -> Option<String> {
@@ -245,47 +213,5 @@ mod tests {
         assert_eq!(word_at(&document, 4).as_deref(), Some("total_count"));
         assert_eq!(word_at(&document, 15).as_deref(), Some("total_count"));
         assert_eq!(word_at(&document, 16), None);
-    }
-
-    /// The word at every byte of a multi-byte line (inside characters too, and past the end)
-    /// is the run of word characters around the character holding that byte.
-    #[test]
-    fn words_at_every_byte_of_a_multi_byte_line() {
-        let text = "a\r\nlet año_🎉 = ñandú(e\u{301}x, 中文)\u{200D}z;\r\n";
-        let document = Document::new(text, 1, "rust");
-        let is_word = |c: char| c.is_alphanumeric() || c == '_';
-        for offset in 0..=text.len() + 2 {
-            let mut at = text::boundary::floor_char_boundary(text, offset);
-            // Between the `\r` and `\n` of a line break is still the end of that line.
-            if text[..at].ends_with('\r') && text[at..].starts_with('\n') {
-                at -= 1;
-            }
-            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-            let line_end = text[at..].find(['\r', '\n']).map_or(text.len(), |i| at + i);
-            let begin = text[line_start..at]
-                .char_indices()
-                .rev()
-                .take_while(|(_, c)| is_word(*c))
-                .last()
-                .map_or(at, |(i, _)| line_start + i);
-            let end = text[at..line_end]
-                .char_indices()
-                .find(|(_, c)| !is_word(*c))
-                .map_or(line_end, |(i, _)| at + i);
-            let expected = (begin < end).then(|| text[begin..end].to_string());
-            assert_eq!(word_at(&document, offset), expected, "at {offset}");
-        }
-    }
-
-    /// The UTF-32 column of every byte of a multi-byte file, and of offsets past its end.
-    #[test]
-    fn utf32_columns_at_every_byte() {
-        let text = "fn a() {}\r\n    // Ñandú 🎉 e\u{301}\u{200D}中 x\n";
-        for offset in 0..=text.len() + 2 {
-            let at = text::boundary::floor_char_boundary(text, offset);
-            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-            let expected = text[line_start..at].chars().count() as u32;
-            assert_eq!(utf32_column(text, offset), expected, "at {offset}");
-        }
     }
 }

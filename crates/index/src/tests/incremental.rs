@@ -160,7 +160,7 @@ fn typing_a_new_function_shows_up_in_search_and_definitions() {
     }
     let found = index.definitions("second");
     assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].line, 1);
+    assert_eq!(found[0].position.line(), 1);
     let matches = index.search("sec", 10, &SearchContext::default());
     assert_eq!(
         matches.first().map(|found| found.symbol.name.as_str()),

@@ -51,7 +51,7 @@ fn check_search(query: &str, context: &SearchContext, expect: Expect) {
             found.score,
             found.symbol.name,
             path.display(),
-            found.symbol.line + 1
+            found.symbol.position.line() + 1
         );
     }
     expect.assert_eq(&out);
