@@ -233,7 +233,10 @@ impl EditDriver {
         mut events: mpsc::UnboundedReceiver<DocEvent>,
         cancel: &CancellationToken,
     ) -> Outcome {
-        if stream.is_none() && self.outcome.is_none() && cancel.is_cancelled() {
+        // A cancel that came while connecting must still reach the engine: the select below
+        // only watches for one that has not happened yet. (Found by the server-loop fuzz: a
+        // job cancelled just as its stream connected never ended.)
+        if self.outcome.is_none() && cancel.is_cancelled() {
             self.feed(Event::Cancel).await;
         }
         let mut cancel_seen = cancel.is_cancelled();
@@ -555,6 +558,77 @@ mod tests {
                 restored: true
             })]
         );
+    }
+
+    /// A frontend that accepts everything and shows nothing.
+    struct Silent;
+
+    impl Frontend for Silent {
+        fn apply_edit(
+            &self,
+            _: &DocumentUri,
+            _: &Document,
+            _: &edit::diff::Replacement,
+        ) -> futures::future::BoxFuture<'static, Result<bool, String>> {
+            Box::pin(async { Ok(true) })
+        }
+        fn progress_begin(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn progress_report(&self, _: &str, _: String) -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn progress_end(&self, _: &str, _: String) -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn show_message(
+            &self,
+            _: crate::frontend::MessageLevel,
+            _: String,
+        ) -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn show_markdown(&self, _: &str, _: String) -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Found by the server-loop fuzz: a job cancelled while its model stream was connecting,
+    /// whose stream then stalled, never ended.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancel_that_came_while_connecting_ends_the_job() {
+        let document = Document::new("old\n", 1, "text");
+        let rewrite = Rewrite {
+            region: 0..4,
+            aligned_original: "old\n".into(),
+            before: String::new(),
+            target_ends_with_newline: true,
+            empty_reply_reason: "empty".into(),
+        };
+        let engine = EditEngine::rewrite(document, rewrite, EngineSettings::default());
+        let mut driver = EditDriver::new(
+            Arc::new(Silent),
+            DocumentUri::new("file:///a"),
+            "baton/job/1".into(),
+            engine,
+        );
+        driver.feed(Event::SourceConnected).await;
+        let stalled: TokenStream = Box::pin(futures::stream::pending());
+        let (_sender, events) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(5),
+            driver.run(Some(stalled), events, &cancel),
+        )
+        .await
+        .expect("the job ends");
+        assert_eq!(outcome, Outcome::Cancelled { restored: true });
     }
 
     #[test]

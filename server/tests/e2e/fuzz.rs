@@ -555,6 +555,9 @@ pub async fn run_session(profile: ClientProfile, seed: u64, operations: usize) -
             fuzzer.step().await;
         }
         if let Err(failure) = fuzzer.check().await {
+            let kept = std::env::temp_dir().join(format!("baton-fuzz-{profile:?}-{seed}.log"));
+            harness.keep_log(&kept);
+            let failure = format!("{failure}\n(server log kept at {})", kept.display());
             outcome.failure = Some(format!(
                 "{profile:?} seed {seed}, after {} operations: {failure}",
                 fuzzer.operations

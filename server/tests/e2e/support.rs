@@ -300,6 +300,11 @@ impl Harness {
             .unwrap()
     }
 
+    /// Copies the server's whole log to `to`, to keep it after the test's directory is gone.
+    pub fn keep_log(&self, to: &Path) {
+        let _ = std::fs::copy(&self.log_file, to);
+    }
+
     /// The server's log lines that mention `needle`, for failure messages.
     pub fn log_lines_with(&self, needle: &str) -> String {
         std::fs::read_to_string(&self.log_file)
