@@ -308,13 +308,8 @@ impl LanguageServer for Backend {
         Ok((!locations.is_empty()).then_some(lsp::GotoDefinitionResponse::Array(locations)))
     }
 
-    async fn did_change_configuration(&self, params: lsp::DidChangeConfigurationParams) {
-        let settings = match params.settings {
-            Value::Null => None,
-            settings => Some(settings),
-        };
-        self.session.set_workspace_settings(settings);
-        self.session.reload_config();
+    // The settings were applied by `ordered::Ordered` as the notification arrived.
+    async fn did_change_configuration(&self, _: lsp::DidChangeConfigurationParams) {
         self.report_config_problems().await;
     }
 

@@ -47,6 +47,9 @@ impl tower_service::Service<Request> for Ordered {
             // action request. It is noted here, in arrival order, so the request handler itself
             // only reads the session.
             "textDocument/codeAction" => self.note_code_action_range(&request),
+            // New settings apply before any later message is handled, so a command sent right
+            // after them runs with them; the handler only reports problems.
+            "workspace/didChangeConfiguration" => self.apply_settings(&request),
             "window/workDoneProgress/cancel" => {
                 let token = request
                     .params()
@@ -83,6 +86,16 @@ impl tower_service::Service<Request> for Ordered {
 }
 
 impl Ordered {
+    fn apply_settings(&self, request: &Request) {
+        let settings = request
+            .params()
+            .and_then(|params| params.get("settings"))
+            .filter(|settings| !settings.is_null())
+            .cloned();
+        self.session.set_workspace_settings(settings);
+        self.session.reload_config();
+    }
+
     fn note_code_action_range(&self, request: &Request) {
         let Some(params) = request
             .params()
