@@ -515,9 +515,9 @@ mod tests {
         engine.step(Duration::ZERO, event)
     }
 
-    /// An engine whose region ("old\n") shows the model's "new\n", and the document.
-    fn showing_new_text() -> (EditEngine, Document) {
-        let mut document = Document::new("old\n", 1, "text");
+    /// A rewrite of the whole of "old\n", and that document.
+    fn rewriting_old() -> (EditEngine, Document) {
+        let document = Document::new("old\n", 1, "text");
         let rewrite = Rewrite {
             region: 0..4,
             aligned_original: "old\n".into(),
@@ -525,7 +525,13 @@ mod tests {
             target_ends_with_newline: true,
             empty_reply_reason: "empty".into(),
         };
-        let mut engine = EditEngine::rewrite(document.clone(), rewrite, EngineSettings::default());
+        let engine = EditEngine::rewrite(document.clone(), rewrite, EngineSettings::default());
+        (engine, document)
+    }
+
+    /// An engine whose region ("old\n") shows the model's "new\n", and the document.
+    fn showing_new_text() -> (EditEngine, Document) {
+        let (mut engine, mut document) = rewriting_old();
         engine.step(Duration::ZERO, Event::SourceConnected);
         let effects = engine.step(Duration::ZERO, Event::ModelText("new\n".into()));
         land(&mut engine, &mut document, &effects);
@@ -602,15 +608,7 @@ mod tests {
     /// whose stream then stalled, never ended.
     #[tokio::test(flavor = "current_thread")]
     async fn a_cancel_that_came_while_connecting_ends_the_job() {
-        let document = Document::new("old\n", 1, "text");
-        let rewrite = Rewrite {
-            region: 0..4,
-            aligned_original: "old\n".into(),
-            before: String::new(),
-            target_ends_with_newline: true,
-            empty_reply_reason: "empty".into(),
-        };
-        let engine = EditEngine::rewrite(document, rewrite, EngineSettings::default());
+        let (engine, _) = rewriting_old();
         let mut driver = EditDriver::new(
             Arc::new(Silent),
             DocumentUri::new("file:///a"),

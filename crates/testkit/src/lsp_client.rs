@@ -295,6 +295,16 @@ impl Shared {
     }
 }
 
+/// An open document of the client's, for a change the test makes. Panics if it is not open:
+/// that is a mistake in the test.
+fn open_document_mut<'a>(inner: &'a mut Inner, uri: &str) -> &'a mut ClientDocument {
+    inner
+        .state
+        .documents
+        .get_mut(uri)
+        .unwrap_or_else(|| panic!("{uri} is not open in the test client"))
+}
+
 fn push_transcript(inner: &mut Inner, direction: &str, message: &Value) {
     // Serialized only up to the cut: a whole large answer (every symbol of a document) would
     // cost the client more than the server spent on it, and benchmarks time this client.
@@ -623,11 +633,7 @@ impl LspClient {
     pub fn change_nowait(&self, uri: &str, range: ((u32, u32), (u32, u32)), new_text: &str) {
         let mut inner = self.shared.lock();
         let encoding = inner.encoding;
-        let document = inner
-            .state
-            .documents
-            .get_mut(uri)
-            .unwrap_or_else(|| panic!("{uri} is not open in the test client"));
+        let document = open_document_mut(&mut inner, uri);
         let edit = TextEdit {
             start: range.0,
             end: range.1,
@@ -655,11 +661,7 @@ impl LspClient {
     ) -> i32 {
         let mut inner = self.shared.lock();
         let encoding = inner.encoding;
-        let document = inner
-            .state
-            .documents
-            .get_mut(uri)
-            .unwrap_or_else(|| panic!("{uri} is not open in the test client"));
+        let document = open_document_mut(&mut inner, uri);
         let version = document.version.saturating_add(version_step);
         if version_step > 0 {
             let mut text = std::mem::take(&mut document.text);
@@ -699,11 +701,7 @@ impl LspClient {
     /// client that syncs full documents, or reloads a buffer, sends it.
     pub fn replace_whole_text(&self, uri: &str, text: &str) {
         let mut inner = self.shared.lock();
-        let document = inner
-            .state
-            .documents
-            .get_mut(uri)
-            .unwrap_or_else(|| panic!("{uri} is not open in the test client"));
+        let document = open_document_mut(&mut inner, uri);
         document.text = text.to_string();
         document.version += 1;
         let version = document.version;

@@ -92,14 +92,7 @@ async fn document_symbols_are_nested() {
     let uri = harness
         .open("src/shapes.rs", "rust", "struct Circle { r: f64 }\n\nimpl Circle {\n    fn area(&self) -> f64 { self.r }\n    fn grow(&mut self) {}\n}\n")
         .await;
-    let symbols = harness
-        .client
-        .request(
-            "textDocument/documentSymbol",
-            json!({ "textDocument": { "uri": uri } }),
-        )
-        .await
-        .unwrap();
+    let symbols = harness.document_symbols(&uri).await.unwrap();
     let symbols = symbols.as_array().unwrap();
     let implementation = symbols
         .iter()
@@ -177,14 +170,7 @@ async fn open_buffers_update_symbols_as_the_user_types() {
         .await;
     let found = names(&workspace_symbols(&harness, "refund_tax").await);
     assert_eq!(found.first().map(String::as_str), Some("refund_tax"));
-    let outline = harness
-        .client
-        .request(
-            "textDocument/documentSymbol",
-            json!({ "textDocument": { "uri": uri } }),
-        )
-        .await
-        .unwrap();
+    let outline = harness.document_symbols(&uri).await.unwrap();
     assert_eq!(
         names(outline.as_array().unwrap()),
         vec!["compute_tax", "refund_tax"]
@@ -481,16 +467,7 @@ async fn each_navigation_feature_can_be_switched_off() {
             .await
             .unwrap(),
     );
-    none(
-        harness
-            .client
-            .request(
-                "textDocument/documentSymbol",
-                json!({ "textDocument": { "uri": uri } }),
-            )
-            .await
-            .unwrap(),
-    );
+    none(harness.document_symbols(&uri).await.unwrap());
     none(harness.client.request("textDocument/definition", json!({ "textDocument": { "uri": uri }, "position": { "line": 0, "character": 14 } })).await.unwrap());
     harness.finish().await;
 }

@@ -22,19 +22,6 @@ fn symbol_names(answer: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-async fn document_symbols(
-    harness: &Harness,
-    uri: &str,
-) -> Result<serde_json::Value, testkit::lsp_client::ResponseError> {
-    harness
-        .client
-        .request(
-            "textDocument/documentSymbol",
-            json!({ "textDocument": { "uri": uri } }),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_panicking_request_handler_answers_internal_error_and_the_server_goes_on() {
     let harness = Harness::start(ClientProfile::Neovim).await;
@@ -47,7 +34,8 @@ async fn a_panicking_request_handler_answers_internal_error_and_the_server_goes_
         .await;
     let healthy = harness.open("healthy.rs", "rust", PLAIN).await;
 
-    let error = document_symbols(&harness, &poisoned)
+    let error = harness
+        .document_symbols(&poisoned)
         .await
         .expect_err("the handler panicked, so the request fails");
     assert_eq!(error.code, -32603, "InternalError: {error:?}");
@@ -57,9 +45,7 @@ async fn a_panicking_request_handler_answers_internal_error_and_the_server_goes_
     );
 
     // The same session keeps answering, for both documents, and keeps following edits.
-    let answer = document_symbols(&harness, &healthy)
-        .await
-        .expect("answered");
+    let answer = harness.document_symbols(&healthy).await.expect("answered");
     assert_eq!(symbol_names(&answer), ["alpha", "Beta"]);
     harness
         .client
@@ -69,9 +55,7 @@ async fn a_panicking_request_handler_answers_internal_error_and_the_server_goes_
         .client
         .change(&poisoned, ((0, 0), (0, 0)), "// ñandú\n")
         .await;
-    let answer = document_symbols(&harness, &healthy)
-        .await
-        .expect("answered");
+    let answer = harness.document_symbols(&healthy).await.expect("answered");
     assert_eq!(symbol_names(&answer), ["alpha", "delta", "Beta"]);
     let actions = harness
         .code_actions(&poisoned, ((0, 0), (0, 5)), json!([]))
@@ -99,7 +83,7 @@ async fn a_panic_after_a_change_applied_keeps_the_text_and_rebuilds_the_tree() {
         harness.agreed_text(&uri).await,
         "fn omega() -> i32 {\n    1\n}\n// baton-test-panic:afterChange\n\nstruct Beta;\n"
     );
-    let answer = document_symbols(&harness, &uri).await.expect("answered");
+    let answer = harness.document_symbols(&uri).await.expect("answered");
     assert_eq!(symbol_names(&answer), ["omega", "Beta"]);
     harness.agreed_text(&other).await;
     harness.finish().await;
@@ -140,7 +124,7 @@ async fn a_panic_before_a_change_applied_marks_the_document_stale_until_a_whole_
     harness.client.replace_whole_text(&uri, "fn back() {}\n");
     harness.client.change(&uri, ((0, 3), (0, 7)), "again").await;
     assert_eq!(harness.agreed_text(&uri).await, "fn again() {}\n");
-    let answer = document_symbols(&harness, &uri).await.expect("answered");
+    let answer = harness.document_symbols(&uri).await.expect("answered");
     assert_eq!(symbol_names(&answer), ["again"]);
 
     // So does closing and reopening it.

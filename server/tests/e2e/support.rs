@@ -229,6 +229,18 @@ impl Harness {
         result["job"].as_str().expect("a job token").to_string()
     }
 
+    pub async fn document_symbols(
+        &self,
+        uri: &str,
+    ) -> Result<Value, testkit::lsp_client::ResponseError> {
+        self.client
+            .request(
+                "textDocument/documentSymbol",
+                json!({ "textDocument": { "uri": uri } }),
+            )
+            .await
+    }
+
     pub async fn execute(
         &self,
         command: &str,
