@@ -3,6 +3,7 @@
 //! rewrites them).
 
 mod fixture;
+mod fuzz_markers;
 mod hostile;
 mod incremental;
 mod languages;
