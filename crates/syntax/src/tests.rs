@@ -4,6 +4,7 @@
 
 mod fixture;
 mod fuzz_markers;
+mod fuzz_tags;
 mod hostile;
 mod incremental;
 mod languages;
