@@ -2,6 +2,7 @@
 //! edits, and the structural questions the server asks (what follows a marker, which comments
 //! are in a range, what encloses a range).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -31,7 +32,14 @@ fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Optio
     let parse = |parser: &mut Parser| {
         parser.set_language(&language.grammar()).ok()?;
         parser.parse_with_options(
-            &mut |offset: usize, _: Point| chunk_from(rope, offset),
+            &mut |offset: usize, _: Point| {
+                let chunk = chunk_from(rope, offset);
+                if language == Language::Bash && !chunk.is_ascii() {
+                    Cow::Owned(ascii_for_bash_scanner(chunk))
+                } else {
+                    Cow::Borrowed(chunk)
+                }
+            },
             old_tree,
             None,
         )
@@ -40,6 +48,21 @@ fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Optio
         Ok(mut parser) => parse(&mut parser),
         Err(_) => parse(&mut Parser::new()),
     })
+}
+
+/// `chunk` with every non-ASCII byte replaced by `_`, for the Bash grammar.
+///
+/// tree-sitter-bash's external scanner (0.25.1, the brace expansion at `brace_start`) passes the
+/// lookahead code point to C's `isdigit`, which is undefined past 255: glibc indexes its table
+/// with it, so `{` followed by a character such as U+F0000 reads far outside it and crashes the
+/// whole process (found by `fuzz_tags`). Byte for byte, `_` keeps every offset and point the
+/// tree reports, a word with non-ASCII letters stays a word, and names are read from the rope,
+/// so they keep their real text.
+fn ascii_for_bash_scanner(chunk: &[u8]) -> Vec<u8> {
+    chunk
+        .iter()
+        .map(|&byte| if byte.is_ascii() { byte } else { b'_' })
+        .collect()
 }
 
 fn to_point(point: text::Point) -> Point {

@@ -289,3 +289,38 @@ fn fuzz_tags_regression_a_lone_carriage_return_ends_a_line() {
         ]
     );
 }
+
+/// Found by `fuzz_file_symbols` (crates/index) as a SIGSEGV: tree-sitter-bash's scanner passed
+/// the code point after `{` to C's `isdigit`, which read far outside glibc's table. The parser
+/// now sees Bash text with non-ASCII bytes as `_`; offsets and names are unchanged.
+#[test]
+fn fuzz_tags_regression_bash_brace_before_a_supplementary_character() {
+    for text in [
+        "{\u{af6b6}",
+        "{\u{10ffff}",
+        "echo {\u{f0000}..2}\n",
+        "x={\u{e0000}}",
+    ] {
+        let rope = Rope::from_str(text);
+        let tree = SyntaxTree::parse(Language::Bash, &rope).expect("parses");
+        check_everything(Language::Bash, text, &[0, 1, text.len()]).expect("sane ranges");
+        assert!(tree.tree().root_node().end_byte() <= text.len());
+    }
+    let text = "función() { echo 🦀; }\nñ_ñ() { :; }\n";
+    let second = text.find("ñ_ñ").expect("in the text");
+    let rope = Rope::from_str(text);
+    let tree = SyntaxTree::parse(Language::Bash, &rope).expect("parses");
+    let names: Vec<(String, std::ops::Range<usize>)> = tree
+        .tags(&rope)
+        .into_iter()
+        .filter(|tag| tag.is_definition)
+        .map(|tag| (tag.name, tag.name_range))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("función".to_string(), 0..8),
+            ("ñ_ñ".to_string(), second..second + "ñ_ñ".len())
+        ]
+    );
+}
