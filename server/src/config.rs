@@ -942,6 +942,9 @@ impl PatternList {
 }
 
 #[cfg(test)]
+mod fuzz_config;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
