@@ -103,8 +103,9 @@ impl Options {
             match argument.as_str() {
                 "--minutes" => {
                     options.minutes = value()?.parse().context("--minutes takes a number")?;
-                    if !(options.minutes > 0.0) {
-                        bail!("--minutes must be positive");
+                    // Infinite minutes would overflow the deadline's Duration.
+                    if !options.minutes.is_finite() || options.minutes <= 0.0 {
+                        bail!("--minutes must be a positive number");
                     }
                 }
                 "--first-seed" => {
