@@ -5,9 +5,10 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use ropey::Rope;
-use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
+use tree_sitter::{InputEdit, Node, ParseOptions, ParseState, Parser, Point, Tree};
 
 use crate::Language;
 use crate::outline::{self, OutlineCache};
@@ -29,9 +30,12 @@ thread_local! {
 
 /// Parses `rope` (reusing `old_tree` where unchanged), reading it chunk by chunk.
 fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    let started = Instant::now();
+    let limit = parse_time_limit(rope.len_bytes());
     let parse = |parser: &mut Parser| {
+        let mut out_of_time = |_: &ParseState| started.elapsed() > limit;
         parser.set_language(&language.grammar()).ok()?;
-        parser.parse_with_options(
+        let tree = parser.parse_with_options(
             &mut |offset: usize, _: Point| {
                 let chunk = chunk_from(rope, offset);
                 if language == Language::Bash && !chunk.is_ascii() {
@@ -41,13 +45,30 @@ fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Optio
                 }
             },
             old_tree,
-            None,
-        )
+            Some(ParseOptions::new().progress_callback(&mut out_of_time)),
+        );
+        if tree.is_none() {
+            // A parse given up would otherwise be resumed by the next one on this parser.
+            parser.reset();
+        }
+        tree
     };
     PARSER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut parser) => parse(&mut parser),
         Err(_) => parse(&mut Parser::new()),
     })
+}
+
+/// How long parsing a text of `bytes` may take before it is given up (the caller then has no
+/// tree: the index skips the file as one that could not be parsed).
+///
+/// Some inputs send tree-sitter's error recovery into a search that runs for minutes while its
+/// memory grows without bound (found by `fuzz_file_symbols`: 336 bytes of TSX held a test for
+/// over three minutes and 2.4 GB). Real files parse at megabytes per second, so a second plus
+/// 10 µs per byte is generous for any file the index accepts and still bounds a hostile one.
+fn parse_time_limit(bytes: usize) -> Duration {
+    Duration::from_secs(1)
+        + Duration::from_micros(10).saturating_mul(bytes.try_into().unwrap_or(u32::MAX))
 }
 
 /// `chunk` with every non-ASCII byte replaced by `_`, for the Bash grammar.

@@ -216,3 +216,31 @@ proptest! {
         let _ = cache::decode(&mutate(&encoded, &damage));
     }
 }
+
+/// Found by `fuzz_file_symbols_arbitrary_bytes_in_every_language` as a SIGSEGV (so proptest
+/// could not save it): a Bash file holding `{` and then U+AF6B6 crashed tree-sitter-bash's
+/// scanner, and with it the whole server, while indexing. Fixed in `syntax::tree`.
+#[test]
+fn fuzz_file_symbols_regression_bash_brace_before_a_supplementary_character() {
+    let bytes = b"a|qA\n{\xf2\xaf\x9a\xb6\nf() { :; }\n".to_vec();
+    let symbols = check_file(Language::Bash, bytes)
+        .expect("sane symbols")
+        .expect("indexed");
+    let names: Vec<&str> = symbols
+        .definitions
+        .iter()
+        .map(|definition| &*definition.name)
+        .collect();
+    assert_eq!(names, ["f"]);
+}
+
+/// Found by `fuzz_file_symbols_arbitrary_bytes_in_every_language` (seed 8) as a hang: the parse
+/// of this TSX never ended. The parser now gives up and the file is skipped.
+#[test]
+fn fuzz_file_symbols_regression_tsx_that_never_finished_parsing() {
+    let bytes = b"<rq'C._=~y:[z:U,l|{J|".to_vec();
+    assert_eq!(
+        check_file(Language::Tsx, bytes).expect("no bad symbols"),
+        None
+    );
+}

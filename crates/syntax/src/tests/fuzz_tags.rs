@@ -324,3 +324,20 @@ fn fuzz_tags_regression_bash_brace_before_a_supplementary_character() {
         ]
     );
 }
+
+/// Found by `fuzz_file_symbols` (crates/index) as a hang: these 22 bytes of TSX send
+/// tree-sitter's error recovery into a search that did not end in minutes, its memory growing
+/// by megabytes a second. The parse is now given up after its time limit, and the thread's
+/// parser still parses the next text.
+#[test]
+fn fuzz_tags_regression_tsx_error_recovery_is_given_up() {
+    let started = std::time::Instant::now();
+    let rope = Rope::from_str("<rq'C._=~y:[z:U,l|{J|");
+    assert!(SyntaxTree::parse(Language::Tsx, &rope).is_none());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    let rope = Rope::from_str("function next() {}\n");
+    let tree = SyntaxTree::parse(Language::Tsx, &rope).expect("parses after a parse given up");
+    let names: Vec<String> = tree.tags(&rope).into_iter().map(|tag| tag.name).collect();
+    assert_eq!(names, ["next"]);
+}
