@@ -21,7 +21,8 @@
 //! `PROPTEST_CASES` set and a new `PROPTEST_RNG_SEED` per round, the cases doubling while a
 //! round takes under 20 seconds, until the target's minutes are up. A failing round stops its
 //! target: proptest has saved the failure in the crate's regression file, so every later run
-//! (and CI) replays it until it is fixed. Everything runs in the debug build the tests use (its
+//! (and CI) replays it until it is fixed. A round that runs past five minutes (or ten times the
+//! previous one) is killed and reported as a hang with its seed. Everything runs in the debug build the tests use (its
 //! overflow checks find more than a release build would); building happens before the clock
 //! starts. It prints a line per round and, per target: cases, seconds, failures.
 
@@ -85,6 +86,9 @@ const SERVER_TARGET: &str = "server";
 /// Cases per property in a target's first round; later rounds double it while they are quick.
 const FIRST_ROUND_CASES: u64 = 500;
 const QUICK_ROUND: Duration = Duration::from_secs(20);
+/// A round that runs longer than this (or ten times the previous round) is a hang: a case that
+/// never finishes. It is killed and reported with its seed.
+const HANG_LIMIT: Duration = Duration::from_secs(300);
 
 impl Options {
     pub fn parse(arguments: &[String]) -> anyhow::Result<Options> {
@@ -228,20 +232,21 @@ fn run_property_target(
     };
     let mut cases_per_property = FIRST_ROUND_CASES;
     let mut seed = options.first_seed;
+    let mut last_round = Duration::ZERO;
     while started.elapsed() < budget {
         let round_started = Instant::now();
-        let output = cargo()
+        let mut command = cargo();
+        command
             .current_dir(root)
             .args(["test", "--locked"])
             .args(target.cargo_arguments)
             .args([target.filter, "--", "--test-threads=2"])
             .env("PROPTEST_CASES", cases_per_property.to_string())
-            .env("PROPTEST_RNG_SEED", seed.to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running cargo test")?;
+            .env("PROPTEST_RNG_SEED", seed.to_string());
+        let hang_limit = HANG_LIMIT.max(last_round * 10);
+        let (stdout, success) = run_with_limit(command, hang_limit)?;
         let round = round_started.elapsed();
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        last_round = round;
         // Named regression tests run once per round; only properties run the cases.
         let properties = stdout
             .lines()
@@ -254,14 +259,28 @@ fn run_property_target(
             target.name,
             round.as_secs_f64()
         );
-        if !output.status.success() {
-            print!("{stdout}");
-            figures.failures.push(format!(
-                "{}: seed {seed} (PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases_per_property}); \
-                 the minimal input is above and in the crate's proptest-regressions",
-                target.name
-            ));
-            break;
+        match success {
+            Some(true) => {}
+            Some(false) => {
+                print!("{stdout}");
+                figures.failures.push(format!(
+                    "{}: seed {seed} (PROPTEST_RNG_SEED={seed} PROPTEST_CASES={cases_per_property}); \
+                     the minimal input is above and in the crate's proptest-regressions",
+                    target.name
+                ));
+                break;
+            }
+            None => {
+                print!("{stdout}");
+                figures.failures.push(format!(
+                    "{}: HANG, seed {seed} ran over {} s (PROPTEST_RNG_SEED={seed} \
+                     PROPTEST_CASES={cases_per_property}); a hang is not saved by proptest: rerun \
+                     the seed with the input written out to find it",
+                    target.name,
+                    hang_limit.as_secs()
+                ));
+                break;
+            }
         }
         let left = budget.saturating_sub(started.elapsed());
         if round < QUICK_ROUND && round * 2 < left {
@@ -271,6 +290,43 @@ fn run_property_target(
     }
     figures.elapsed = started.elapsed();
     Ok(figures)
+}
+
+/// Runs `command` with its stdout captured, killing it (and the test binary it started) after
+/// `limit`. The output, and `Some(success)`, or `None` when it was killed as a hang.
+fn run_with_limit(mut command: Command, limit: Duration) -> anyhow::Result<(String, Option<bool>)> {
+    // Its own process group, so that a hang kills cargo and the test binary under it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running cargo test")?;
+    let mut stdout = child.stdout.take().context("cargo's stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let started = Instant::now();
+    let success = loop {
+        if let Some(status) = child.try_wait().context("waiting for cargo test")? {
+            break Some(status.success());
+        }
+        if started.elapsed() > limit {
+            #[cfg(unix)]
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    Ok((stdout, success))
 }
 
 fn run_server_loop(root: &Path, options: &Options) -> anyhow::Result<Figures> {
