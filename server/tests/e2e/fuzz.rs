@@ -139,7 +139,8 @@ impl Fuzzer<'_> {
     fn random_text(&mut self, pieces: u64) -> String {
         let mut text = String::new();
         for _ in 0..self.random.below(pieces) {
-            text.push_str(*self.random.pick(PIECES));
+            let piece: &&str = self.random.pick(PIECES);
+            text.push_str(piece);
         }
         if self.random.chance(3) {
             // A very long line.
