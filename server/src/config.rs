@@ -1006,6 +1006,9 @@ impl PatternList {
 }
 
 #[cfg(test)]
+mod fuzz_config;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -4,8 +4,9 @@
 //!
 //! - `bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]`: the inline edit benchmark
 //!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
-//! - `fuzz [--minutes N] [--first-seed S]`: the model-based fuzz of the server loop for N
-//!   minutes (see [`fuzz`]).
+//! - `fuzz [--minutes N] [--target NAME] [--first-seed S]`: every fuzz target (the server loop,
+//!   `sse`, `positions`, `markers`, `tags`, `file_symbols`, `config`), or one, for N minutes each
+//!   (see [`fuzz`]).
 //! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
 //!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
 
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 pub const USAGE: &str =
     "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
-       cargo xtask fuzz [--minutes N] [--first-seed S]";
+       cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();

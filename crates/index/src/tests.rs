@@ -2,6 +2,7 @@
 //! file) and snapshots of what the index renders for them.
 
 mod cache_tests;
+mod fuzz_file_symbols;
 mod hostile_files;
 mod incremental;
 mod languages;

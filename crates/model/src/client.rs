@@ -332,7 +332,8 @@ fn redact(text: &str, key: Option<&str>) -> String {
 }
 
 /// Reads one answer's body: bytes in, text tokens out, as soon as each event completes.
-struct Reader {
+/// Crate-visible so the SSE fuzz (`tests/fuzz_sse.rs`) can drive it with a scripted body.
+pub(crate) struct Reader {
     body: Option<BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
     parser: SseParser,
     decoder: Decoder,
@@ -348,7 +349,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(
+    pub(crate) fn new(
         body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
         decoder: Decoder,
         idle: Duration,
@@ -368,7 +369,7 @@ impl Reader {
     }
 
     /// The next token, or the error that ends the answer; `None` once it is complete.
-    async fn next(&mut self) -> Option<Result<String, ModelError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<String, ModelError>> {
         loop {
             if let Some(item) = self.queue.pop_front() {
                 return Some(item);

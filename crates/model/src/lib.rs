@@ -29,6 +29,9 @@ mod error;
 mod sse;
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

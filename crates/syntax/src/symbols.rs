@@ -98,7 +98,8 @@ pub struct Tag {
     pub name_range: Range<usize>,
     /// Byte range of the whole definition node; equal to `name_range` for references.
     pub range: Range<usize>,
-    /// 0-based row of the start of the name.
+    /// 0-based line of the start of the name, counted as the LSP and the rope count lines: a
+    /// lone `\r` ends one too (tree-sitter's rows do not count it).
     pub line: u32,
 }
 
@@ -318,9 +319,20 @@ pub(crate) fn tags(
     found.dedup_by(|later, earlier| {
         later.name_range == earlier.name_range && (is_definition(earlier) || !is_definition(later))
     });
+    // Tree-sitter counts rows at `\n` only, but a line (for the LSP, the rope and every user of
+    // `Tag::line`) also ends at a lone `\r`. Rows are lines in text without any `\r`, which is
+    // nearly all of it; only other text pays for asking the rope.
+    let rows_are_lines = rope
+        .chunks()
+        .all(|chunk| !chunk.as_bytes().contains(&b'\r'));
     found
         .into_iter()
         .map(|found| {
+            let line = if rows_are_lines {
+                found.name_row
+            } else {
+                rope.byte_to_line(found.name_range.start)
+            };
             let (kind, is_definition) = match found.role {
                 CaptureRole::Definition(kind) => (kind, true),
                 CaptureRole::Reference(kind) => (kind, false),
@@ -336,7 +348,7 @@ pub(crate) fn tags(
                     found.name_range.clone()
                 },
                 name_range: found.name_range,
-                line: u32::try_from(found.name_row).unwrap_or(u32::MAX),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
             }
         })
         .collect()

@@ -4,6 +4,8 @@
 
 mod dirty_regions;
 mod fixture;
+mod fuzz_markers;
+mod fuzz_tags;
 mod hostile;
 mod incremental;
 mod languages;

@@ -2,13 +2,15 @@
 //! edits, and the structural questions the server asks (what follows a marker, which comments
 //! are in a range, what encloses a range).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ropey::Rope;
-use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
+use tree_sitter::{InputEdit, Node, ParseOptions, ParseState, Parser, Point, Tree};
 
 use crate::Language;
 use crate::dirty_regions::LastUpdate;
@@ -46,18 +48,60 @@ thread_local! {
 
 /// Parses `rope` (reusing `old_tree` where unchanged), reading it chunk by chunk.
 fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    let started = Instant::now();
+    let limit = parse_time_limit(rope.len_bytes());
     let parse = |parser: &mut Parser| {
+        let mut out_of_time = |_: &ParseState| started.elapsed() > limit;
         parser.set_language(&language.grammar()).ok()?;
-        parser.parse_with_options(
-            &mut |offset: usize, _: Point| chunk_from(rope, offset),
+        let tree = parser.parse_with_options(
+            &mut |offset: usize, _: Point| {
+                let chunk = chunk_from(rope, offset);
+                if language == Language::Bash && !chunk.is_ascii() {
+                    Cow::Owned(ascii_for_bash_scanner(chunk))
+                } else {
+                    Cow::Borrowed(chunk)
+                }
+            },
             old_tree,
-            None,
-        )
+            Some(ParseOptions::new().progress_callback(&mut out_of_time)),
+        );
+        if tree.is_none() {
+            // A parse given up would otherwise be resumed by the next one on this parser.
+            parser.reset();
+        }
+        tree
     };
     PARSER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut parser) => parse(&mut parser),
         Err(_) => parse(&mut Parser::new()),
     })
+}
+
+/// How long parsing a text of `bytes` may take before it is given up (the caller then has no
+/// tree: the index skips the file as one that could not be parsed).
+///
+/// Some inputs send tree-sitter's error recovery into a search that runs for minutes while its
+/// memory grows without bound (found by `fuzz_file_symbols`: 336 bytes of TSX held a test for
+/// over three minutes and 2.4 GB). Real files parse at megabytes per second, so a second plus
+/// 10 µs per byte is generous for any file the index accepts and still bounds a hostile one.
+fn parse_time_limit(bytes: usize) -> Duration {
+    Duration::from_secs(1)
+        + Duration::from_micros(10).saturating_mul(bytes.try_into().unwrap_or(u32::MAX))
+}
+
+/// `chunk` with every non-ASCII byte replaced by `_`, for the Bash grammar.
+///
+/// tree-sitter-bash's external scanner (0.25.1, the brace expansion at `brace_start`) passes the
+/// lookahead code point to C's `isdigit`, which is undefined past 255: glibc indexes its table
+/// with it, so `{` followed by a character such as U+F0000 reads far outside it and crashes the
+/// whole process (found by `fuzz_tags`). Byte for byte, `_` keeps every offset and point the
+/// tree reports, a word with non-ASCII letters stays a word, and names are read from the rope,
+/// so they keep their real text.
+fn ascii_for_bash_scanner(chunk: &[u8]) -> Vec<u8> {
+    chunk
+        .iter()
+        .map(|&byte| if byte.is_ascii() { byte } else { b'_' })
+        .collect()
 }
 
 fn to_point(point: text::Point) -> Point {

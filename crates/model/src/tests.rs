@@ -1,0 +1,3 @@
+//! Tests that span the crate's modules: the fuzz targets of the stream decoding.
+
+mod fuzz_sse;
