@@ -393,7 +393,6 @@ struct RunningJob {
 struct Soak<'a> {
     client: LspClient,
     fake: FakeModel,
-    workspace: &'a Path,
     scratch: &'a Path,
     encoding: Encoding,
     pid: u32,
@@ -480,7 +479,6 @@ async fn soak(
     let mut soak = Soak {
         client,
         fake,
-        workspace,
         scratch,
         encoding,
         pid,
@@ -1029,7 +1027,6 @@ impl Soak<'_> {
     async fn finish(mut self) -> Figures {
         self.figures.model_requests = self.fake.requests().len();
         self.figures.replies_unused += self.fake.clear_replies();
-        let _ = self.workspace;
         if let Err(error) = self.client.shutdown().await {
             let text = format!("{error:#}");
             let first = text.lines().next().unwrap_or_default().to_string();
