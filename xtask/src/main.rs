@@ -9,11 +9,16 @@
 //!   (see [`fuzz`]).
 //! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
 //!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
+//! - `soak [--minutes N] [--seed S] [--no-build]`: a scripted Neovim types, runs inline edit jobs
+//!   with injected model faults and changes files on disk for N minutes (30 by default) against
+//!   the release baton (see [`soak`]); prints divergences, lost characters, jobs by outcome, RSS
+//!   and file descriptors, records them in `docs/benchmarks.md`, and fails when a goal is missed.
 
 mod bench_edit;
 mod bench_index;
 mod fuzz;
 mod measure;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +26,8 @@ use std::process::ExitCode;
 pub const USAGE: &str =
     "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
-       cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]";
+       cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]
+       cargo xtask soak [--minutes N] [--seed S] [--no-build]";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +38,8 @@ fn main() -> ExitCode {
             .and_then(|options| bench_index::run(&workspace_root(), &options)),
         Some("fuzz") => fuzz::Options::parse(&arguments[1..])
             .and_then(|options| fuzz::run(&workspace_root(), &options)),
+        Some("soak") => soak::Options::parse(&arguments[1..])
+            .and_then(|options| soak::run(&workspace_root(), &options)),
         _ => Err(anyhow::anyhow!(USAGE)),
     };
     match result {

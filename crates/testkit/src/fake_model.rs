@@ -257,6 +257,16 @@ impl FakeModel {
     pub fn pending_replies(&self) -> usize {
         self.shared.lock().replies.len()
     }
+
+    /// Drops the queued replies and says how many there were: a driver that scripts one reply
+    /// per request uses it when a request it scripted for never came, so the next request does
+    /// not get a reply meant for another.
+    pub fn clear_replies(&self) -> usize {
+        let mut state = self.shared.lock();
+        let count = state.replies.len();
+        state.replies.clear();
+        count
+    }
 }
 
 impl Drop for FakeModel {
