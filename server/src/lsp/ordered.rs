@@ -76,10 +76,13 @@ impl tower_service::Service<Request> for Ordered {
             }
         };
         async move {
-            match crate::panics::catch_future(future).await {
+            tracing::debug!(method, ?id, "dispatch");
+            let answer = match crate::panics::catch_future(future).await {
                 Ok(response) => response,
-                Err(message) => Ok(internal_error(id, &method, &message)),
-            }
+                Err(message) => Ok(internal_error(id.clone(), &method, &message)),
+            };
+            tracing::debug!(method, ?id, "answered");
+            answer
         }
         .boxed()
     }

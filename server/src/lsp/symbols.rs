@@ -46,7 +46,7 @@ impl Backend {
         Some(lsp::DocumentSymbolResponse::Nested(
             outline
                 .iter()
-                .map(|item| document_symbol(item, &mut ranges))
+                .map(|item| document_symbol(item, &mut ranges, 0))
                 .collect(),
         ))
     }
@@ -115,7 +115,43 @@ impl Backend {
 
 /// Builds one symbol, taking its ranges from `ranges` in pre-order (range, then selection
 /// range, then the children's).
+/// Deepest nesting of symbols in a `documentSymbol` answer. Each level costs two levels of JSON
+/// (a symbol and its `children`), and serde_json — what Helix parses LSP with — refuses input
+/// nested deeper than 128: one answer for a file of deeply nested braces would be unreadable.
+/// (Found by the server-loop fuzz, StrictUtf32 seeds 134 and 149.) Deeper symbols are listed,
+/// flat and in document order, as children of the deepest allowed level.
+const MAX_SYMBOL_DEPTH: usize = 32;
+
 fn document_symbol(
+    item: &OutlineItem,
+    ranges: &mut impl Iterator<Item = lsp::Range>,
+    depth: usize,
+) -> lsp::DocumentSymbol {
+    let mut symbol = leaf_symbol(item, ranges);
+    if item.children.is_empty() {
+        return symbol;
+    }
+    let children = if depth + 1 < MAX_SYMBOL_DEPTH {
+        item.children
+            .iter()
+            .map(|child| document_symbol(child, ranges, depth + 1))
+            .collect()
+    } else {
+        // Every descendant, in the same pre-order the ranges were converted in.
+        let mut flat = Vec::new();
+        let mut pending: Vec<&OutlineItem> = item.children.iter().rev().collect();
+        while let Some(descendant) = pending.pop() {
+            flat.push(leaf_symbol(descendant, ranges));
+            pending.extend(descendant.children.iter().rev());
+        }
+        flat
+    };
+    symbol.children = Some(children);
+    symbol
+}
+
+/// One symbol without its children, taking its two ranges from `ranges`.
+fn leaf_symbol(
     item: &OutlineItem,
     ranges: &mut impl Iterator<Item = lsp::Range>,
 ) -> lsp::DocumentSymbol {
@@ -136,12 +172,7 @@ fn document_symbol(
         deprecated: None,
         range,
         selection_range,
-        children: (!item.children.is_empty()).then(|| {
-            item.children
-                .iter()
-                .map(|child| document_symbol(child, ranges))
-                .collect()
-        }),
+        children: None,
     }
 }
 

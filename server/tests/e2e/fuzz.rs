@@ -29,7 +29,13 @@ use testkit::lsp_client::{ClientProfile, LinePosition, PendingRequest};
 use crate::support::{Harness, Lcg, WAIT, range_json};
 
 /// Seeds that once found a bug; each runs in CI forever after. Format: (profile, seed).
-const REGRESSION_SEEDS: &[(ClientProfile, u64)] = &[];
+/// - StrictUtf32 134 and 149: a `documentSymbol` answer for deeply nested braces was nested
+///   deeper than serde_json (Helix's parser, and this client's) accepts, so the client could
+///   not read it (`MAX_SYMBOL_DEPTH` in `lsp::symbols`).
+const REGRESSION_SEEDS: &[(ClientProfile, u64)] = &[
+    (ClientProfile::StrictUtf32, 134),
+    (ClientProfile::StrictUtf32, 149),
+];
 
 /// Operations per case: the state is checked after each case.
 const CASE_OPERATIONS: usize = 40;
@@ -417,7 +423,12 @@ impl Fuzzer<'_> {
         let pending: Vec<_> = self.pending.drain(..).collect();
         for (method, request) in pending {
             match tokio::time::timeout(WAIT, request.response()).await {
-                Err(_) => return Err(format!("{method} was never answered")),
+                Err(_) => {
+                    return Err(format!(
+                        "{method} was never answered\n{}",
+                        self.harness.client.diagnostic_context()
+                    ));
+                }
                 Ok(Err(error)) if error.code == -32603 => {
                     let report = self.panic_report().unwrap_or_default();
                     return Err(format!(

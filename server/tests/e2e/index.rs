@@ -497,3 +497,41 @@ async fn workspace_symbol_positions_follow_the_encoding_on_non_ascii_lines() {
         harness.finish().await;
     }
 }
+
+/// A file of deeply nested modules gets an outline every client can parse: serde_json (Helix's
+/// parser, and this client's) refuses JSON nested deeper than 128, so baton lists symbols below
+/// its depth limit flat under the deepest level instead of losing them or the whole answer.
+/// Found by the server-loop fuzz (StrictUtf32 seeds 134 and 149).
+#[tokio::test]
+async fn deeply_nested_symbols_stay_within_what_clients_can_parse() {
+    let harness = Harness::start(ClientProfile::Helix).await;
+    let depth = 100;
+    let mut text = String::new();
+    for level in 0..depth {
+        text.push_str(&format!("mod m{level} {{\n"));
+    }
+    text.push_str(&"}\n".repeat(depth));
+    let uri = harness.open("src/deep.rs", "rust", &text).await;
+    let answer = harness
+        .document_symbols(&uri)
+        .await
+        .expect("the answer parses");
+    fn walk(
+        symbols: &serde_json::Value,
+        level: usize,
+        deepest: &mut usize,
+        names: &mut Vec<String>,
+    ) {
+        for symbol in symbols.as_array().into_iter().flatten() {
+            *deepest = (*deepest).max(level);
+            names.push(symbol["name"].as_str().unwrap_or_default().to_string());
+            walk(&symbol["children"], level + 1, deepest, names);
+        }
+    }
+    let (mut deepest, mut names) = (0, Vec::new());
+    walk(&answer, 1, &mut deepest, &mut names);
+    let expected: Vec<String> = (0..depth).map(|level| format!("m{level}")).collect();
+    assert_eq!(names, expected, "every module, in document order");
+    assert_eq!(deepest, 33, "32 nested levels, then the rest flat");
+    harness.finish().await;
+}
