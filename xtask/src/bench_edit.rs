@@ -74,12 +74,7 @@ impl Options {
     }
 
     fn command_line(&self) -> String {
-        let mut line = String::from("cargo xtask bench-edit");
-        for argument in &self.arguments {
-            line.push(' ');
-            line.push_str(argument);
-        }
-        line
+        crate::measure::command_line("bench-edit", &self.arguments)
     }
 }
 

@@ -82,10 +82,7 @@ impl Options {
     }
 
     fn command_line(&self) -> String {
-        std::iter::once("cargo xtask bench-index")
-            .chain(self.arguments.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::measure::command_line("bench-index", &self.arguments)
     }
 }
 
@@ -111,7 +108,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         bail!("{CTAGS} is missing: apt-get install -y universal-ctags");
     }
 
-    let load_at_start = load_average();
+    let load_at_start = crate::measure::load_average(" ");
     let bench = root.join(".bench");
     let scratch = bench.join("index");
     std::fs::create_dir_all(&scratch)?;
@@ -267,7 +264,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         &first_warm,
         &latencies,
         (tag_count, names.len()),
-        (load_at_start, load_average()),
+        (load_at_start, crate::measure::load_average(" ")),
     );
     println!("\n{report}");
     let doc = root.join("docs/benchmarks.md");
@@ -563,18 +560,4 @@ fn render(
         latencies.symbol_queries.len(),
     );
     out
-}
-
-/// The 1, 5 and 15 minute load averages: the machine is shared, and the figures mean little
-/// unless the reader knows what else was running.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "unknown".to_string())
 }

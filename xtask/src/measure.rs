@@ -179,3 +179,27 @@ pub fn write_doc_section(path: &Path, name: &str, content: &str) -> anyhow::Resu
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
+
+/// How a command was run, for a recorded result: `cargo xtask NAME` and its arguments.
+pub fn command_line(name: &str, arguments: &[String]) -> String {
+    let mut line = format!("cargo xtask {name}");
+    for argument in arguments {
+        line.push(' ');
+        line.push_str(argument);
+    }
+    line
+}
+
+/// The 1, 5 and 15 minute load averages joined by `separator`: the machine is shared, and the
+/// figures mean little unless the reader knows what else was running.
+pub fn load_average(separator: &str) -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(separator)
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -89,12 +89,7 @@ impl Options {
     }
 
     fn command_line(&self) -> String {
-        let mut line = String::from("cargo xtask soak");
-        for argument in &self.arguments {
-            line.push(' ');
-            line.push_str(argument);
-        }
-        line
+        crate::measure::command_line("soak", &self.arguments)
     }
 }
 
@@ -107,14 +102,14 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
     let workspace = scratch.join("workspace");
     std::fs::create_dir_all(&workspace)?;
-    let load_at_start = load_average();
+    let load_at_start = crate::measure::load_average(" / ");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting tokio")?;
     let figures = runtime.block_on(soak(&baton, &scratch, &workspace, options))?;
-    let load_at_end = load_average();
+    let load_at_end = crate::measure::load_average(" / ");
 
     let misses = figures.missed_goals();
     let report = render(
@@ -133,19 +128,6 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         bail!("the soak missed its goals: {}", misses.join("; "));
     }
     Ok(())
-}
-
-/// `/proc/loadavg`'s three averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" / ")
-        })
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// One sample of baton's process.
