@@ -83,3 +83,136 @@ async fn neovim_runs_the_marker_action_and_undoes_it() {
     assert_eq!(results["after_undo_text"], MARKED, "{results:#}");
     assert_eq!(fake.requests().len(), 1);
 }
+
+/// The Neovim plugin's commands and keymaps in a real headless Neovim: `:BatonEdit` on a range,
+/// `:BatonStatus` and `:BatonCancel` while a job streams, `<leader>ae` in normal and visual mode
+/// (prompting through `vim.ui.input`) and `<leader>ac`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const TEXT: &str =
+        "// plugin test\nfn one() -> i32 {\n    1\n}\n\nfn two() -> i32 {\n    2\n}\n";
+    const AFTER_RANGE: &str =
+        "// plugin test\nfn one() -> i32 {\n    2\n}\n\nfn two() -> i32 {\n    2\n}\n";
+    const AFTER_KEYMAP: &str =
+        "// plugin test\nfn one() -> i32 {\n    3\n}\n\nfn two() -> i32 {\n    2\n}\n";
+    let slow = || {
+        Reply::text("fn one() -> i32 {\n    // ".to_string() + &"x ".repeat(400) + "\n}").rate(20.0)
+    };
+    let fake = testkit::fake_model::FakeModel::start().await;
+    fake.push(Reply::text("fn one() -> i32 {\n    2\n}").rate(400.0));
+    fake.push(slow());
+    fake.push(Reply::text("fn one() -> i32 {\n    3\n}").rate(400.0));
+    fake.push(slow());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, TEXT).unwrap();
+    let init_options = serde_json::json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+        "edit": { "flush_interval_ms": 20 },
+    })
+    .to_string();
+    let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("editors/neovim");
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        ("BATON_PLUGIN_DIR".into(), plugin_dir.display().to_string()),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_ROOT".into(), root.display().to_string()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+        ("BATON_JOB_TIMEOUT_MS".into(), "30000".into()),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_commands.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(120))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let context = format!("{results:#}\n{}", outcome.stderr);
+    assert_eq!(results["errors"], serde_json::json!([]), "{context}");
+    assert_eq!(results["attached"], true, "{context}");
+    let step = |name: &str| &results["steps"][name];
+    assert_eq!(step("command_range")["end_message"], "done", "{context}");
+    assert_eq!(step("command_range")["text"], AFTER_RANGE, "{context}");
+    assert_eq!(
+        step("command_cancel")["end_message"],
+        "cancelled",
+        "{context}"
+    );
+    assert_eq!(
+        step("command_cancel")["text"],
+        AFTER_RANGE,
+        "restored: {context}"
+    );
+    assert_eq!(step("keymap_normal")["end_message"], "done", "{context}");
+    assert_eq!(step("keymap_normal")["text"], AFTER_KEYMAP, "{context}");
+    assert_eq!(
+        step("keymap_visual_cancel")["end_message"],
+        "cancelled",
+        "{context}"
+    );
+    assert_eq!(
+        step("keymap_visual_cancel")["text"],
+        AFTER_KEYMAP,
+        "restored: {context}"
+    );
+    let notifications = results["notifications"].to_string();
+    let running_job = step("command_cancel")["token"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    assert!(
+        notifications.contains(&running_job),
+        ":BatonStatus lists the running job: {context}"
+    );
+    assert!(notifications.contains("cancelled 1 job(s)"), "{context}");
+    assert_eq!(
+        results["prompts"].as_array().map(Vec::len),
+        Some(2),
+        "{context}"
+    );
+    let instructions: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|request| {
+            let body = request.body.to_string();
+            [
+                "make it return two",
+                "slow one",
+                "via the normal keymap",
+                "via the visual keymap",
+            ]
+            .into_iter()
+            .find(|instruction| body.contains(instruction))
+            .unwrap_or("?")
+            .to_string()
+        })
+        .collect();
+    assert_eq!(
+        instructions,
+        [
+            "make it return two",
+            "slow one",
+            "via the normal keymap",
+            "via the visual keymap"
+        ]
+    );
+}
