@@ -13,7 +13,6 @@
 //! of: done, cancelled (target restored), failed (target restored, reason shown), or stopped
 //! because the user typed in the target (the user's text kept).
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -236,10 +235,10 @@ impl EditDriver {
         // A cancel that came while connecting must still reach the engine: the select below
         // only watches for one that has not happened yet. (Found by the server-loop fuzz: a
         // job cancelled just as its stream connected never ended.)
-        if self.outcome.is_none() && cancel.is_cancelled() {
+        let mut cancel_seen = cancel.is_cancelled();
+        if cancel_seen {
             self.feed(Event::Cancel).await;
         }
-        let mut cancel_seen = cancel.is_cancelled();
         let mut document_open = true;
         while self.outcome.is_none() {
             if !self.engine.wants_source() {
@@ -393,19 +392,18 @@ fn guarded_step(
     event: Event,
     step: impl Fn(&mut EditEngine, Duration, Event) -> Vec<Effect>,
 ) -> Vec<Effect> {
-    let panic = match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, event))) {
+    let panic = match crate::panics::catch(|| step(engine, now, event)) {
         Ok(effects) => return effects,
-        Err(panic) => crate::panics::payload_message(panic.as_ref()),
+        Err(panic) => panic,
     };
     tracing::error!(panic = %panic, "the edit engine panicked; failing the job");
     let reason = format!("internal error: {panic}");
     let fail = Event::Fail {
         reason: reason.clone(),
     };
-    match std::panic::catch_unwind(AssertUnwindSafe(|| step(engine, now, fail))) {
+    match crate::panics::catch(|| step(engine, now, fail)) {
         Ok(effects) => effects,
         Err(again) => {
-            let again = crate::panics::payload_message(again.as_ref());
             tracing::error!(panic = %again, "the edit engine panicked while failing the job");
             vec![Effect::Finish(Outcome::Failed {
                 reason,

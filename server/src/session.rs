@@ -15,7 +15,7 @@ use index::WorkspaceIndex;
 use syntax::{Language, SyntaxTree};
 use text::{AppliedChange, ContentChange, Document, PositionEncoding};
 
-use crate::config::{NeverSend, Resolved};
+use crate::config::Resolved;
 use crate::frontend::DocEvent;
 use crate::jobs::Jobs;
 
@@ -171,23 +171,15 @@ fn display_name(uri: &DocumentUri) -> &str {
 }
 
 /// Why a document update did not simply apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError {
     /// Refused as the protocol says (stale version, unknown document, …): nothing changed.
+    #[error("{0}")]
     Refused(String),
     /// A bug interrupted the update. The state was repaired or the document dropped; the
     /// message says which, in words for the user.
+    #[error("{0}")]
     Internal(String),
-}
-
-impl std::fmt::Display for UpdateError {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpdateError::Refused(message) | UpdateError::Internal(message) => {
-                formatter.write_str(message)
-            }
-        }
-    }
 }
 
 /// A document dropped after an internal error interrupted a change to it: its text is no longer
@@ -605,12 +597,6 @@ impl Session {
         let resolved = Arc::new(crate::config::resolve(&inputs));
         *write(&self.config) = resolved.clone();
         resolved
-    }
-
-    /// Which files must never reach a model, resolved with the configuration. Every path a
-    /// file's content can take to a model asks this first (see `config::NeverSend`).
-    pub fn never_send(&self) -> NeverSend {
-        self.config().never_send.clone()
     }
 
     pub fn index(&self) -> Option<Arc<WorkspaceIndex>> {

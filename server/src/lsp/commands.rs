@@ -286,16 +286,9 @@ impl Backend {
         let (token, cancel) = self.session.jobs.start();
         let mut job = planned.job;
         job.token = token.clone();
-        let repo_map_source = match (self.session.current_index(), &snapshot.path) {
-            (Some(index), Some(path)) => Some((
-                index,
-                path.clone(),
-                document.line_of(job.plan.region.start) as u32,
-                self.session.never_send(),
-                config.config.context.max_tokens / 2,
-            )),
-            _ => None,
-        };
+        // The repo map is ranked in the job, off the request path: bringing every open buffer's
+        // index entry up to date and ranking both take time the editor need not wait for.
+        let repo_map_line = document.line_of(job.plan.region.start) as u32;
         let frontend: Arc<dyn Frontend> = self.frontend.clone();
         let session = self.session.clone();
         let job_token = token.clone();
@@ -309,17 +302,17 @@ impl Backend {
             title,
             move |frontend| async move {
                 crate::test_hooks::maybe_panic(crate::test_hooks::Site::Job, &job.plan.instruction);
-                // The repo map is ranked here, off the request path.
-                if let Some((index, path, line, never_send, budget)) = repo_map_source {
+                if let (Some(index), Some(path)) = (session.current_index(), snapshot.path.clone())
+                {
                     let instruction = job.plan.instruction.clone();
                     job.repo_map = tokio::task::spawn_blocking(move || {
                         crate::indexing::repo_map_text(
                             &index,
                             &path,
-                            line,
+                            repo_map_line,
                             &instruction,
-                            budget,
-                            &never_send,
+                            config.config.context.max_tokens / 2,
+                            &config.never_send,
                         )
                     })
                     .await

@@ -99,18 +99,21 @@ impl Ordered {
         self.session.reload_config();
     }
 
+    /// Only the document and the range are read: the handler parses the whole request (its
+    /// diagnostics can be large) anyway.
     fn note_code_action_range(&self, request: &Request) {
-        let Some(params) = request
-            .params()
-            .cloned()
-            .and_then(|params| serde_json::from_value::<lsp::CodeActionParams>(params).ok())
-        else {
-            return;
-        };
-        self.session.note_action_range(
-            &proto::uri_key(&params.text_document.uri),
-            proto::range(params.range),
-        );
+        let params = request.params();
+        let uri = params
+            .and_then(|params| params.pointer("/textDocument/uri"))
+            .and_then(Value::as_str)
+            .and_then(proto::parse_uri);
+        let range = params
+            .and_then(|params| params.get("range"))
+            .and_then(|range| serde_json::from_value::<lsp::Range>(range.clone()).ok());
+        if let (Some(uri), Some(range)) = (uri, range) {
+            self.session
+                .note_action_range(&proto::uri_key(&uri), proto::range(range));
+        }
     }
 
     /// Applies `didOpen`/`didChange`/`didClose` right now, in arrival order.
