@@ -8,6 +8,7 @@
 //! everything around it.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -16,7 +17,7 @@ use text::Document;
 
 use edit::diff::Replacement;
 
-use crate::frontend::{Frontend, MessageLevel};
+use crate::frontend::{FileOperation, Frontend, MessageLevel, ResourceOperations};
 use crate::session::{DocumentUri, Session};
 
 /// Runs `work` as the job `token`. `work` receives a frontend that remembers how far the job's
@@ -113,6 +114,26 @@ impl Frontend for ProgressTracking {
 
     fn show_markdown(&self, title: &str, markdown: String) -> BoxFuture<'static, ()> {
         self.inner.show_markdown(title, markdown)
+    }
+
+    fn apply_operations(
+        &self,
+        label: &str,
+        operations: Vec<FileOperation>,
+    ) -> BoxFuture<'static, Result<bool, String>> {
+        self.inner.apply_operations(label, operations)
+    }
+
+    fn resource_operations(&self) -> ResourceOperations {
+        self.inner.resource_operations()
+    }
+
+    fn show_document(&self, path: PathBuf, take_focus: bool) -> BoxFuture<'static, bool> {
+        self.inner.show_document(path, take_focus)
+    }
+
+    fn ask(&self, message: String, actions: Vec<String>) -> BoxFuture<'static, Option<String>> {
+        self.inner.ask(message, actions)
     }
 }
 

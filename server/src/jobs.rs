@@ -164,15 +164,15 @@ pub async fn run_edit(
     // The begin is always sent before anything else about this job.
     let (stream, ()) = tokio::join!(connect, begin);
     let outcome = match stream {
-        None => driver.run(None, events, &cancel).await,
+        None => driver.run(Source::None, events, &cancel).await,
         Some(Err(err)) => {
             let reason = err.user_message();
             driver.feed(Event::SourceFailed { reason }).await;
-            driver.run(None, events, &cancel).await
+            driver.run(Source::None, events, &cancel).await
         }
         Some(Ok(stream)) => {
             driver.feed(Event::SourceConnected).await;
-            driver.run(Some(stream), events, &cancel).await
+            driver.run(Source::Model(stream), events, &cancel).await
         }
     };
     frontend
@@ -183,6 +183,75 @@ pub async fn run_edit(
     }
     tracing::info!(token = %job.token, ?outcome, "edit job ended");
     outcome
+}
+
+/// What an agent task tells the landing of one file.
+#[derive(Debug, Clone)]
+pub enum Proposal {
+    /// The agent's whole new text for the file (replaces any earlier one).
+    Text(String),
+    /// No more proposals: finish once what is proposed has landed.
+    Finish,
+    /// Undo: put back the text the agent started from, keeping what the user typed.
+    Revert,
+}
+
+/// Lands an agent's proposals for one open document through the merge engine: each proposal
+/// is three-way merged with what the user typed since `base`, and lands one minimal hunk at a
+/// time. Reports nothing itself (the task owns the progress and the messages); returns how it
+/// ended and how many of the agent's changes gave way to the user's.
+pub async fn run_merge(
+    frontend: Arc<dyn Frontend>,
+    uri: DocumentUri,
+    document: Document,
+    base: String,
+    events: mpsc::UnboundedReceiver<DocEvent>,
+    proposals: mpsc::UnboundedReceiver<Proposal>,
+    settings: &EditSettings,
+) -> (Outcome, usize) {
+    let region = 0..document.len_bytes();
+    let engine = EditEngine::merge(document, region, base, engine_settings(settings));
+    let mut driver = EditDriver::new(frontend, uri, String::new(), engine);
+    let never = CancellationToken::new();
+    let outcome = driver
+        .run(Source::Proposals(proposals), events, &never)
+        .await;
+    (outcome, driver.engine.conflicts())
+}
+
+/// Where a job's text comes from.
+enum Source {
+    /// Nothing (more) will come: the source failed or was never connected.
+    None,
+    Model(TokenStream),
+    Proposals(mpsc::UnboundedReceiver<Proposal>),
+}
+
+impl Source {
+    /// The next event from the source; pending forever when there is none (or no more).
+    async fn next(&mut self) -> Event {
+        match self {
+            Source::None => std::future::pending().await,
+            Source::Model(stream) => match stream.next().await {
+                Some(Ok(delta)) => Event::ModelText(delta),
+                Some(Err(err)) => Event::SourceFailed {
+                    reason: err.user_message(),
+                },
+                None => {
+                    *self = Source::None;
+                    Event::SourceFinished
+                }
+            },
+            Source::Proposals(proposals) => match proposals.recv().await {
+                Some(Proposal::Text(text)) => Event::ProposedText(text),
+                Some(Proposal::Revert) => Event::Cancel,
+                Some(Proposal::Finish) | None => {
+                    *self = Source::None;
+                    Event::SourceFinished
+                }
+            },
+        }
+    }
 }
 
 /// The editor's answer to the edit computed against a version.
@@ -228,7 +297,7 @@ impl EditDriver {
     /// or the job was cancelled while connecting.
     async fn run(
         &mut self,
-        mut stream: Option<TokenStream>,
+        mut source: Source,
         mut events: mpsc::UnboundedReceiver<DocEvent>,
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -243,7 +312,7 @@ impl EditDriver {
         while self.outcome.is_none() {
             if !self.engine.wants_source() {
                 // Dropping the stream closes the model connection.
-                stream = None;
+                source = Source::None;
             }
             let timer = self.timer;
             let event = tokio::select! {
@@ -270,11 +339,7 @@ impl EditDriver {
                         Err(err) => EditAnswer::Error(err),
                     },
                 },
-                item = next_item(&mut stream) => match item {
-                    Some(Ok(delta)) => Event::ModelText(delta),
-                    Some(Err(err)) => Event::SourceFailed { reason: err.user_message() },
-                    None => Event::SourceFinished,
-                },
+                event = source.next() => event,
                 _ = sleep_until(timer), if timer.is_some() => {
                     self.timer = None;
                     Event::Tick
@@ -365,14 +430,6 @@ fn effect_name(effect: &Effect) -> String {
         Effect::ShowMessage { .. } => "message".into(),
         Effect::ArmTimer { at } => format!("timer {}ms", at.as_millis()),
         Effect::Finish(outcome) => format!("finish {outcome:?}"),
-    }
-}
-
-/// The next item of the model stream; pending forever when there is none (or no more).
-async fn next_item(stream: &mut Option<TokenStream>) -> Option<Result<String, model::ModelError>> {
-    match stream {
-        Some(stream) => stream.next().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -620,7 +677,7 @@ mod tests {
         cancel.cancel();
         let outcome = tokio::time::timeout(
             Duration::from_secs(5),
-            driver.run(Some(stalled), events, &cancel),
+            driver.run(Source::Model(stalled), events, &cancel),
         )
         .await
         .expect("the job ends");

@@ -20,4 +20,5 @@ pub mod panics;
 pub mod session;
 pub mod stdio;
 pub mod targets;
+pub mod tasks;
 pub mod test_hooks;

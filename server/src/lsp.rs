@@ -131,6 +131,19 @@ fn client_features(capabilities: &lsp::ClientCapabilities) -> ClientFeatures {
     let workspace = capabilities.workspace.as_ref();
     ClientFeatures {
         work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+        resource_operations: {
+            let listed = |kind: lsp::ResourceOperationKind| {
+                workspace
+                    .and_then(|w| w.workspace_edit.as_ref())
+                    .and_then(|edit| edit.resource_operations.as_ref())
+                    .is_some_and(|ops| ops.contains(&kind))
+            };
+            crate::frontend::ResourceOperations {
+                create: listed(lsp::ResourceOperationKind::Create),
+                rename: listed(lsp::ResourceOperationKind::Rename),
+                delete: listed(lsp::ResourceOperationKind::Delete),
+            }
+        },
         show_document: window
             .and_then(|w| w.show_document.as_ref())
             .is_some_and(|show| show.support),

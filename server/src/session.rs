@@ -455,6 +455,23 @@ impl Documents {
         self.open.iter().map(|open| open.key().clone()).collect()
     }
 
+    /// The open document whose file is `path`, if any.
+    pub fn uri_for_path(&self, path: &Path) -> Option<DocumentUri> {
+        self.open
+            .iter()
+            .find(|open| open.path.as_deref() == Some(path))
+            .map(|open| open.key().clone())
+    }
+
+    /// Every open buffer with a file path, and its text as the user has it (unsaved changes
+    /// included).
+    pub fn open_texts(&self) -> Vec<(PathBuf, String)> {
+        self.open
+            .iter()
+            .filter_map(|open| Some((open.path.clone()?, open.document.text())))
+            .collect()
+    }
+
     pub fn open_paths(&self) -> Vec<PathBuf> {
         self.open
             .iter()
@@ -482,6 +499,7 @@ pub fn language_of(document: &Document, path: Option<&Path>) -> Option<Language>
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientFeatures {
     pub work_done_progress: bool,
+    pub resource_operations: crate::frontend::ResourceOperations,
     pub show_document: bool,
     pub document_changes: bool,
     pub watched_files_dynamic: bool,
@@ -491,6 +509,7 @@ pub struct ClientFeatures {
 pub struct Session {
     pub documents: Documents,
     pub jobs: Jobs,
+    pub tasks: crate::tasks::Tasks,
     encoding: RwLock<PositionEncoding>,
     config: RwLock<Arc<Resolved>>,
     client: RwLock<ClientFeatures>,
@@ -527,6 +546,7 @@ impl Default for Session {
         Session {
             documents: Documents::default(),
             jobs: Jobs::default(),
+            tasks: crate::tasks::Tasks::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             config: RwLock::new(Arc::new(Resolved::default())),
             client: RwLock::new(ClientFeatures::default()),

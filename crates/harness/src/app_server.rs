@@ -14,3 +14,9 @@ pub(crate) async fn start(
         spec.name
     )))
 }
+
+/// Applies codex's `update` hunks to `base`. (Being built.)
+pub fn apply_unified(base: &str, hunks: &str) -> Result<String, String> {
+    let _ = (base, hunks);
+    Err("not built yet".into())
+}

@@ -30,6 +30,12 @@ pub const COMMANDS: &[&str] = &[
     "baton.explain",
     "baton.cancel",
     "baton.status",
+    "baton.task",
+    "baton.task.reply",
+    "baton.task.permission",
+    "baton.task.undo",
+    "baton.task.keep",
+    "baton.task.diff",
 ];
 
 /// How many lines of a range are searched for `baton:` markers.
@@ -104,6 +110,8 @@ impl Backend {
                 );
             }
         }
+
+        self.task_actions(&snapshot, params.range.start.line as usize, &mut push);
 
         let byte_range = document.byte_range(proto::range(params.range), encoding);
         if !byte_range.is_empty() {
@@ -183,6 +191,18 @@ impl Backend {
             "baton.tests" => Action::Tests,
             "baton.explain" => Action::Explain,
             "baton.cancel" => return Ok(Some(self.cancel(&params.arguments))),
+            "baton.task" => return self.start_task(&params.arguments).await,
+            "baton.task.reply"
+            | "baton.task.permission"
+            | "baton.task.undo"
+            | "baton.task.keep"
+            | "baton.task.diff" => {
+                return self
+                    .task_command(&params.command, &params.arguments)
+                    .await
+                    .map(Some)
+                    .map_err(|err| err.to_jsonrpc());
+            }
             "baton.status" => return Ok(Some(self.status(&params.arguments))),
             other => {
                 return Err(Error::InvalidArguments(format!(
@@ -204,6 +224,231 @@ impl Backend {
                 Err(error.to_jsonrpc())
             }
         }
+    }
+
+    /// Code actions of the task document (answer a permission, review a file, send a reply,
+    /// show the diff) and of files a task changed (undo, keep).
+    fn task_actions(
+        &self,
+        snapshot: &crate::session::DocumentSnapshot,
+        line: usize,
+        push: &mut impl FnMut(
+            String,
+            lsp::CodeActionKind,
+            &str,
+            Value,
+            Option<Vec<lsp::Diagnostic>>,
+            bool,
+        ),
+    ) {
+        use crate::tasks::document::LineAction;
+        let Some(path) = snapshot.path.as_deref() else {
+            return;
+        };
+        let review = lsp::CodeActionKind::new("source.baton.review");
+        if let Some(task) = self.session.tasks.by_document(path) {
+            let id = task.id;
+            match LineAction::parse(&snapshot.document.text(), line) {
+                Some(LineAction::Permission(permission)) => {
+                    for (title, answer) in [
+                        ("Allow once", "allow-once"),
+                        ("Allow for this task", "allow-task"),
+                        ("Deny", "deny"),
+                    ] {
+                        push(
+                            format!("baton: {title} (permission #{permission})"),
+                            lsp::CodeActionKind::QUICKFIX,
+                            "baton.task.permission",
+                            json!({ "task": id, "id": permission, "answer": answer }),
+                            None,
+                            answer == "allow-once",
+                        );
+                    }
+                }
+                Some(LineAction::File(file)) => {
+                    push(
+                        format!("baton: undo this task's changes to {file}"),
+                        review.clone(),
+                        "baton.task.undo",
+                        json!({ "task": id, "path": file }),
+                        None,
+                        false,
+                    );
+                }
+                Some(LineAction::Reply(text)) => {
+                    push(
+                        "baton: send reply to the agent".into(),
+                        lsp::CodeActionKind::QUICKFIX,
+                        "baton.task.reply",
+                        json!({ "task": id, "text": text }),
+                        None,
+                        true,
+                    );
+                }
+                None => {}
+            }
+            self.review_actions(id, push);
+            push(
+                "baton: show this task's diff".into(),
+                review,
+                "baton.task.diff",
+                json!({ "task": id }),
+                None,
+                false,
+            );
+            return;
+        }
+        if let Some(task) = self.session.tasks.touching(path).first() {
+            let relative = path
+                .strip_prefix(&task.root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            push(
+                format!("baton: undo task {}'s changes to this file", task.id),
+                review,
+                "baton.task.undo",
+                json!({ "task": task.id, "path": relative }),
+                None,
+                false,
+            );
+            self.review_actions(task.id, push);
+        }
+    }
+
+    fn review_actions(
+        &self,
+        id: u64,
+        push: &mut impl FnMut(
+            String,
+            lsp::CodeActionKind,
+            &str,
+            Value,
+            Option<Vec<lsp::Diagnostic>>,
+            bool,
+        ),
+    ) {
+        let review = lsp::CodeActionKind::new("source.baton.review");
+        push(
+            format!("baton: undo task {id}'s changes to all files"),
+            review.clone(),
+            "baton.task.undo",
+            json!({ "task": id }),
+            None,
+            false,
+        );
+        push(
+            format!("baton: keep all of task {id}'s changes"),
+            review,
+            "baton.task.keep",
+            json!({ "task": id }),
+            None,
+            false,
+        );
+    }
+
+    async fn start_task(&self, arguments: &[Value]) -> jsonrpc::Result<Option<Value>> {
+        let request = self
+            .task_request(arguments)
+            .map_err(|err| err.to_jsonrpc())?;
+        let frontend: Arc<dyn Frontend> = self.frontend.clone();
+        match crate::tasks::start(self.session.clone(), frontend, request) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => {
+                self.frontend
+                    .show_message(MessageLevel::Error, format!("baton: {error}"))
+                    .await;
+                Err(error.to_jsonrpc())
+            }
+        }
+    }
+
+    fn task_request(&self, arguments: &[Value]) -> Result<crate::tasks::TaskRequest, Error> {
+        let parsed = CommandArguments::parse(arguments)?;
+        let instruction = parsed
+            .instruction
+            .filter(|text| !text.trim().is_empty())
+            .ok_or_else(|| Error::InvalidArguments("baton.task needs an instruction".into()))?;
+        let agent = match arguments.first().and_then(|first| first.get("agent")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => return Err(Error::InvalidArguments("agent must be a string".into())),
+        };
+        let focus = parsed.uri.as_deref().and_then(|uri| {
+            let path = proto::parse_uri(uri).and_then(|uri| proto::file_path(&uri))?;
+            let lines = parsed
+                .range
+                .map(|range| (range.start.line as usize + 1, range.end.line as usize + 1));
+            Some((path, lines))
+        });
+        Ok(crate::tasks::TaskRequest {
+            instruction,
+            agent,
+            focus,
+        })
+    }
+
+    async fn task_command(&self, command: &str, arguments: &[Value]) -> Result<Value, Error> {
+        use crate::tasks::Control;
+        use harness::agent::PermissionAnswer;
+        let object = arguments
+            .first()
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::InvalidArguments(format!("{command} takes {{task, …}}")))?;
+        let id = object
+            .get("task")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Error::InvalidArguments("task must be a task number".into()))?;
+        let task = self
+            .session
+            .tasks
+            .get(id)
+            .ok_or_else(|| Error::InvalidArguments(format!("no task {id}")))?;
+        let string = |key: &str| object.get(key).and_then(Value::as_str).map(String::from);
+        match command {
+            "baton.task.reply" => {
+                let text = string("text")
+                    .filter(|text| !text.trim().is_empty())
+                    .ok_or_else(|| {
+                        Error::InvalidArguments("text must be a non-empty string".into())
+                    })?;
+                task.send(Control::Reply(text))?;
+            }
+            "baton.task.permission" => {
+                let permission = object.get("id").and_then(Value::as_u64).ok_or_else(|| {
+                    Error::InvalidArguments("id must be a permission number".into())
+                })?;
+                let answer = match string("answer").as_deref() {
+                    Some("allow-once") => PermissionAnswer::AllowOnce,
+                    Some("allow-task") => PermissionAnswer::AllowForTask,
+                    Some("deny") => PermissionAnswer::Deny,
+                    _ => {
+                        return Err(Error::InvalidArguments(
+                            "answer must be allow-once, allow-task or deny".into(),
+                        ));
+                    }
+                };
+                task.send(Control::Permission {
+                    id: permission,
+                    answer,
+                    how: format!("{} (code action)", crate::tasks::answer_word(answer)),
+                })?;
+            }
+            "baton.task.undo" => task.send(Control::Undo(string("path")))?,
+            "baton.task.keep" => task.send(Control::Keep)?,
+            _ => {
+                let path = task.document.with_extension("diff");
+                std::fs::write(&path, task.diff()).map_err(|err| {
+                    Error::InvalidArguments(format!("cannot write {}: {err}", path.display()))
+                })?;
+                let shown = self.frontend.show_document(path.clone(), true).await;
+                return Ok(json!({
+                    "task": id,
+                    "diff": proto::file_uri(&path).map(|uri| uri.to_string()),
+                    "shown": shown,
+                }));
+            }
+        }
+        Ok(json!({ "task": id }))
     }
 
     fn cancel(&self, arguments: &[Value]) -> Value {
@@ -229,6 +474,7 @@ impl Backend {
             .and_then(Value::as_str);
         let mut status = json!({
             "jobs": self.session.jobs.tokens(),
+            "tasks": self.session.tasks.ids(),
             "documents": self.session.documents.uris(),
             "positionEncoding": self.session.encoding().as_lsp_str(),
         });

@@ -12,7 +12,7 @@ use tower_lsp_server::ls_types as lsp;
 use edit::diff::Replacement;
 use text::Document;
 
-use crate::frontend::{Frontend, MessageLevel};
+use crate::frontend::{FileOperation, Frontend, MessageLevel, ResourceOperations};
 use crate::lsp::proto;
 use crate::session::{DocumentUri, Session};
 
@@ -125,9 +125,140 @@ impl Frontend for LspFrontend {
         }
         .boxed()
     }
+
+    fn apply_operations(
+        &self,
+        label: &str,
+        operations: Vec<FileOperation>,
+    ) -> BoxFuture<'static, Result<bool, String>> {
+        let client = self.client.clone();
+        let changes: Result<Vec<_>, String> = operations
+            .iter()
+            .map(|operation| self.operation_json(operation))
+            .collect();
+        let label = label.to_string();
+        async move {
+            let edit = json!({ "documentChanges": changes? });
+            let edit: lsp::WorkspaceEdit =
+                serde_json::from_value(edit).map_err(|err| err.to_string())?;
+            let params = lsp::ApplyWorkspaceEditParams {
+                label: Some(label),
+                edit,
+            };
+            let response = client
+                .send_request::<lsp::request::ApplyWorkspaceEdit>(params)
+                .await
+                .map_err(|err| err.message.to_string())?;
+            if let Some(reason) = &response.failure_reason {
+                tracing::info!(%reason, "workspace/applyEdit not applied");
+            }
+            Ok(response.applied)
+        }
+        .boxed()
+    }
+
+    fn resource_operations(&self) -> ResourceOperations {
+        let features = self.session.client();
+        if features.document_changes {
+            features.resource_operations
+        } else {
+            ResourceOperations::default()
+        }
+    }
+
+    fn show_document(
+        &self,
+        path: std::path::PathBuf,
+        take_focus: bool,
+    ) -> BoxFuture<'static, bool> {
+        let client = self.client.clone();
+        let supported = self.session.client().show_document;
+        async move {
+            let Some(uri) = proto::file_uri(&path).filter(|_| supported) else {
+                return false;
+            };
+            let params = lsp::ShowDocumentParams {
+                uri,
+                external: Some(false),
+                take_focus: Some(take_focus),
+                selection: None,
+            };
+            match client.show_document(params).await {
+                Ok(shown) => shown,
+                Err(err) => {
+                    tracing::warn!(%err, "window/showDocument failed");
+                    false
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn ask(&self, message: String, actions: Vec<String>) -> BoxFuture<'static, Option<String>> {
+        let client = self.client.clone();
+        async move {
+            let items = actions
+                .into_iter()
+                .map(|title| lsp::MessageActionItem {
+                    title,
+                    properties: Default::default(),
+                })
+                .collect();
+            match client
+                .show_message_request(lsp::MessageType::WARNING, message, Some(items))
+                .await
+            {
+                Ok(answer) => answer.map(|item| item.title),
+                Err(err) => {
+                    // Helix answers MethodNotFound: the task document's code actions remain.
+                    tracing::info!(%err, "window/showMessageRequest failed");
+                    None
+                }
+            }
+        }
+        .boxed()
+    }
 }
 
 impl LspFrontend {
+    /// The `documentChanges` entry of one operation.
+    fn operation_json(&self, operation: &FileOperation) -> Result<serde_json::Value, String> {
+        let uri = |path: &std::path::Path| {
+            proto::file_uri(path)
+                .map(|uri| uri.to_string())
+                .ok_or_else(|| format!("{} is not a valid file URI", path.display()))
+        };
+        let encoding = self.session.encoding();
+        Ok(match operation {
+            FileOperation::Edit {
+                path,
+                version,
+                document,
+                edits,
+            } => {
+                let edits: Vec<_> = edits
+                    .iter()
+                    .map(|edit| {
+                        json!({
+                            "range": proto::lsp_range(document, edit.range.clone(), encoding),
+                            "newText": edit.text,
+                        })
+                    })
+                    .collect();
+                json!({ "textDocument": { "uri": uri(path)?, "version": version }, "edits": edits })
+            }
+            FileOperation::Create { path } => {
+                json!({ "kind": "create", "uri": uri(path)?, "options": { "ignoreIfExists": true } })
+            }
+            FileOperation::Rename { from, to } => {
+                json!({ "kind": "rename", "oldUri": uri(from)?, "newUri": uri(to)?, "options": { "ignoreIfExists": false } })
+            }
+            FileOperation::Delete { path } => {
+                json!({ "kind": "delete", "uri": uri(path)?, "options": { "ignoreIfNotExists": true } })
+            }
+        })
+    }
+
     fn progress(&self, token: &str, value: serde_json::Value) -> BoxFuture<'static, ()> {
         let client = self.client.clone();
         let supported = self.session.client().work_done_progress;
