@@ -370,24 +370,6 @@ pub(super) fn check(committed: &Value, installed: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// The codex binary: `BATON_CODEX`, the npm install harness.md describes, or `codex` on
-    /// PATH.
-    fn codex() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("BATON_CODEX") {
-            return Some(p.into());
-        }
-        let npm = PathBuf::from("/work/npm-codex/node_modules/.bin/codex");
-        if npm.exists() {
-            return Some(npm);
-        }
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("codex"))
-                .find(|p| p.is_file())
-        })
-    }
 
     #[test]
     fn committed_subset_covers_everything_used() {
@@ -431,10 +413,8 @@ mod tests {
 
     #[test]
     fn schema_subset_matches_installed_codex() {
-        let required = std::env::var("BATON_REQUIRE_CODEX").is_ok_and(|v| v == "1");
-        let Some(codex) = codex() else {
-            assert!(!required, "codex not found and BATON_REQUIRE_CODEX=1");
-            println!("skipped: codex not found (set BATON_CODEX or install @openai/codex)");
+        // Skips (printing why) without codex, unless BATON_REQUIRE_CODEX=1.
+        let Some(codex) = testkit::codex::require_codex() else {
             return;
         };
         let dir = std::env::temp_dir().join(format!("baton-codex-schema-{}", std::process::id()));
