@@ -55,19 +55,28 @@ pub(crate) async fn start(
         Some(url) => transport::connect(&spec.name, url).await?,
         None => transport::spawn(spec, &options.cwd)?,
     };
+    start_on(spec.name.clone(), connection, options).await
+}
+
+/// The handshake and the session task on an open connection.
+async fn start_on(
+    name: String,
+    connection: Connection,
+    options: SessionOptions,
+) -> Result<(AgentHandle, mpsc::UnboundedReceiver<AgentEvent>), AgentError> {
     let pid = connection.process.as_ref().map(Process::pid);
-    let mut session = Session::new(spec.name.clone(), connection, options);
+    let mut session = Session::new(name.clone(), connection, options);
     if let Err(reason) = session.handshake().await {
         let reason = session.stop_after_failed_handshake(reason).await;
         return Err(AgentError::Handshake {
-            agent: spec.name.clone(),
+            agent: name,
             reason,
         });
     }
     let (commands, command_rx) = mpsc::unbounded_channel();
     let events = session.take_events();
     tokio::spawn(session.run(command_rx));
-    Ok((AgentHandle::new(spec.name.clone(), commands, pid), events))
+    Ok((AgentHandle::new(name, commands, pid), events))
 }
 
 /// Where the current turn is.
@@ -892,4 +901,308 @@ fn clip(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    //! The session against a scripted peer on in-memory channels: the paths the real codex
+    //! cannot be made to take on demand (garbage, unknown requests, a connection that dies).
+
+    use super::*;
+    use crate::agent::FileAccess;
+    use std::sync::Arc;
+
+    struct NoFiles;
+
+    impl FileAccess for NoFiles {
+        fn read_text(&self, _: &Path) -> Result<String, String> {
+            Err("no".into())
+        }
+        fn write_text(&self, _: &Path, _: &str) -> Result<(), String> {
+            Err("no".into())
+        }
+    }
+
+    struct Peer {
+        /// What the client sent.
+        sent: mpsc::UnboundedReceiver<String>,
+        inbound: mpsc::UnboundedSender<Inbound>,
+    }
+
+    impl Peer {
+        async fn recv(&mut self) -> Value {
+            let text = tokio::time::timeout(Duration::from_secs(5), self.sent.recv())
+                .await
+                .expect("the client sends in time")
+                .expect("the client is connected");
+            serde_json::from_str(&text).unwrap()
+        }
+
+        fn send(&self, message: Value) {
+            self.inbound
+                .send(Inbound::Message(message.to_string()))
+                .unwrap();
+        }
+    }
+
+    async fn next(events: &mut mpsc::UnboundedReceiver<AgentEvent>) -> AgentEvent {
+        tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event in time")
+            .expect("events open")
+    }
+
+    async fn session(
+        approval: Approval,
+    ) -> (Peer, AgentHandle, mpsc::UnboundedReceiver<AgentEvent>) {
+        let (outbound, sent) = mpsc::unbounded_channel();
+        let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        let connection = Connection {
+            outbound,
+            inbound,
+            process: None,
+        };
+        let options = SessionOptions {
+            cwd: "/shadow".into(),
+            approval,
+            files: Arc::new(NoFiles),
+            grace: Duration::from_millis(100),
+        };
+        let started = tokio::spawn(start_on("fake".into(), connection, options));
+        let mut peer = Peer {
+            sent,
+            inbound: inbound_tx,
+        };
+        let init = peer.recv().await;
+        assert_eq!(init["method"], "initialize");
+        assert_eq!(init["params"]["clientInfo"]["name"], "baton");
+        assert!(init.get("jsonrpc").is_none());
+        // Noise before the answer is skipped.
+        peer.send(json!({"method": "configWarning", "params": {"summary": "x"}}));
+        peer.send(json!({"id": init["id"], "result": {"userAgent": "fake"}}));
+        assert_eq!(peer.recv().await, json!({"method": "initialized"}));
+        let thread = peer.recv().await;
+        assert_eq!(thread["method"], "thread/start");
+        peer.send(json!({"id": thread["id"], "result": {"thread": {"id": "th"}}}));
+        let (handle, events) = started.await.unwrap().expect("handshake");
+        (peer, handle, events)
+    }
+
+    #[tokio::test]
+    async fn policies_per_approval() {
+        for (approval, policy, sandbox, turn_sandbox) in [
+            (
+                Approval::AutoEdit,
+                "on-request",
+                "workspace-write",
+                "workspaceWrite",
+            ),
+            (
+                Approval::Ask,
+                "untrusted",
+                "workspace-write",
+                "workspaceWrite",
+            ),
+            (Approval::ReadOnly, "on-request", "read-only", "readOnly"),
+        ] {
+            let (outbound, mut sent) = mpsc::unbounded_channel();
+            let (inbound_tx, inbound) = mpsc::unbounded_channel();
+            let options = SessionOptions {
+                cwd: "/shadow".into(),
+                approval,
+                files: Arc::new(NoFiles),
+                grace: Duration::from_millis(100),
+            };
+            let mut session = Session::new(
+                "fake".into(),
+                Connection {
+                    outbound,
+                    inbound,
+                    process: None,
+                },
+                options,
+            );
+            inbound_tx
+                .send(Inbound::Message(json!({"id": 1, "result": {}}).to_string()))
+                .unwrap();
+            inbound_tx
+                .send(Inbound::Message(
+                    json!({"id": 2, "result": {"thread": {"id": "th"}}}).to_string(),
+                ))
+                .unwrap();
+            session.handshake().await.unwrap();
+            session.start_turn("hi".into());
+            let sent: Vec<Value> = std::iter::from_fn(|| sent.try_recv().ok())
+                .map(|t| serde_json::from_str(&t).unwrap())
+                .collect();
+            let thread = &sent[2]["params"];
+            assert_eq!(thread["approvalPolicy"], policy);
+            assert_eq!(thread["sandbox"], sandbox);
+            assert_eq!(thread["cwd"], "/shadow");
+            let turn = &sent[3]["params"];
+            assert_eq!(turn["threadId"], "th");
+            assert_eq!(turn["input"], json!([{"type": "text", "text": "hi"}]));
+            assert_eq!(turn["sandboxPolicy"]["type"], turn_sandbox);
+            if turn_sandbox == "workspaceWrite" {
+                assert_eq!(turn["sandboxPolicy"]["excludeSlashTmp"], true);
+                assert_eq!(turn["sandboxPolicy"]["excludeTmpdirEnvVar"], true);
+                assert_eq!(turn["sandboxPolicy"]["writableRoots"], json!([]));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_unknown_requests_approvals_and_a_dying_connection() {
+        let (mut peer, handle, mut events) = session(Approval::Ask).await;
+
+        peer.inbound
+            .send(Inbound::Message("this is not json".into()))
+            .unwrap();
+        assert!(
+            matches!(next(&mut events).await, AgentEvent::Warning(w) if w.contains("malformed"))
+        );
+        peer.send(json!({"method": "some/new/notification", "params": {"x": 1}}));
+        peer.send(json!({"id": 9, "method": "item/tool/requestUserInput", "params": {}}));
+        // Unknown notifications are ignored; an unknown request is refused, or it would block.
+        let refused = peer.recv().await;
+        assert_eq!(refused["id"], 9);
+        assert_eq!(refused["error"]["code"], METHOD_NOT_FOUND);
+        assert!(
+            matches!(next(&mut events).await, AgentEvent::Warning(w) if w.contains("requestUserInput"))
+        );
+
+        handle.prompt("edit").unwrap();
+        let turn_start = peer.recv().await;
+        assert_eq!(turn_start["method"], "turn/start");
+        // A second prompt waits for the turn to end.
+        handle.prompt("later").unwrap();
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "tu", "status": "inProgress"}}}));
+        peer.send(json!({"method": "error", "params": {"threadId": "th", "turnId": "tu", "willRetry": true,
+            "error": {"message": "Reconnecting... 1/1"}}}));
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::Warning("Reconnecting... 1/1".into())
+        );
+        // Another thread's (a sub-agent's) events are not this session's.
+        peer.send(
+            json!({"method": "item/agentMessage/delta", "params": {"threadId": "other",
+            "turnId": "x", "itemId": "m", "delta": "not mine"}}),
+        );
+        peer.send(json!({"method": "item/started", "params": {"threadId": "th", "turnId": "tu",
+            "startedAtMs": 1, "item": {"type": "fileChange", "id": "call_1", "status": "inProgress",
+            "changes": [{"path": "/shadow/a.txt", "kind": {"type": "update", "move_path": "/shadow/b.txt"},
+                         "diff": "@@ -1 +1 @@\n-a\n+b\n\n\nMoved to: /shadow/b.txt"}]}}}));
+        assert!(matches!(
+            next(&mut events).await,
+            AgentEvent::ToolCall(ToolCall {
+                status: ToolStatus::InProgress,
+                kind: ToolKind::Edit,
+                ..
+            })
+        ));
+        peer.send(
+            json!({"id": 0, "method": "item/fileChange/requestApproval", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_1", "startedAtMs": 1}}),
+        );
+        let AgentEvent::Permission(first) = next(&mut events).await else {
+            panic!("no permission");
+        };
+        assert_eq!(first.kind, PermissionKind::Edit);
+        assert_eq!(first.title, "Edit a.txt");
+        assert_eq!(
+            first.detail,
+            "move a.txt → b.txt\nupdate a.txt\n@@ -1 +1 @@\n-a\n+b\n"
+        );
+        handle
+            .answer(first.id, PermissionAnswer::AllowForTask)
+            .unwrap();
+        assert_eq!(
+            peer.recv().await,
+            json!({"id": 0, "result": {"decision": "acceptForSession"}})
+        );
+        // A command request, resolved by codex itself before anyone answers.
+        peer.send(
+            json!({"id": 1, "method": "item/commandExecution/requestApproval", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_2", "startedAtMs": 1,
+            "command": "make", "cwd": "/shadow"}}),
+        );
+        let AgentEvent::Permission(second) = next(&mut events).await else {
+            panic!("no permission");
+        };
+        assert_eq!(second.title, "Run `make`");
+        peer.send(json!({"method": "serverRequest/resolved", "params": {"threadId": "th", "requestId": 1}}));
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PermissionWithdrawn { id: second.id }
+        );
+        // A third is open when the connection dies.
+        peer.send(json!({"id": 2, "method": "item/commandExecution/requestApproval", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_3", "startedAtMs": 1, "command": "ls"}}));
+        let AgentEvent::Permission(third) = next(&mut events).await else {
+            panic!("no permission");
+        };
+        peer.inbound
+            .send(Inbound::Closed("the app-server closed its output".into()))
+            .unwrap();
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PermissionWithdrawn { id: third.id }
+        );
+        assert!(matches!(next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Failed(m)) if m.contains("closed its output")));
+        assert!(matches!(next(&mut events).await, AgentEvent::Exited { .. }));
+        // Nothing follows Exited, and the queued prompt was dropped, not sent.
+        assert!(events.recv().await.is_none());
+        assert!(handle.prompt("anyone?").is_err());
+    }
+
+    #[tokio::test]
+    async fn cancel_before_the_turn_id_is_known_interrupts_once_it_is() {
+        let (mut peer, handle, mut events) = session(Approval::AutoEdit).await;
+        handle.prompt("go").unwrap();
+        let turn_start = peer.recv().await;
+        handle.cancel().unwrap();
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "tu", "status": "inProgress"}}}));
+        let interrupt = peer.recv().await;
+        assert_eq!(interrupt["method"], "turn/interrupt");
+        assert_eq!(
+            interrupt["params"],
+            json!({"threadId": "th", "turnId": "tu"})
+        );
+        peer.send(json!({"id": interrupt["id"], "result": {}}));
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "tu", "status": "interrupted", "error": null}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Cancelled)
+        );
+        // A failed turn carries codex's message.
+        handle.prompt("again").unwrap();
+        let turn_start = peer.recv().await;
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "t2", "status": "inProgress"}}}));
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "t2", "status": "failed", "error": {"message": "high demand"}}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Failed("high demand".into()))
+        );
+        // Shutdown closes the connection (the peer sees its outbound end) and says Exited.
+        let shutdown = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.shutdown().await }
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), peer.sent.recv())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        peer.inbound.send(Inbound::Closed("bye".into())).unwrap();
+        shutdown.await.unwrap();
+        assert!(matches!(next(&mut events).await, AgentEvent::Exited { .. }));
+    }
 }
