@@ -689,3 +689,66 @@ async fn remote_edit_over_a_websocket_applies_with_apply_unified() {
     assert!(server.try_wait().unwrap().is_none());
     server.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn killed_app_server_fails_the_turn_and_exits_with_a_reason() {
+    let Some(rig) = Rig::new("killed").await else {
+        return;
+    };
+    let (handle, mut events) = rig.start(Approval::AutoEdit).await;
+    let pid = handle.pid().unwrap();
+    rig.fake.push(Reply::text("word ".repeat(400)).rate(20.0));
+    handle.prompt("talk slowly").unwrap();
+    loop {
+        if let AgentEvent::Message(_) = next(&mut events).await {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = Vec::new();
+    while let Some(event) = tokio::time::timeout(EVENT_TIMEOUT, events.recv())
+        .await
+        .expect("events in time")
+    {
+        rest.push(event);
+    }
+    let rest: Vec<AgentEvent> = rest
+        .into_iter()
+        .filter(|e| !matches!(e, AgentEvent::Message(_)))
+        .collect();
+    println!("after kill -9: {rest:?}");
+    assert!(
+        matches!(&rest[..], [AgentEvent::TurnEnded(TurnEnd::Failed(_)), AgentEvent::Exited { reason }]
+            if reason.contains("signal: 9")),
+        "{rest:?}"
+    );
+    assert!(group_members(pid).is_empty());
+}
+
+#[tokio::test]
+async fn read_only_asks_before_an_edit() {
+    let Some(rig) = Rig::new("readonly").await else {
+        return;
+    };
+    rig.write("hello.txt", "hello\n");
+    let (handle, mut events) = rig.start(Approval::ReadOnly).await;
+    rig.fake
+        .push(Reply::items(vec![Item::apply_patch(patch::wrap(&[
+            patch::update("hello.txt", None, "hello", "hello, baton"),
+        ]))]));
+    rig.fake.push(Reply::text("left it alone"));
+    handle.prompt("edit").unwrap();
+    let (request, _) = permission(&mut events).await;
+    println!("read-only asked: {request:?}");
+    assert_eq!(request.kind, PermissionKind::Edit);
+    handle.answer(request.id, PermissionAnswer::Deny).unwrap();
+    let rest = turn(&mut events).await;
+    assert_eq!(turn_end(&rest), &TurnEnd::Completed);
+    assert!(files_changed(&rest).is_empty());
+    assert_eq!(rig.read("hello.txt").as_deref(), Some("hello\n"));
+    shutdown_and_check(&handle, &mut events).await;
+}
