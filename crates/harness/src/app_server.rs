@@ -659,12 +659,14 @@ impl Session {
         }
     }
 
+    /// Approval requests become permissions whatever thread they come from (unlike
+    /// notifications): a sub-agent's request works in the same directory, and refusing it
+    /// would fail its action without the user ever being asked.
     fn server_request(&mut self, method: &str, rpc_id: Value, params: Value) {
         let request = match method {
             p::FILE_CHANGE_APPROVAL => {
                 match serde_json::from_value::<p::FileChangeRequestApprovalParams>(params) {
-                    Ok(r) if self.ours(&r.thread_id) => Some(self.edit_permission(r)),
-                    Ok(_) => None,
+                    Ok(r) => Some(self.edit_permission(r)),
                     Err(e) => {
                         self.warn(format!("malformed `{method}` request: {e}"));
                         None
@@ -673,8 +675,7 @@ impl Session {
             }
             p::COMMAND_APPROVAL => {
                 match serde_json::from_value::<p::CommandExecutionRequestApprovalParams>(params) {
-                    Ok(r) if self.ours(&r.thread_id) => Some(command_permission(r)),
-                    Ok(_) => None,
+                    Ok(r) => Some(command_permission(r)),
                     Err(e) => {
                         self.warn(format!("malformed `{method}` request: {e}"));
                         None

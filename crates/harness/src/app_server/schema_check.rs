@@ -412,6 +412,41 @@ mod tests {
     }
 
     #[test]
+    fn check_catches_breaking_changes() {
+        let committed: Value = serde_json::from_str(SCHEMA_SUBSET).unwrap();
+        assert!(check(&committed, &committed).is_empty());
+
+        let mut installed = committed.clone();
+        let defs = installed["definitions"].as_object_mut().unwrap();
+        defs["SandboxPolicy#workspaceWrite"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("excludeSlashTmp");
+        defs["TurnStatus#enum"]["enum"] = json!(["completed", "failed", "inProgress"]);
+        defs["TurnError"]["properties"]["message"] = json!({"type": "integer"});
+        defs["Turn"]["required"] = json!(["status"]);
+        defs.remove("ThreadItem#fileChange");
+        installed["methods"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ServerRequest item/fileChange/requestApproval");
+        let problems = check(&committed, &installed).join("\n");
+        for expected in [
+            "SandboxPolicy#workspaceWrite` changed",
+            "TurnStatus#enum` changed",
+            "TurnError` changed",
+            "`Turn`.\"id\" is no longer required",
+            "ThreadItem#fileChange` is gone",
+            "item/fileChange/requestApproval` is gone",
+        ] {
+            assert!(
+                problems.contains(expected),
+                "{expected} not in:\n{problems}"
+            );
+        }
+    }
+
+    #[test]
     fn schema_subset_matches_installed_codex() {
         // Skips (printing why) without codex, unless BATON_REQUIRE_CODEX=1.
         let Some(codex) = testkit::codex::require_codex() else {
