@@ -42,22 +42,15 @@ pub enum Change {
         new: String,
     },
     /// A change that is reported, never landed.
-    Refused {
-        path: PathBuf,
-        reason: Refusal,
-    },
+    Refused { path: PathBuf, reason: Refusal },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Binary,
-    TooLarge {
-        bytes: u64,
-    },
+    TooLarge { bytes: u64 },
     /// A symlink (or a path) that resolves outside the workspace.
-    OutsideWorkspace {
-        target: PathBuf,
-    },
+    OutsideWorkspace { target: PathBuf },
     /// The file's base text could not be recovered (the real file changed on disk meanwhile).
     BaseUnavailable,
 }
