@@ -1,7 +1,7 @@
 //! The app-server transport against the real `codex app-server` 0.171.0, whose model is
-//! testkit's fake on 127.0.0.1. Each test works in a scratch directory under cargo's target
-//! tmpdir (outside `/tmp`, like a real shadow, so the turn's sandbox policy is the one in
-//! force). Skips without codex unless `BATON_REQUIRE_CODEX=1`.
+//! testkit's fake on 127.0.0.1. Each test works in a scratch directory under testkit's
+//! `scratch_root()` (outside `/tmp`, like a real shadow: the turn's sandbox policy excludes
+//! `/tmp`, and codex refuses a `CODEX_HOME` there). Skips without codex unless `BATON_REQUIRE_CODEX=1`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use harness::agent::{
     PermissionKind, ReportedChange, ReportedKind, SessionOptions, TurnEnd,
 };
 use harness::app_server::apply_unified;
-use testkit::codex::{CodexHome, require_codex};
+use testkit::codex::{CodexHome, require_codex, scratch_root, unique_dir};
 use testkit::fake_model::{FakeModel, Item, Reply, patch};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -43,14 +43,7 @@ struct Rig {
 impl Rig {
     async fn new(name: &str) -> Option<Rig> {
         let codex = require_codex()?;
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "app-server-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        let root = unique_dir(&scratch_root().join(format!("app-server-{name}"))).unwrap();
         std::fs::create_dir_all(root.join("work")).unwrap();
         // Its own repository, so codex does not take the enclosing checkout (target/ is inside
         // baton's) for the project: `turn/diff/updated` paths are relative to the git root.
