@@ -2,13 +2,24 @@
 //!
 //! `codex app-server` speaks JSON-RPC without the `"jsonrpc"` field, one JSON object per line on
 //! its stdio, or one per text frame on a WebSocket when it was started with `--listen ws://…`
-//! ([`transport`] hides which). [`start`] runs the handshake (`initialize`, `initialized`,
+//! (`transport` hides which). `start` runs the handshake (`initialize`, `initialized`,
 //! `thread/start`) and then one task owns the connection: it turns [`AgentCommand`]s into
 //! requests and the app-server's notifications and requests into [`AgentEvent`]s.
 //!
-//! Policy mapping (see [`Approval`]): every turn runs under a `workspaceWrite` sandbox whose
-//! only writable root is the thread's cwd (`/tmp` and `$TMPDIR` excluded), or `readOnly`;
-//! AutoEdit asks only for escalations (`on-request`), Ask asks for everything (`untrusted`).
+//! Policy mapping (see [`Approval`]):
+//!
+//! | approval | `thread/start` sandbox, approvalPolicy | each `turn/start` sandboxPolicy |
+//! |----------|-----------------------------------------|---------------------------------|
+//! | AutoEdit | `workspace-write`, `on-request`         | `workspaceWrite`, /tmp and $TMPDIR excluded |
+//! | Ask      | `workspace-write`, `untrusted`          | the same                        |
+//! | ReadOnly | `read-only`, `on-request`               | `readOnly` (a turn's policy sticks to later turns, so it must not widen) |
+//!
+//! The thread is `ephemeral`: it lives in a shadow copy, and a rollout in the user's
+//! `CODEX_HOME` would name a directory that is about to disappear. One turn runs at a time: a
+//! prompt sent while a turn runs starts when it ends (a cancel drops such prompts).
+//!
+//! Unanswerable server requests (anything but the two approvals) are refused with a JSON-RPC
+//! error at once, because codex blocks the turn until they are answered.
 //!
 //! [`apply::apply_unified`] replays the `update` diffs codex reports, for a remote agent whose
 //! changes baton cannot diff from a local shadow.
