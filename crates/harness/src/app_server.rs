@@ -1168,6 +1168,46 @@ mod tests {
         assert!(handle.prompt("anyone?").is_err());
     }
 
+    /// codex 0.171's app-server offers the model no `update_plan` tool (codex-acp's embedded
+    /// 0.137 does), so this mapping is checked here and not against the real codex.
+    #[tokio::test]
+    async fn plan_updates_replace_the_plan() {
+        let (mut peer, handle, mut events) = session(Approval::AutoEdit).await;
+        handle.prompt("plan").unwrap();
+        let turn_start = peer.recv().await;
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "tu", "status": "inProgress"}}}));
+        peer.send(
+            json!({"method": "turn/plan/updated", "params": {"threadId": "th", "turnId": "tu",
+            "explanation": null, "plan": [{"step": "read", "status": "completed"},
+                                          {"step": "edit", "status": "inProgress"},
+                                          {"step": "test", "status": "pending"}]}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::Plan(vec![
+                PlanEntry {
+                    content: "read".into(),
+                    status: PlanStatus::Completed
+                },
+                PlanEntry {
+                    content: "edit".into(),
+                    status: PlanStatus::InProgress
+                },
+                PlanEntry {
+                    content: "test".into(),
+                    status: PlanStatus::Pending
+                },
+            ])
+        );
+        // An agent message that streamed no deltas still arrives, whole.
+        peer.send(json!({"method": "item/completed", "params": {"threadId": "th", "turnId": "tu",
+            "completedAtMs": 1, "item": {"type": "agentMessage", "id": "m1", "text": "all at once"}}}));
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::Message("all at once".into())
+        );
+    }
+
     #[tokio::test]
     async fn cancel_before_the_turn_id_is_known_interrupts_once_it_is() {
         let (mut peer, handle, mut events) = session(Approval::AutoEdit).await;
