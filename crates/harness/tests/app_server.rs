@@ -745,3 +745,49 @@ async fn read_only_asks_before_an_edit() {
     assert_eq!(rig.read("hello.txt").as_deref(), Some("hello\n"));
     shutdown_and_check(&handle, &mut events).await;
 }
+
+#[tokio::test]
+async fn remote_server_going_away_fails_the_turn_and_exits() {
+    let Some(rig) = Rig::new("remote-gone").await else {
+        return;
+    };
+    let (mut server, url) = listening_app_server(&rig).await;
+    let spec = AgentSpec {
+        name: "remote-codex".into(),
+        kind: AgentKind::CodexAppServer,
+        command: Vec::new(),
+        env: Vec::new(),
+        connect: Some(url),
+    };
+    let (handle, mut events) = agent::start(&spec, rig.options(Approval::AutoEdit))
+        .await
+        .expect("connects");
+    rig.fake.push(Reply::text("word ".repeat(400)).rate(20.0));
+    handle.prompt("talk slowly").unwrap();
+    loop {
+        if let AgentEvent::Message(_) = next(&mut events).await {
+            break;
+        }
+    }
+    server.kill().await.unwrap();
+    let mut rest = Vec::new();
+    while let Some(event) = tokio::time::timeout(EVENT_TIMEOUT, events.recv())
+        .await
+        .expect("events in time")
+    {
+        if !matches!(event, AgentEvent::Message(_)) {
+            rest.push(event);
+        }
+    }
+    println!("after the server died: {rest:?}");
+    assert!(
+        matches!(
+            &rest[..],
+            [
+                AgentEvent::TurnEnded(TurnEnd::Failed(_)),
+                AgentEvent::Exited { .. }
+            ]
+        ),
+        "{rest:?}"
+    );
+}
