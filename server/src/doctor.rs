@@ -69,6 +69,55 @@ pub fn report(root: &Path) -> String {
         resolved.config.index.exclude,
         resolved.config.index.max_file_bytes
     );
+    let harness = &resolved.config.harness;
+    let _ = writeln!(
+        out,
+        "\nagents (harness.agent = {}, approval = {}, approval_timeout_s = {}):",
+        harness.agent,
+        serde_json::to_value(harness.approval)
+            .ok()
+            .and_then(|value| value.as_str().map(String::from))
+            .unwrap_or_default(),
+        harness.approval_timeout_s
+    );
+    for (name, agent) in &harness.agents {
+        let kind = serde_json::to_value(agent.kind)
+            .ok()
+            .and_then(|value| value.as_str().map(String::from))
+            .unwrap_or_default();
+        if let Some(connect) = &agent.connect {
+            let _ = writeln!(out, "  {name}: kind={kind} connect={connect} (remote)");
+            continue;
+        }
+        let program = agent.command.first().map(String::as_str).unwrap_or("");
+        let found = find_on_path(program);
+        let status = match &found {
+            Some(path) => format!("found at {}", path.display()),
+            None => "NOT found on PATH".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {name}: kind={kind} command={:?} env={:?}\n        {status}",
+            agent.command,
+            agent.env.keys().collect::<Vec<_>>()
+        );
+        if let Some(path) = found
+            && agent.kind == config::AgentKindSetting::CodexAppServer
+        {
+            let version = std::process::Command::new(&path)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+                .filter(|version| !version.is_empty())
+                .unwrap_or_else(|| "unknown".into());
+            let _ = writeln!(
+                out,
+                "        version: {version} (baton was checked with codex {})",
+                harness::app_server::CODEX_VERSION_CHECKED
+            );
+        }
+    }
     if resolved.problems.is_empty() {
         let _ = writeln!(out, "\nconfig errors: none");
     } else {
@@ -78,4 +127,19 @@ pub fn report(root: &Path) -> String {
         }
     }
     out
+}
+
+/// Where `program` would be run from: itself when it names a path, else the first match on
+/// PATH.
+fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }

@@ -1258,9 +1258,3 @@ mod tests {
         assert!(matches!(next(&mut events).await, AgentEvent::Exited { .. }));
     }
 }
-
-/// Applies codex's `update` hunks to `base`. (Being built.)
-pub fn apply_unified(base: &str, hunks: &str) -> Result<String, String> {
-    let _ = (base, hunks);
-    Err("not built yet".into())
-}
