@@ -15,3 +15,4 @@ mod multibyte;
 mod neovim;
 mod panics;
 mod stress;
+mod tasks;

@@ -28,6 +28,8 @@ pub struct Options {
     pub workspace_files: Vec<(&'static str, String)>,
     /// Reuse this directory (workspace, config, cache, log) instead of a fresh one: a restart.
     pub home: Option<std::sync::Arc<tempfile::TempDir>>,
+    /// More environment for the server.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             settings: json!({}),
             workspace_files: Vec::new(),
             home: None,
+            env: Vec::new(),
         }
     }
 }
@@ -96,7 +99,7 @@ impl Harness {
         merge(&mut settings, options.settings);
         let config_home = dir.path().join("config");
         let cache_home = dir.path().join("cache");
-        let env = [
+        let mut env = vec![
             ("BATON_TEST_KEY", SECRET_KEY),
             ("BATON_LOG_FILE", log_file.to_str().unwrap()),
             ("BATON_LOG", "debug"),
@@ -105,6 +108,12 @@ impl Harness {
             ("XDG_CONFIG_HOME", config_home.to_str().unwrap()),
             ("XDG_CACHE_HOME", cache_home.to_str().unwrap()),
         ];
+        env.extend(
+            options
+                .env
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str())),
+        );
         let (client, initialize) = LspClient::start(
             Path::new(env!("CARGO_BIN_EXE_baton")),
             &["lsp"],

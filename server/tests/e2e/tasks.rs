@@ -1,0 +1,228 @@
+//! Agent tasks end to end: `baton.task` with the real `codex app-server` and `codex-acp` (npm,
+//! pinned) driven by the fake model, and with testkit's scripted ACP agent for what real agents
+//! cannot be made to do on demand. Every change must land in the client (buffers, created and
+//! deleted files), never on the real working tree.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::codex::{CodexHome, scratch_root};
+use testkit::fake_model::{Item, Reply, patch};
+use testkit::lsp_client::{ClientProfile, file_uri};
+
+use crate::support::{Harness, Options};
+
+const LIB_ON_DISK: &str = "fn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    2\n}\n";
+/// The user's unsaved buffer: a line added at the top that the disk does not have.
+const LIB_UNSAVED: &str = "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    2\n}\n";
+const LIB_EXPECTED: &str = "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    20\n}\n";
+const OLD_TXT: &str = "to be deleted\n";
+const NOTES: &str = "notes\n";
+const NEW_RS: &str = "pub fn created() {}\n";
+
+/// How long a whole task may take on a loaded 2-core machine with debug builds.
+const TASK_WAIT: Duration = Duration::from_secs(120);
+
+/// A home for the test (workspace, config, cache, baton's state) outside `/tmp`: shadows must
+/// not live there, and codex's sandbox treats `/tmp` specially.
+fn scratch_home() -> Arc<tempfile::TempDir> {
+    let parent = scratch_root().join("e2e-tasks");
+    std::fs::create_dir_all(&parent).unwrap();
+    Arc::new(tempfile::tempdir_in(parent).expect("scratch dir"))
+}
+
+fn workspace_files() -> Vec<(&'static str, String)> {
+    vec![
+        ("src/lib.rs", LIB_ON_DISK.into()),
+        ("old.txt", OLD_TXT.into()),
+        ("notes.md", NOTES.into()),
+    ]
+}
+
+/// The agent's settings for `harness.agents.<name>`.
+fn agent_settings(kind: &str, command: Vec<String>, home: &CodexHome) -> Value {
+    let env: serde_json::Map<String, Value> = home
+        .env()
+        .into_iter()
+        .map(|(key, value)| {
+            (
+                key.to_string_lossy().into_owned(),
+                Value::String(value.to_string_lossy().into_owned()),
+            )
+        })
+        .collect();
+    json!({ "kind": kind, "command": command, "env": env })
+}
+
+async fn start(profile: ClientProfile, agent: &str, settings: Value) -> Harness {
+    let home = scratch_home();
+    let state = home.path().join("state");
+    Harness::with(Options {
+        profile,
+        settings: json!({ "harness": { "agent": agent, "agents": { agent: settings }, "grace_ms": 1000 } }),
+        workspace_files: workspace_files(),
+        home: Some(home),
+        env: vec![("BATON_STATE_DIR".into(), state.to_string_lossy().into_owned())],
+        ..Options::default()
+    })
+    .await
+}
+
+/// Starts a task and waits for its first turn to end; returns the command's answer and the
+/// progress end message.
+async fn run_task(harness: &Harness, instruction: &str) -> (Value, String) {
+    let answer = harness
+        .execute("baton.task", json!([{ "instruction": instruction }]))
+        .await
+        .expect("baton.task answers");
+    let token = answer["job"].as_str().expect("a job token").to_string();
+    harness
+        .client
+        .wait_for("the task's turn to end", TASK_WAIT, |state| {
+            state.progress_ended(&token).then_some(())
+        })
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "{err}\nserver log:\n{}",
+                harness.log_lines_with("task")
+            )
+        });
+    let events = harness.client.state().progress[&token].clone();
+    (answer, Harness::end_message(&events))
+}
+
+fn disk(root: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(root.join(name)).ok()
+}
+
+/// The real working tree is exactly as the test wrote it: the agent's changes went to the
+/// editor only.
+fn assert_disk_untouched(root: &Path) {
+    assert_eq!(disk(root, "src/lib.rs").as_deref(), Some(LIB_ON_DISK));
+    assert_eq!(disk(root, "old.txt").as_deref(), Some(OLD_TXT));
+    assert_eq!(disk(root, "notes.md").as_deref(), Some(NOTES));
+    assert_eq!(disk(root, "src/new.rs"), None);
+}
+
+fn task_document(answer: &Value) -> String {
+    let uri = answer["document"].as_str().expect("a document uri");
+    let path = testkit::lsp_client::uri_to_path(uri).expect("a file uri");
+    std::fs::read_to_string(path).expect("the task document exists")
+}
+
+/// The patch codex applies: an update against the unsaved buffer's text (the shadow holds it),
+/// a new file and a deleted one.
+fn task_patch() -> String {
+    let update = patch::update("src/lib.rs", None, "    2\n", "    20\n");
+    let add = patch::add("src/new.rs", NEW_RS);
+    let delete = patch::delete("old.txt");
+    patch::wrap(&[update, add, delete])
+}
+
+async fn lands_everything_in_the_client(harness: Harness) {
+    let lib = harness.open("src/lib.rs", "rust", LIB_UNSAVED).await;
+    let (answer, end) = run_task(&harness, "make b return 20, add src/new.rs, delete old.txt").await;
+    assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
+
+    // The open buffer got the agent's change with the user's unsaved line kept.
+    assert_eq!(harness.agreed_text(&lib).await, LIB_EXPECTED);
+    let state = harness.client.state();
+    let new_uri = file_uri(&harness.root.join("src/new.rs"));
+    let old_uri = file_uri(&harness.root.join("old.txt"));
+    assert_eq!(state.files.get(&new_uri), Some(&Some(NEW_RS.to_string())));
+    assert_eq!(state.files.get(&old_uri), Some(&None));
+    assert!(state.problems.is_empty(), "{:?}", state.problems);
+    assert_disk_untouched(&harness.root);
+
+    // The task document was shown and tells what happened.
+    assert!(
+        state
+            .show_documents
+            .iter()
+            .any(|shown| Some(shown["uri"].as_str().unwrap_or("")) == answer["document"].as_str()),
+        "{:?}",
+        state.show_documents
+    );
+    let document = task_document(&answer);
+    for needle in [
+        "make b return 20",
+        "`src/lib.rs` modified (+1 -1) landed",
+        "`src/new.rs` created (+1 -0) landed",
+        "`old.txt` deleted (+0 -1) landed",
+        "Done.",
+    ] {
+        assert!(document.contains(needle), "{needle:?} missing from\n{document}");
+    }
+    harness.finish().await;
+}
+
+fn codex_home_for(harness_fake: &str) -> CodexHome {
+    CodexHome::scratch(harness_fake).expect("a CODEX_HOME")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_app_server_task_lands_edit_create_delete_in_the_clients_buffers() {
+    let Some(codex) = testkit::codex::require_codex() else {
+        return;
+    };
+    // The fake model must exist before the agent's config names it: start the harness with a
+    // placeholder, then point the agent at the fake through didChangeConfiguration.
+    let harness = start(
+        ClientProfile::Neovim,
+        "codex",
+        json!({ "kind": "codex-app-server", "command": ["true"] }),
+    )
+    .await;
+    let home = codex_home_for(&harness.fake.base_url());
+    let settings = agent_settings(
+        "codex-app-server",
+        vec![codex.to_string_lossy().into_owned(), "app-server".into()],
+        &home,
+    );
+    configure_agent(&harness, "codex", settings).await;
+    harness
+        .fake
+        .push(Reply::items(vec![Item::apply_patch(task_patch())]));
+    harness.fake.push(Reply::items(vec![Item::message("Done.")]));
+    lands_everything_in_the_client(harness).await;
+    drop(home);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_acp_task_lands_edit_create_delete_in_the_clients_buffers() {
+    let Some(codex_acp) = testkit::codex::require_codex_acp() else {
+        return;
+    };
+    let harness = start(
+        ClientProfile::Neovim,
+        "codex-acp",
+        json!({ "kind": "acp", "command": ["true"] }),
+    )
+    .await;
+    let home = codex_home_for(&harness.fake.base_url());
+    let settings = agent_settings(
+        "acp",
+        vec![codex_acp.to_string_lossy().into_owned()],
+        &home,
+    );
+    configure_agent(&harness, "codex-acp", settings).await;
+    harness
+        .fake
+        .push(Reply::items(vec![Item::apply_patch(task_patch())]));
+    harness.fake.push(Reply::items(vec![Item::message("Done.")]));
+    lands_everything_in_the_client(harness).await;
+    drop(home);
+}
+
+/// Sends the agent's settings as editor settings (`workspace/didChangeConfiguration`).
+async fn configure_agent(harness: &Harness, name: &str, settings: Value) {
+    harness.client.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "baton": { "harness": { "agents": { name: settings } } } } }),
+    );
+    // The ordered layer applies configuration before any later request.
+    let _ = harness.execute("baton.status", json!([])).await;
+}
