@@ -90,7 +90,10 @@ pub enum AgentEvent {
     /// The agent reports that it changed files (an item or tool call completed). For a local
     /// agent this is the signal to diff the shadow; `changes` carries what the protocol said,
     /// which a remote agent's changes are landed from.
-    FilesChanged { item: ItemId, changes: Vec<ReportedChange> },
+    FilesChanged {
+        item: ItemId,
+        changes: Vec<ReportedChange>,
+    },
     /// A command the agent ran finished (or was declined).
     Command {
         item: ItemId,
