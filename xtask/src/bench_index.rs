@@ -16,9 +16,9 @@
 //! It prints one table with ratios against ctags and the goals of the issue, and writes it into
 //! `docs/benchmarks.md` between the `bench-index` markers. Speed is measured, never asserted.
 
-mod corpus;
+pub(crate) mod corpus;
 mod lsp_session;
-mod timing;
+pub(crate) mod timing;
 
 use crate::measure::{git_revision, machine_description, today, write_doc_section};
 use std::ffi::OsStr;

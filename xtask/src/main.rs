@@ -9,6 +9,9 @@
 //!   (see [`fuzz`]).
 //! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
 //!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
+//! - `bench-task [--corpus DIR] [--runs N]`: the shadow workspace an agent task runs in (cold
+//!   creation, re-sync, `changes()`) against `cp -a` and `git worktree add` on the same corpus
+//!   (see [`bench_task`]); same output.
 //! - `soak [--minutes N] [--seed S] [--no-build]`: a scripted Neovim types, runs inline edit jobs
 //!   with injected model faults and changes files on disk for N minutes (30 by default) against
 //!   the release baton (see [`soak`]); prints divergences, lost characters, jobs by outcome, RSS
@@ -16,6 +19,7 @@
 
 mod bench_edit;
 mod bench_index;
+mod bench_task;
 mod fuzz;
 mod measure;
 mod soak;
@@ -26,6 +30,7 @@ use std::process::ExitCode;
 pub const USAGE: &str =
     "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
+       cargo xtask bench-task [--corpus DIR] [--runs N]
        cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]
        cargo xtask soak [--minutes N] [--seed S] [--no-build]";
 
@@ -36,6 +41,8 @@ fn main() -> ExitCode {
             .and_then(|options| bench_edit::run(&workspace_root(), &options)),
         Some("bench-index") => bench_index::Options::parse(&arguments[1..])
             .and_then(|options| bench_index::run(&workspace_root(), &options)),
+        Some("bench-task") => bench_task::Options::parse(&arguments[1..])
+            .and_then(|options| bench_task::run(&workspace_root(), &options)),
         Some("fuzz") => fuzz::Options::parse(&arguments[1..])
             .and_then(|options| fuzz::run(&workspace_root(), &options)),
         Some("soak") => soak::Options::parse(&arguments[1..])

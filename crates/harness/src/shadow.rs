@@ -1,15 +1,70 @@
 //! The shadow workspace: a copy of the workspace that an agent works in.
 //!
-//! (Being built: see `Shadow::prepare`.)
+//! Current agents (codex-acp, codex app-server) write to the disk themselves, so a task runs in
+//! a copy and its changes are landed through the editor ([`crate::changes`]). The copy lives in
+//! `ShadowOptions::dir/<slot>/<workspace name>/`, where `dir` is under baton's cache or state
+//! directory (never `/tmp`: codex-acp always makes `/tmp` writable, so a copy there would not
+//! confine anything).
+//!
+//! What goes in: every file the workspace walk yields (gitignore, `.ignore`, the git exclude
+//! file and the global gitignore respected, so tracked and untracked non-ignored files; hidden
+//! files such as `.cargo/config.toml` included), minus `ShadowOptions::exclude` (the
+//! never_send list: secrets never reach an agent), minus `.git`, with the user's unsaved
+//! buffers written over their files. Symlinks are recreated (with a relative target) only when
+//! they point inside the workspace; the others are left out and reported.
+//!
+//! No `.git`: agents edit files and run builds without one (codex works in a plain directory),
+//! a copy of `.git` would cost as much as the tree on a big repository, and sharing the real one
+//! (a `git worktree`, `GIT_DIR`) would let an agent's `git commit` or `git checkout` change the
+//! user's repository behind the editor. An agent that runs `git diff` sees "not a git
+//! repository".
+//!
+//! Cheap on big repositories:
+//! - files are copied with [`std::fs::copy`], which on Linux uses `copy_file_range`: on btrfs
+//!   and XFS (reflink=1) that shares extents copy-on-write, elsewhere it is an in-kernel copy
+//!   with no round trip through user space. Never `hard_link`: an agent writing through a hard
+//!   link would change the real file.
+//! - a manifest (see [`manifest`]) records each file's workspace stamp and the copy's stamp, so
+//!   the next `prepare` in the same directory copies only what changed on either side, resets
+//!   what the previous agent changed, created or deleted, and removes what left the workspace.
+//!   Files the agent created that the tree's ignore rules ignore (`target/`, `node_modules/`)
+//!   are kept across tasks: they are build outputs, and keeping them keeps the agent's
+//!   incremental builds fast. Empty directories the agent left are kept too.
+//! - the base that `changes` diffs against is not kept as a second copy: overlay texts stay in
+//!   memory, and a workspace file's base is re-read from the workspace when its stamp (and, for
+//!   a file written just before seeding, its content hash) still proves it is what was copied.
+//!   Once read it is cached, so a user saving the file later does not lose it. When it cannot
+//!   be proven, `changes` reports [`Refusal::BaseUnavailable`] rather than guessing.
+//!
+//! Concurrency: each `prepare` takes the first free slot `dir/0`, `dir/1`, … by locking
+//! `dir/<n>.lock` (an advisory lock the OS drops when the process dies, so a crash leaves no
+//! stale lock). Two tasks on one workspace at once get two copies; one task after another
+//! reuses slot 0.
 
+mod manifest;
+pub(crate) mod paths;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::changes::{Change, Limits};
+use ignore::{WalkBuilder, WalkState};
+
+use crate::changes::{Change, Limits, Refusal};
+pub(crate) use manifest::{Entry, Source, Stamp, content_hash};
+use manifest::{Manifest, now_ns};
+use paths::{RealDirs, relative_key, relative_target, remove_any, symlink_inside};
 
 /// Decides which workspace paths (relative) are left out of the shadow (secrets).
 pub type Exclude = Arc<dyn Fn(&Path) -> bool + Send + Sync>;
+
+/// How many shadows of one workspace may exist at once.
+const MAX_SLOTS: usize = 16;
 
 /// What a shadow is made from.
 #[derive(Clone)]
@@ -29,24 +84,142 @@ pub struct ShadowOptions {
 /// What preparing a shadow did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStats {
+    /// Files (and symlinks) in the shadow after preparing.
     pub files: usize,
+    /// Files written: all of them on a fresh seed, only the changed ones on a re-sync.
     pub copied: usize,
+    /// Files removed from the shadow (gone from the workspace, or created by the last agent).
     pub removed: usize,
+    /// Whether the shadow was seeded from nothing (no, stale or corrupt manifest).
+    pub seeded: bool,
+    /// Workspace entries left out and why (symlinks that lead outside the workspace).
+    pub skipped: Vec<(PathBuf, Refusal)>,
     pub elapsed: Duration,
 }
 
-/// A prepared shadow and the base it was seeded with.
-#[derive(Debug)]
+/// A prepared shadow and the base it was seeded with. Holding it holds the slot's lock.
 pub struct Shadow {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) workspace: PathBuf,
+    pub(crate) entries: BTreeMap<String, Entry>,
+    pub(crate) synced_at_ns: u64,
+    /// Unsaved buffers' texts by relative path: the base of their files.
+    pub(crate) overlays: HashMap<String, Arc<str>>,
+    /// Workspace bases read so far (or the reason they could not be), by relative path.
+    pub(crate) bases: Mutex<HashMap<String, Result<Arc<[u8]>, Refusal>>>,
+    pub(crate) exclude: Exclude,
+    pub(crate) limits: Limits,
+    _lock: fs::File,
+}
+
+impl std::fmt::Debug for Shadow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shadow")
+            .field("root", &self.root)
+            .field("workspace", &self.workspace)
+            .field("files", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the workspace says a shadow path should hold.
+enum Wanted {
+    Disk { stamp: Stamp },
+    Overlay { text: Arc<str>, hash: u64 },
+    Symlink { target: PathBuf },
 }
 
 impl Shadow {
     /// Creates the shadow, or re-syncs the existing one so that it holds exactly the
     /// workspace's tracked and untracked non-ignored files overlaid with the unsaved buffers.
-    pub fn prepare(options: &ShadowOptions) -> std::io::Result<(Shadow, SyncStats)> {
-        let _ = options;
-        Err(std::io::Error::other("shadow workspaces are not built yet"))
+    pub fn prepare(options: &ShadowOptions) -> io::Result<(Shadow, SyncStats)> {
+        let started = Instant::now();
+        let workspace = fs::canonicalize(&options.workspace)?;
+        fs::create_dir_all(&options.dir)?;
+        let dir = fs::canonicalize(&options.dir)?;
+        let (slot, lock) = take_slot(&dir)?;
+        let name = workspace
+            .file_name()
+            .and_then(|name| name.to_str())
+            .filter(|name| !name.is_empty())
+            .unwrap_or("workspace");
+        let root = slot.join(name);
+        let manifest_path = slot.join("manifest.json");
+
+        let previous = Manifest::load(&manifest_path, &workspace).filter(|_| root.is_dir());
+        // The manifest describes the tree only after a complete prepare: it is removed now and
+        // written at the end, so a prepare cut short re-seeds next time instead of trusting it.
+        remove_any(&manifest_path)?;
+        let mut stats = SyncStats {
+            seeded: previous.is_none(),
+            ..SyncStats::default()
+        };
+        if previous.is_none() {
+            remove_any(&root)?;
+        }
+        fs::create_dir_all(&root)?;
+        let previous = previous.unwrap_or_else(|| Manifest::new(&workspace));
+
+        let mut wanted = scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
+        let overlays = apply_overlay(&workspace, options, &mut wanted);
+
+        let mut manifest = Manifest::new(&workspace);
+        let mut dirs = RealDirs::new(&root);
+        for (key, want) in &wanted {
+            let path = root.join(key);
+            if let Some(entry) = previous.entries.get(key)
+                && is_current(entry, want, previous.synced_at_ns)
+                && dirs.parents_are_real(key)
+                && fs::symlink_metadata(&path).is_ok_and(|metadata| {
+                    Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
+                })
+            {
+                manifest.entries.insert(key.clone(), entry.clone());
+                continue;
+            }
+            dirs.make_parents(key)?;
+            if remove_any(&path)? {
+                dirs.forget(key);
+            }
+            if let Some(entry) = write_entry(&workspace, key, &path, want, stats.seeded)? {
+                manifest.entries.insert(key.clone(), entry);
+                stats.copied += 1;
+            }
+        }
+        for key in previous.entries.keys() {
+            if !manifest.entries.contains_key(key)
+                && dirs.parents_are_real(key)
+                && remove_any(&root.join(key))?
+            {
+                stats.removed += 1;
+            }
+        }
+        if !stats.seeded {
+            // What the previous agent created (and its ignore rules do not ignore) goes; the
+            // tree's ignore files were reset above, so they decide.
+            for key in walk_shadow(&root)? {
+                if !manifest.entries.contains_key(&key) && remove_any(&root.join(&key))? {
+                    stats.removed += 1;
+                }
+            }
+        }
+
+        manifest.synced_at_ns = now_ns();
+        manifest.save(&manifest_path)?;
+        stats.files = manifest.entries.len();
+        stats.elapsed = started.elapsed();
+        let shadow = Shadow {
+            root,
+            workspace,
+            entries: manifest.entries,
+            synced_at_ns: manifest.synced_at_ns,
+            overlays,
+            bases: Mutex::new(HashMap::new()),
+            exclude: options.exclude.clone(),
+            limits: options.limits,
+            _lock: lock,
+        };
+        Ok((shadow, stats))
     }
 
     /// The copy's root: the agent's cwd.
@@ -54,8 +227,277 @@ impl Shadow {
         &self.root
     }
 
-    /// Everything the agent changed in the copy since it was prepared.
-    pub fn changes(&self) -> Vec<Change> {
-        Vec::new()
+    /// The real workspace (canonical) the shadow was seeded from.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
     }
+
+    /// Everything the agent changed in the copy since it was prepared, sorted by path.
+    pub fn changes(&self) -> Vec<Change> {
+        crate::changes::diff(self)
+    }
+}
+
+/// Locks the first free slot under `dir` and returns its directory and the held lock.
+fn take_slot(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
+    for slot in 0..MAX_SLOTS {
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{slot}.lock")))?;
+        match lock.try_lock() {
+            Ok(()) => return Ok((dir.join(slot.to_string()), lock)),
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(error)) => return Err(error),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{MAX_SLOTS} shadows of this workspace are already in use"
+    )))
+}
+
+/// Whether a manifest entry still describes what the workspace wants at its path.
+fn is_current(entry: &Entry, want: &Wanted, synced_at_ns: u64) -> bool {
+    match (&entry.source, want) {
+        (Source::Disk { stamp: seeded }, Wanted::Disk { stamp }) => {
+            seeded == stamp && !seeded.is_racy(synced_at_ns)
+        }
+        (Source::Overlay { hash: seeded }, Wanted::Overlay { hash, .. }) => seeded == hash,
+        (Source::Symlink { target: seeded }, Wanted::Symlink { target }) => seeded == target,
+        _ => false,
+    }
+}
+
+/// Writes one shadow path (its parents exist and nothing is in its way) and returns its entry;
+/// `None` when the workspace file vanished meanwhile.
+fn write_entry(
+    workspace: &Path,
+    key: &str,
+    path: &Path,
+    want: &Wanted,
+    fresh_tree: bool,
+) -> io::Result<Option<Entry>> {
+    let mut hash = None;
+    let source = match want {
+        Wanted::Disk { stamp } => {
+            let from = workspace.join(key);
+            // `fs::copy` is `copy_file_range` on Linux: a reflink on btrfs/XFS, an in-kernel
+            // copy elsewhere. It also copies the permission bits (scripts stay executable).
+            match fs::copy(&from, path) {
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(error),
+            }
+            if fresh_tree {
+                // Like `cp -a`: the copy keeps the file's time, so a fresh copy's stamps are
+                // old and an agent's write shows. Only in a fresh tree: resetting a file the
+                // agent's build already saw to an older time would make that build stale.
+                let time = std::time::UNIX_EPOCH + Duration::from_nanos(stamp.mtime_ns);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)?
+                    .set_modified(time)?;
+            }
+            if stamp.is_racy(now_ns()) {
+                // The workspace file was written just now: its stamp alone cannot later prove
+                // that it still holds what was copied.
+                hash = Some(content_hash(&fs::read(path)?));
+            }
+            Source::Disk { stamp: *stamp }
+        }
+        Wanted::Overlay {
+            text,
+            hash: text_hash,
+        } => {
+            fs::write(path, text.as_bytes())?;
+            Source::Overlay { hash: *text_hash }
+        }
+        Wanted::Symlink { target } => {
+            make_symlink(target, path)?;
+            Source::Symlink {
+                target: target.clone(),
+            }
+        }
+    };
+    let copy = Stamp::of(&fs::symlink_metadata(path)?);
+    Ok(Some(Entry { source, copy, hash }))
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &Path, path: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, path)
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_target: &Path, _path: &Path) -> io::Result<()> {
+    Err(io::Error::other("symlinks are only recreated on Unix"))
+}
+
+/// A walk of the workspace with the index's rules plus hidden files, `.git` left out.
+fn workspace_walker(root: &Path) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .ignore(true)
+        // .gitignore applies even outside a git repository, as in the index.
+        .require_git(false)
+        .follow_links(false);
+    builder
+}
+
+/// Lists what the shadow should hold from disk: files with their stamps, and symlinks that stay
+/// inside the workspace (with a target rewritten relative to the link).
+fn scan_workspace(
+    workspace: &Path,
+    shadow_dir: &Path,
+    exclude: &Exclude,
+    skipped: &mut Vec<(PathBuf, Refusal)>,
+) -> io::Result<BTreeMap<String, Wanted>> {
+    let found: Mutex<Vec<(String, Wanted)>> = Mutex::new(Vec::new());
+    let outside: Mutex<Vec<(PathBuf, Refusal)>> = Mutex::new(Vec::new());
+    let workspace_owned = workspace.to_path_buf();
+    let shadow_dir = shadow_dir.to_path_buf();
+    let exclude = exclude.clone();
+    let mut builder = workspace_walker(workspace);
+    builder.filter_entry(move |entry| {
+        if entry.file_name() == ".git" || entry.path().starts_with(&shadow_dir) {
+            return false;
+        }
+        match entry.path().strip_prefix(&workspace_owned) {
+            Ok(relative) if !relative.as_os_str().is_empty() => !exclude(relative),
+            _ => true,
+        }
+    });
+    builder.build_parallel().run(|| {
+        let found = &found;
+        let outside = &outside;
+        Box::new(move |entry| {
+            let Ok(entry) = entry else {
+                return WalkState::Continue;
+            };
+            let Some(file_type) = entry.file_type() else {
+                return WalkState::Continue;
+            };
+            if file_type.is_dir() {
+                return WalkState::Continue;
+            }
+            let Some(key) = relative_key(workspace, entry.path()) else {
+                if entry.depth() > 0 {
+                    tracing::warn!("shadow: skipping {} (not UTF-8)", entry.path().display());
+                }
+                return WalkState::Continue;
+            };
+            let want = if file_type.is_symlink() {
+                let Ok(target) = fs::read_link(entry.path()) else {
+                    return WalkState::Continue;
+                };
+                match symlink_inside(workspace, &key, &target) {
+                    // A relative target resolves the same in the copy; an absolute one would
+                    // lead to the real workspace, so it is rewritten relative.
+                    Some(_) if target.is_relative() => Wanted::Symlink { target },
+                    Some(inside) => Wanted::Symlink {
+                        target: relative_target(&key, &inside),
+                    },
+                    None => {
+                        lock(outside)
+                            .push((PathBuf::from(&key), Refusal::OutsideWorkspace { target }));
+                        return WalkState::Continue;
+                    }
+                }
+            } else if file_type.is_file() {
+                let Ok(metadata) = entry.metadata() else {
+                    return WalkState::Continue;
+                };
+                Wanted::Disk {
+                    stamp: Stamp::of(&metadata),
+                }
+            } else {
+                // Sockets, fifos and devices have no place in a copy.
+                return WalkState::Continue;
+            };
+            lock(found).push((key, want));
+            WalkState::Continue
+        })
+    });
+    let mut outside = outside
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
+    outside.sort_by(|a, b| a.0.cmp(&b.0));
+    skipped.extend(outside);
+    Ok(found
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .into_iter()
+        .collect())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Puts the unsaved buffers over their files and returns their texts by relative path. A buffer
+/// for a file the walk left out (ignored, excluded, inside `.git`) stays out; a buffer with no
+/// file on disk yet is added.
+fn apply_overlay(
+    workspace: &Path,
+    options: &ShadowOptions,
+    wanted: &mut BTreeMap<String, Wanted>,
+) -> HashMap<String, Arc<str>> {
+    let given = std::path::absolute(&options.workspace).unwrap_or_default();
+    let mut overlays = HashMap::new();
+    for (path, text) in &options.overlay {
+        let key = relative_key(workspace, path).or_else(|| relative_key(&given, path));
+        let Some(key) = key else {
+            tracing::debug!(
+                "shadow: unsaved buffer {} is outside the workspace",
+                path.display()
+            );
+            continue;
+        };
+        let relative = Path::new(&key);
+        let in_walk = matches!(wanted.get(&key), Some(Wanted::Disk { .. }));
+        let unlisted_new = !wanted.contains_key(&key)
+            && fs::symlink_metadata(workspace.join(&key)).is_err()
+            && !key.split('/').any(|part| part == ".git")
+            && !(options.exclude)(relative);
+        if !(in_walk || unlisted_new) {
+            continue;
+        }
+        let text: Arc<str> = Arc::from(text.as_str());
+        let hash = content_hash(text.as_bytes());
+        overlays.insert(key.clone(), text.clone());
+        wanted.insert(key, Wanted::Overlay { text, hash });
+    }
+    overlays
+}
+
+/// The files and symlinks in a shadow tree that its ignore rules do not ignore (`.git` left
+/// out), as relative keys. What an agent creates is looked for here.
+pub(crate) fn walk_shadow(root: &Path) -> io::Result<Vec<String>> {
+    let mut builder = workspace_walker(root);
+    // The rules above the shadow (baton's state directory) and the git exclude file (there is no
+    // `.git`) say nothing about the tree.
+    builder.parents(false).git_exclude(false);
+    builder.filter_entry(|entry| entry.file_name() != ".git");
+    let mut keys = Vec::new();
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                tracing::debug!("shadow walk: {error}");
+                continue;
+            }
+        };
+        if entry.file_type().is_some_and(|kind| !kind.is_dir())
+            && let Some(key) = relative_key(root, entry.path())
+        {
+            keys.push(key);
+        }
+    }
+    keys.sort();
+    Ok(keys)
 }

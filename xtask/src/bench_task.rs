@@ -1,0 +1,469 @@
+//! `cargo xtask bench-task`: the costs an agent task adds before and after the agent works.
+//!
+//! Shadow part (this file): on the bench corpus (the 25 MB, multi-language tree `bench-index`
+//! fetches into `.bench/corpus/`), committed once into a git repository under
+//! `.bench/task/repo/` so that `git worktree add` can be compared, it measures in this release
+//! process:
+//!
+//! - a cold shadow ([`harness::shadow::Shadow::prepare`] into an empty directory), against
+//!   `cp -a` of the same tree and `git worktree add` of the same commit, alternating the three
+//!   so drift hits them alike;
+//! - a re-sync after one workspace file changed (the next task on the same workspace);
+//! - [`harness::shadow::Shadow::changes`] after the agent changed one file, and with nothing
+//!   changed (the cost of the call the server makes after every file-change event).
+//!
+//! Landing latency (from the agent's change to the edit in the editor) is measured by
+//! [`landing_latency`], the extension point for that part of the bench. Results are printed and
+//! written into `docs/benchmarks.md` between the `bench-task` markers. Speed is measured, never
+//! asserted.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use harness::changes::{Change, Limits};
+use harness::shadow::{Shadow, ShadowOptions};
+
+use crate::bench_index::corpus;
+use crate::bench_index::timing::{Spread, milliseconds, percentile, spread_milliseconds};
+use crate::measure::{git_revision, load_average, machine_description, today, write_doc_section};
+
+/// How many `changes()` calls are timed per case.
+const CHANGES_CALLS: usize = 200;
+
+/// The issue's goals.
+const COLD_GOAL_MS: f64 = 1000.0;
+const RESYNC_GOAL_MS: f64 = 50.0;
+
+pub struct Options {
+    pub corpus: Option<PathBuf>,
+    pub runs: usize,
+    pub arguments: Vec<String>,
+}
+
+pub const USAGE: &str = "cargo xtask bench-task [--corpus DIR] [--runs N]";
+
+impl Options {
+    pub fn parse(arguments: &[String]) -> anyhow::Result<Options> {
+        let mut options = Options {
+            corpus: None,
+            runs: 5,
+            arguments: arguments.to_vec(),
+        };
+        let mut rest = arguments.iter();
+        while let Some(argument) = rest.next() {
+            match argument.as_str() {
+                "--corpus" => {
+                    options.corpus = Some(PathBuf::from(
+                        rest.next().context("--corpus needs a directory")?,
+                    ));
+                }
+                "--runs" => {
+                    options.runs = rest
+                        .next()
+                        .and_then(|value| value.parse().ok())
+                        .filter(|value| *value > 0)
+                        .context("--runs needs a positive number")?;
+                }
+                other => bail!("unknown argument {other:?}\n{USAGE}"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// One row of the report.
+pub struct Row {
+    pub measure: String,
+    pub baton: String,
+    pub cp: String,
+    pub worktree: String,
+    pub goal: String,
+    pub met: String,
+}
+
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let load_at_start = load_average(" ");
+    let bench = std::path::absolute(root.join(".bench"))?;
+    let scratch = bench.join("task");
+    std::fs::create_dir_all(&scratch)?;
+    let corpus_directory = options
+        .corpus
+        .clone()
+        .unwrap_or_else(|| bench.join("corpus"));
+    println!("bench-task: corpus in {}", corpus_directory.display());
+    let corpus = corpus::prepare(&corpus_directory, &scratch)?;
+    let corpus_root = std::path::absolute(&corpus.root)?;
+    let repo = git_repository(&corpus_root, &scratch.join("repo"))?;
+    let tree = tree_size(&corpus_root)?;
+    println!(
+        "bench-task: {} files, {:.1} MB in the corpus tree",
+        tree.0,
+        tree.1 as f64 / 1e6
+    );
+
+    let shadow_dir = scratch.join("state/shadows");
+    let options_for = |dir: &Path| ShadowOptions {
+        workspace: repo.clone(),
+        dir: dir.to_path_buf(),
+        overlay: Vec::new(),
+        exclude: Arc::new(|_: &Path| false),
+        limits: Limits::default(),
+    };
+    let cp_target = scratch.join("cp-a");
+    let worktree_target = scratch.join("worktree");
+
+    let mut cold = Vec::new();
+    let mut cp = Vec::new();
+    let mut worktree = Vec::new();
+    let mut shadow_files = 0;
+    for number in 1..=options.runs {
+        println!("bench-task: cold copies, run {number}/{}", options.runs);
+        remove(&shadow_dir)?;
+        let started = Instant::now();
+        let (shadow, stats) = Shadow::prepare(&options_for(&shadow_dir))?;
+        cold.push(started.elapsed().as_secs_f64() * 1000.0);
+        ensure!(stats.seeded, "a cold prepare reused a shadow");
+        shadow_files = stats.files;
+        drop(shadow);
+
+        remove(&cp_target)?;
+        cp.push(timed_command(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&corpus_root)
+                .arg(&cp_target),
+        )?);
+
+        remove_worktree(&repo, &worktree_target)?;
+        worktree.push(timed_command(
+            Command::new("git")
+                .arg("-C")
+                .arg(&repo)
+                .args(["worktree", "add", "--quiet", "--detach"])
+                .arg(&worktree_target),
+        )?);
+    }
+    remove(&cp_target)?;
+    remove_worktree(&repo, &worktree_target)?;
+
+    // Re-sync: the shadow of the last cold run is reused; one workspace file changes each time.
+    let edited = repo.join(corpus::EDIT_TARGET);
+    let original = std::fs::read_to_string(&edited)
+        .with_context(|| format!("reading {}", edited.display()))?;
+    let mut resync = Vec::new();
+    let mut resync_copied = Vec::new();
+    let (shadow, _) = Shadow::prepare(&options_for(&shadow_dir))?;
+    drop(shadow);
+    for number in 0..options.runs.max(5) {
+        std::fs::write(&edited, format!("{original}// bench-task edit {number}\n"))?;
+        let started = Instant::now();
+        let (shadow, stats) = Shadow::prepare(&options_for(&shadow_dir))?;
+        resync.push(started.elapsed().as_secs_f64() * 1000.0);
+        ensure!(!stats.seeded, "the re-sync seeded afresh");
+        resync_copied.push(stats.copied);
+        drop(shadow);
+    }
+    std::fs::write(&edited, &original)?;
+
+    // changes(): nothing changed, then one file changed by the agent.
+    let (shadow, _) = Shadow::prepare(&options_for(&shadow_dir))?;
+    let mut unchanged = Vec::new();
+    for _ in 0..CHANGES_CALLS {
+        let started = Instant::now();
+        let changes = shadow.changes();
+        unchanged.push(started.elapsed().as_secs_f64() * 1000.0);
+        ensure!(
+            changes.is_empty(),
+            "changes() without a change: {changes:?}"
+        );
+    }
+    let agent_file = shadow.root().join(corpus::EDIT_TARGET);
+    std::fs::write(
+        &agent_file,
+        original.replacen("function_0001", "renamed_0001", 1),
+    )?;
+    let mut one_changed = Vec::new();
+    for _ in 0..CHANGES_CALLS {
+        let started = Instant::now();
+        let changes = shadow.changes();
+        one_changed.push(started.elapsed().as_secs_f64() * 1000.0);
+        ensure!(
+            matches!(changes.as_slice(), [Change::Modified { .. }]),
+            "changes() after one edit: {} changes",
+            changes.len()
+        );
+    }
+    drop(shadow);
+    // Leave a clean shadow for the next run's re-syncs.
+    Shadow::prepare(&options_for(&shadow_dir))?;
+
+    let cold = Spread::of(&cold);
+    let cp = Spread::of(&cp);
+    let worktree = Spread::of(&worktree);
+    let resync_spread = Spread::of(&resync);
+    let mut rows = vec![
+        Row {
+            measure: format!("cold creation ({shadow_files} files)"),
+            baton: spread_milliseconds(&cold),
+            cp: format!(
+                "{} ({:.2}×)",
+                spread_milliseconds(&cp),
+                cold.median / cp.median
+            ),
+            worktree: format!(
+                "{} ({:.2}×)",
+                spread_milliseconds(&worktree),
+                cold.median / worktree.median
+            ),
+            goal: format!("≤ {}", milliseconds(COLD_GOAL_MS)),
+            met: met(cold.median <= COLD_GOAL_MS),
+        },
+        Row {
+            measure: format!(
+                "re-sync after one changed file (files copied: {})",
+                resync_copied
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            baton: spread_milliseconds(&resync_spread),
+            cp: format!("{:.3}× of a cold `cp -a`", resync_spread.median / cp.median),
+            worktree: "—".into(),
+            goal: format!("≤ {}", milliseconds(RESYNC_GOAL_MS)),
+            met: met(resync_spread.median <= RESYNC_GOAL_MS),
+        },
+        Row {
+            measure: format!(
+                "`changes()` with one file changed by the agent, p50 / p99 ({CHANGES_CALLS} calls)"
+            ),
+            baton: format!(
+                "{} / {}",
+                milliseconds(percentile(&one_changed, 0.5)),
+                milliseconds(percentile(&one_changed, 0.99))
+            ),
+            cp: "—".into(),
+            worktree: "—".into(),
+            goal: "—".into(),
+            met: "—".into(),
+        },
+        Row {
+            measure: format!("`changes()` with nothing changed, p50 / p99 ({CHANGES_CALLS} calls)"),
+            baton: format!(
+                "{} / {}",
+                milliseconds(percentile(&unchanged, 0.5)),
+                milliseconds(percentile(&unchanged, 0.99))
+            ),
+            cp: "—".into(),
+            worktree: "—".into(),
+            goal: "—".into(),
+            met: "—".into(),
+        },
+    ];
+    rows.extend(landing_latency(root, &repo)?);
+
+    let report = render(
+        root,
+        options,
+        &rows,
+        tree,
+        shadow_files,
+        (load_at_start, load_average(" ")),
+    );
+    println!("\n{report}");
+    let doc = root.join("docs/benchmarks.md");
+    write_doc_section(&doc, "bench-task", &report)?;
+    println!("written to {}", doc.display());
+    Ok(())
+}
+
+/// Extension point: the landing part of the bench (an agent's change in the shadow until the
+/// edit is applied in the editor) adds its rows here. `workspace` is the git repository the
+/// shadow rows above were measured on.
+fn landing_latency(_root: &Path, _workspace: &Path) -> anyhow::Result<Vec<Row>> {
+    Ok(Vec::new())
+}
+
+fn met(condition: bool) -> String {
+    if condition { "yes" } else { "**no**" }.to_string()
+}
+
+fn render(
+    root: &Path,
+    options: &Options,
+    rows: &[Row],
+    (tree_files, tree_bytes): (usize, u64),
+    shadow_files: usize,
+    (load_at_start, load_at_end): (String, String),
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Agent task: `cargo xtask bench-task`\n");
+    let _ = writeln!(
+        out,
+        "Run on {} at revision `{}` on {}. Command: `{}` ({} runs of each copy; times are \
+         median (min–max)). Load average (1, 5, 15 min) {load_at_start} at the start, \
+         {load_at_end} at the end.\n",
+        today(),
+        git_revision(root),
+        machine_description(),
+        crate::measure::command_line("bench-task", &options.arguments),
+        options.runs,
+    );
+    let _ = writeln!(
+        out,
+        "| measure | baton shadow | `cp -a` (shadow ÷ cp) | `git worktree add` (shadow ÷ worktree) | goal | met |\n|---|---|---|---|---|---|"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            row.measure, row.baton, row.cp, row.worktree, row.goal, row.met
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nCorpus: the `bench-index` corpus ({tree_files} files, {:.1} MB in the whole tree, \
+         of which the shadow copies {shadow_files}: the walk respects the packages' own \
+         `.gitignore` files), committed once into a git repository in `.bench/task/repo/`, which \
+         is the workspace.\n",
+        tree_bytes as f64 / 1e6,
+    );
+    let _ = writeln!(
+        out,
+        "How it was measured:\n\n\
+         - baton: `Shadow::prepare` called in this (release) process, into an emptied state \
+           directory for the cold rows; `std::fs::copy` per file (`copy_file_range`; this file \
+           system {}), no hashing of unchanged files.\n\
+         - `cp -a <corpus> <dest>` and `git -C <repo> worktree add --detach <dest>` as \
+           processes (their start-up included); each destination is removed, untimed, before \
+           its run. Note that `git worktree add` copies only committed files, so it is no \
+           substitute (uncommitted and untracked files are missing), only a yardstick.\n\
+         - Re-sync: a shadow of the workspace exists; one file ({}, 5,000 lines) is rewritten \
+           in the workspace, then `prepare` runs again (the shadow's walk, stat of every file, \
+           copy of what changed, manifest write).\n\
+         - `changes()`: after `prepare`, the agent's rewrite of the same file is in the shadow; \
+           every call `lstat`s every seeded file, walks the shadow for created files, and reads \
+           and diffs only the changed one (its base is read from the workspace once and \
+           cached).\n\
+         - The page cache is warm for all three.",
+        file_system_note(root),
+        corpus::EDIT_TARGET,
+    );
+    out
+}
+
+/// `stat -f` of the bench directory: whether `copy_file_range` can reflink there.
+fn file_system_note(root: &Path) -> String {
+    let kind = Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(root)
+        .output()
+        .ok()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .unwrap_or_default();
+    match kind.as_str() {
+        "btrfs" | "xfs" => format!("is {kind}: copies are reflinks"),
+        "" => "is of an unknown type".to_string(),
+        other => format!("is {other}: no reflinks, an in-kernel copy"),
+    }
+}
+
+/// The corpus committed into a git repository at `target` (once; reused while its marker
+/// names the same corpus).
+fn git_repository(corpus_root: &Path, target: &Path) -> anyhow::Result<PathBuf> {
+    let marker = target.with_extension("source");
+    let wanted = corpus_root.display().to_string();
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str())
+        && target.join(".git").is_dir()
+    {
+        return Ok(target.to_path_buf());
+    }
+    println!(
+        "bench-task: committing the corpus into {}",
+        target.display()
+    );
+    remove(target)?;
+    run_command(Command::new("cp").arg("-a").arg(corpus_root).arg(target))?;
+    let git = |args: &[&str]| -> anyhow::Result<()> {
+        run_command(
+            Command::new("git")
+                .arg("-C")
+                .arg(target)
+                .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+                .args(args),
+        )
+    };
+    git(&["init", "--quiet"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "--quiet", "-m", "corpus"])?;
+    std::fs::write(&marker, wanted)?;
+    Ok(target.to_path_buf())
+}
+
+/// Files and bytes under `root`, `.git` left out.
+fn tree_size(root: &Path) -> anyhow::Result<(usize, u64)> {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    pending.push(entry.path());
+                }
+            } else if kind.is_file() {
+                files += 1;
+                bytes += entry.metadata()?.len();
+            }
+        }
+    }
+    Ok((files, bytes))
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+fn remove_worktree(repo: &Path, worktree: &Path) -> anyhow::Result<()> {
+    if worktree.exists() {
+        run_command(
+            Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["worktree", "remove", "--force"])
+                .arg(worktree),
+        )?;
+    }
+    run_command(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["worktree", "prune"]),
+    )
+}
+
+fn run_command(command: &mut Command) -> anyhow::Result<()> {
+    let description = format!("{command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("starting {description}"))?;
+    ensure!(status.success(), "{description} failed with {status}");
+    Ok(())
+}
+
+/// Wall time of a command in milliseconds.
+fn timed_command(command: &mut Command) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    run_command(command)?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
