@@ -123,7 +123,9 @@ fn task_patch() -> String {
 }
 
 async fn lands_everything_in_the_client(harness: Harness) {
-    let lib = harness.open("src/lib.rs", "rust", LIB_UNSAVED).await;
+    // Opened with text the disk does not have: unsaved changes.
+    let lib = harness.uri_of("src/lib.rs");
+    harness.client.open(&lib, "rust", LIB_UNSAVED).await;
     let (answer, end) = run_task(&harness, "make b return 20, add src/new.rs, delete old.txt").await;
     assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
 
