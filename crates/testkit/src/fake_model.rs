@@ -7,6 +7,13 @@
 //!   objects then `data: [DONE]`), as OpenAI, Ollama and llama.cpp stream them;
 //! - `POST /v1/messages`: Anthropic Messages (`message_start` … `message_stop`).
 //!
+//! A Responses reply is either one message of text ([`Reply::text`]) or a sequence of output
+//! items ([`Reply::items`]): messages, codex's `apply_patch` custom tool call, `exec_command`
+//! function calls and pauses, each streamed in deltas and closed by `response.output_item.done`.
+//! An agent turn with tool calls is several queued replies: after each tool call the agent sends
+//! a new request carrying the tool's output ([`RecordedRequest::input_items`]), which takes the
+//! next reply.
+//!
 //! Each request takes the next scripted [`Reply`] off a queue; with the queue empty the server
 //! answers 500 with the error message [`NO_SCRIPTED_REPLY`] (`fake model: no scripted reply`)
 //! in an OpenAI-style JSON error body. Every request is recorded, with
@@ -84,6 +91,17 @@ impl RecordedRequest {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The items of a Responses request's `input` with this `type` (for example
+    /// `custom_tool_call_output` or `function_call_output`: what codex sends back after a tool
+    /// call), in order.
+    pub fn input_items(&self, kind: &str) -> Vec<&Value> {
+        self.body
+            .get("input")
+            .and_then(Value::as_array)
+            .map(|input| input.iter().filter(|item| item["type"] == kind).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// A scripted reply.
@@ -97,6 +115,10 @@ pub struct Reply {
     pub fault: Option<Fault>,
     /// How long the body (or, for [`Fault::Status`], the response) waits before starting.
     pub first_token_delay: Duration,
+    /// The output items of a Responses reply; `None` streams `text` as one message. The Chat
+    /// Completions and Messages formats have no tool items: they stream `text`, which
+    /// [`Reply::items`] sets to the concatenated message items.
+    pub items: Option<Vec<Item>>,
 }
 
 impl Reply {
@@ -107,6 +129,24 @@ impl Reply {
             tokens_per_second: None,
             fault: None,
             first_token_delay: Duration::ZERO,
+            items: None,
+        }
+    }
+
+    /// A Responses reply whose output is these items, in order (a message, tool calls, pauses).
+    /// Each item streams its text (message text, patch, arguments) as [`tokenize`] tokens, and
+    /// token faults and the rate count the tokens of all items together.
+    pub fn items(items: Vec<Item>) -> Reply {
+        let text: String = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Message(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        Reply {
+            items: Some(items),
+            ..Reply::text(text)
         }
     }
 
@@ -140,6 +180,117 @@ impl Reply {
     }
 }
 
+/// One output item of a Responses reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// An assistant message (`type: "message"`, `output_text` deltas).
+    Message(String),
+    /// A freeform tool call (`type: "custom_tool_call"`) whose `input` is raw text, streamed as
+    /// `response.custom_tool_call_input.delta` events. Codex's `apply_patch` is one.
+    CustomToolCall { name: String, input: String },
+    /// A function call (`type: "function_call"`) whose `arguments` is a JSON string, streamed
+    /// as `response.function_call_arguments.delta` events.
+    FunctionCall { name: String, arguments: String },
+    /// Not an item: the stream pauses this long before the next event, so a test can act
+    /// while a reply is half sent (a slow tool call, a cancel mid-stream).
+    Pause(Duration),
+}
+
+impl Item {
+    /// An assistant message.
+    pub fn message(text: impl Into<String>) -> Item {
+        Item::Message(text.into())
+    }
+
+    /// Codex's `apply_patch` call. `patch` is the raw patch text, `*** Begin Patch` …
+    /// `*** End Patch` (see [`patch`] to build one).
+    pub fn apply_patch(patch: impl Into<String>) -> Item {
+        Item::CustomToolCall {
+            name: "apply_patch".into(),
+            input: patch.into(),
+        }
+    }
+
+    /// Codex's `exec_command` call running `cmd` in a shell: arguments `{"cmd": cmd}`.
+    pub fn exec(cmd: impl Into<String>) -> Item {
+        Item::function_call("exec_command", &json!({"cmd": cmd.into()}))
+    }
+
+    /// Any function call; `arguments` is sent as its JSON text, as the API does.
+    pub fn function_call(name: impl Into<String>, arguments: &Value) -> Item {
+        Item::FunctionCall {
+            name: name.into(),
+            arguments: arguments.to_string(),
+        }
+    }
+
+    /// A pause of this long before whatever follows.
+    pub fn pause(duration: Duration) -> Item {
+        Item::Pause(duration)
+    }
+
+    /// The text this item streams in deltas.
+    fn streamed(&self) -> &str {
+        match self {
+            Item::Message(text) => text,
+            Item::CustomToolCall { input, .. } => input,
+            Item::FunctionCall { arguments, .. } => arguments,
+            Item::Pause(_) => "",
+        }
+    }
+}
+
+/// Builders of `apply_patch` input: each returns one hunk, and [`patch::wrap`] puts hunks
+/// between `*** Begin Patch` and `*** End Patch`.
+pub mod patch {
+    /// `*** Begin Patch`, the hunks, `*** End Patch`, each line ending in a newline.
+    pub fn wrap(hunks: &[String]) -> String {
+        let mut out = String::from("*** Begin Patch\n");
+        for hunk in hunks {
+            out.push_str(hunk);
+        }
+        out.push_str("*** End Patch\n");
+        out
+    }
+
+    /// A new file with this content.
+    pub fn add(path: &str, content: &str) -> String {
+        let mut out = format!("*** Add File: {path}\n");
+        for line in content.lines() {
+            out.push('+');
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Deletes a file.
+    pub fn delete(path: &str) -> String {
+        format!("*** Delete File: {path}\n")
+    }
+
+    /// Replaces the lines `old` with `new` in `path` (each a block of whole lines, found by
+    /// content, as codex's patches do), optionally moving the file to `move_to`.
+    pub fn update(path: &str, move_to: Option<&str>, old: &str, new: &str) -> String {
+        let mut out = format!("*** Update File: {path}\n");
+        if let Some(to) = move_to {
+            out.push_str(&format!("*** Move to: {to}\n"));
+        }
+        out.push_str("@@\n");
+        for line in old.lines() {
+            out.push('-');
+            out.push_str(line);
+            out.push('\n');
+        }
+        for line in new.lines() {
+            out.push('+');
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// What goes wrong with a reply.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -164,6 +315,9 @@ pub enum Fault {
     /// Send the whole text, then the provider's "overloaded" in-stream error (Anthropic's
     /// `overloaded_error`; an `error` event with message `Overloaded` for the OpenAI formats).
     Overloaded,
+    /// Send the whole reply, then `response.failed` with this error message instead of
+    /// `response.completed` (Responses; the other formats send their in-stream error event).
+    ResponseFailed(String),
 }
 
 /// Splits text into tokens of at most 4 characters the way a tokenizer cuts words: each
@@ -515,6 +669,8 @@ fn json_error(code: u16, message: &str) -> Response<Body> {
 struct Event {
     text: String,
     token: Option<usize>,
+    /// How long to wait before sending this event (an [`Item::Pause`] before it).
+    pause: Duration,
 }
 
 struct Script {
@@ -531,6 +687,8 @@ enum Ending {
     Stall,
     Error(String),
     Overloaded,
+    /// Responses' `response.failed` (an in-stream error event for the other formats).
+    Failed(String),
 }
 
 fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> Script {
@@ -543,135 +701,32 @@ fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> S
         Some(Fault::EmptyStream) => (0, Ending::Complete),
         Some(Fault::ProviderErrorEvent(message)) => (all.len(), Ending::Error(message.clone())),
         Some(Fault::Overloaded) => (all.len(), Ending::Overloaded),
+        Some(Fault::ResponseFailed(message)) => (all.len(), Ending::Failed(message.clone())),
+    };
+    // The Responses output: the scripted items, or one message holding the text. An empty
+    // stream has no text, and no items at all when items were scripted.
+    let items: Vec<Item> = match (&reply.items, &reply.fault) {
+        (Some(_), Some(Fault::EmptyStream)) => Vec::new(),
+        (Some(items), _) => items.clone(),
+        (None, Some(Fault::EmptyStream)) => vec![Item::Message(String::new())],
+        (None, _) => vec![Item::Message(reply.text.clone())],
     };
     let stall = matches!(ending, Ending::Stall);
     let tokens = &all[..count.min(all.len())];
-    let text: String = tokens.concat();
     let mut out = Vec::new();
-    let mut push = |text: String, token: Option<usize>| out.push(Event { text, token });
+    let mut push = |text: String, token: Option<usize>| {
+        out.push(Event {
+            text,
+            token,
+            pause: Duration::ZERO,
+        })
+    };
     let id = request_index + 1;
 
     match format {
         Format::Responses => {
-            let response_id = format!("resp_fake_{id}");
-            let item_id = format!("msg_fake_{id}");
-            let mut seq = 0u64;
-            let mut event = |kind: &str, mut data: Value| {
-                data["type"] = json!(kind);
-                data["sequence_number"] = json!(seq);
-                seq += 1;
-                sse(Some(kind), &data)
-            };
-            let response = |status: &str, output: Value| {
-                json!({
-                    "id": response_id, "object": "response", "created_at": 1_700_000_000u64,
-                    "status": status, "error": null, "incomplete_details": null,
-                    "model": model, "output": output, "usage": null,
-                })
-            };
-            let message = |status: &str, content: Value| {
-                json!({"id": item_id, "type": "message", "status": status,
-                       "role": "assistant", "content": content})
-            };
-            let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
-            push(
-                event(
-                    "response.created",
-                    json!({"response": response("in_progress", json!([]))}),
-                ),
-                None,
-            );
-            push(
-                event(
-                    "response.in_progress",
-                    json!({"response": response("in_progress", json!([]))}),
-                ),
-                None,
-            );
-            push(
-                event(
-                    "response.output_item.added",
-                    json!({"output_index": 0, "item": message("in_progress", json!([]))}),
-                ),
-                None,
-            );
-            push(
-                event(
-                    "response.content_part.added",
-                    json!({"item_id": item_id, "output_index": 0, "content_index": 0,
-                           "part": part("")}),
-                ),
-                None,
-            );
-            for (i, token) in tokens.iter().enumerate() {
-                push(
-                    event(
-                        "response.output_text.delta",
-                        json!({"item_id": item_id, "output_index": 0, "content_index": 0,
-                               "delta": token, "logprobs": []}),
-                    ),
-                    Some(i),
-                );
-            }
-            match ending {
-                Ending::Complete => {
-                    let done = message("completed", json!([part(&text)]));
-                    push(
-                        event(
-                            "response.output_text.done",
-                            json!({"item_id": item_id, "output_index": 0, "content_index": 0,
-                                   "text": text, "logprobs": []}),
-                        ),
-                        None,
-                    );
-                    push(
-                        event(
-                            "response.content_part.done",
-                            json!({"item_id": item_id, "output_index": 0, "content_index": 0,
-                                   "part": part(&text)}),
-                        ),
-                        None,
-                    );
-                    push(
-                        event(
-                            "response.output_item.done",
-                            json!({"output_index": 0, "item": done.clone()}),
-                        ),
-                        None,
-                    );
-                    let mut completed = response("completed", json!([done]));
-                    completed["usage"] = json!({
-                        "input_tokens": 0, "output_tokens": tokens.len(),
-                        "total_tokens": tokens.len(),
-                    });
-                    push(
-                        event("response.completed", json!({"response": completed})),
-                        None,
-                    );
-                }
-                Ending::Error(message) => push(
-                    event(
-                        "error",
-                        json!({"code": "server_error", "message": message, "param": null}),
-                    ),
-                    None,
-                ),
-                Ending::Overloaded => push(
-                    event(
-                        "error",
-                        json!({"code": "server_is_overloaded", "message": "Overloaded",
-                               "param": null}),
-                    ),
-                    None,
-                ),
-                Ending::Malformed => push(
-                    format!(
-                        "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":{seq},\"delta\":\"cut\n\n"
-                    ),
-                    None,
-                ),
-                Ending::Truncate | Ending::Stall => {}
-            }
+            let events = responses_events(model, id, &items, count, &ending);
+            out.extend(events);
         }
         Format::Chat => {
             let chunk = |delta: Value, finish: Value| {
@@ -698,7 +753,7 @@ fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> S
                     push(chunk(json!({}), json!("stop")), None);
                     push("data: [DONE]\n\n".to_string(), None);
                 }
-                Ending::Error(message) => push(
+                Ending::Error(message) | Ending::Failed(message) => push(
                     sse(
                         None,
                         &json!({"error": {"message": message, "type": "server_error"}}),
@@ -773,7 +828,9 @@ fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> S
                     );
                     push(event("message_stop", json!({})), None);
                 }
-                Ending::Error(message) => push(error("api_error", &message), None),
+                Ending::Error(message) | Ending::Failed(message) => {
+                    push(error("api_error", &message), None)
+                }
                 Ending::Overloaded => push(error("overloaded_error", "Overloaded"), None),
                 Ending::Malformed => push(
                     "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"cut\n\n"
@@ -785,6 +842,257 @@ fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> S
         }
     }
     Script { events: out, stall }
+}
+
+/// Builds the SSE events of one Responses stream, tagging the streamed tokens in order and
+/// carrying pauses over to the event that follows them.
+struct ResponsesWriter {
+    out: Vec<Event>,
+    seq: u64,
+    pause: Duration,
+    tokens: usize,
+}
+
+impl ResponsesWriter {
+    fn push(&mut self, kind: &str, mut data: Value, token: Option<usize>) {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        self.raw(sse(Some(kind), &data), token);
+    }
+
+    fn raw(&mut self, text: String, token: Option<usize>) {
+        let pause = std::mem::take(&mut self.pause);
+        self.out.push(Event { text, token, pause });
+    }
+}
+
+/// What one output item streams: its added item, the delta event carrying its tokens (and the
+/// fields that go with every delta), the finishing event and the completed item.
+struct ItemShape {
+    added: Value,
+    delta_kind: &'static str,
+    delta_fields: Value,
+    /// The `*.done` event before `output_item.done`: the delta fields plus the full streamed
+    /// text under this key.
+    done_kind: &'static str,
+    done_key: &'static str,
+    /// The completed item, built from the full streamed text.
+    completed: Box<dyn Fn(&str) -> Value>,
+}
+
+fn item_shape(item: &Item, id: usize, k: usize, output_index: usize) -> Option<ItemShape> {
+    // The first item keeps the id a plain text reply always had.
+    let suffix = if k == 0 {
+        format!("{id}")
+    } else {
+        format!("{id}_{k}")
+    };
+    match item {
+        Item::Pause(_) => None,
+        Item::Message(_) => {
+            let item_id = format!("msg_fake_{suffix}");
+            let message = {
+                let item_id = item_id.clone();
+                move |status: &str, content: Value| {
+                    json!({"id": item_id, "type": "message", "status": status,
+                           "role": "assistant", "content": content})
+                }
+            };
+            Some(ItemShape {
+                added: message("in_progress", json!([])),
+                delta_kind: "response.output_text.delta",
+                done_kind: "response.output_text.done",
+                done_key: "text",
+                delta_fields: json!({"item_id": item_id, "output_index": output_index,
+                                         "content_index": 0, "logprobs": []}),
+                completed: Box::new(move |text| message("completed", json!([output_text(text)]))),
+            })
+        }
+        Item::CustomToolCall { name, .. } => {
+            let item_id = format!("ctc_fake_{suffix}");
+            let call_id = format!("call_fake_{suffix}");
+            let call = {
+                let (item_id, call_id, name) = (item_id.clone(), call_id.clone(), name.clone());
+                move |status: &str, input: &str| {
+                    json!({"type": "custom_tool_call", "id": item_id, "status": status,
+                           "call_id": call_id, "name": name, "input": input})
+                }
+            };
+            let fields = json!({"item_id": item_id, "call_id": call_id,
+                                "output_index": output_index});
+            Some(ItemShape {
+                added: call("in_progress", ""),
+                delta_kind: "response.custom_tool_call_input.delta",
+                done_kind: "response.custom_tool_call_input.done",
+                done_key: "input",
+                delta_fields: fields,
+                completed: Box::new(move |input| call("completed", input)),
+            })
+        }
+        Item::FunctionCall { name, .. } => {
+            let item_id = format!("fc_fake_{suffix}");
+            let call_id = format!("call_fake_{suffix}");
+            let call = {
+                let (item_id, call_id, name) = (item_id.clone(), call_id.clone(), name.clone());
+                move |status: &str, arguments: &str| {
+                    json!({"type": "function_call", "id": item_id, "status": status,
+                           "call_id": call_id, "name": name, "arguments": arguments})
+                }
+            };
+            let fields = json!({"item_id": item_id, "output_index": output_index});
+            Some(ItemShape {
+                added: call("in_progress", ""),
+                delta_kind: "response.function_call_arguments.delta",
+                done_kind: "response.function_call_arguments.done",
+                done_key: "arguments",
+                delta_fields: fields,
+                completed: Box::new(move |arguments| call("completed", arguments)),
+            })
+        }
+    }
+}
+
+fn output_text(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": []})
+}
+
+/// The Responses stream of `items`: `response.created`, each item (added, deltas, done), then
+/// `response.completed`, or the scripted ending once `limit` tokens have gone out.
+fn responses_events(
+    model: &str,
+    id: usize,
+    items: &[Item],
+    limit: usize,
+    ending: &Ending,
+) -> Vec<Event> {
+    let response_id = format!("resp_fake_{id}");
+    let response = |status: &str, output: Value| {
+        json!({
+            "id": response_id, "object": "response", "created_at": 1_700_000_000u64,
+            "status": status, "error": null, "incomplete_details": null,
+            "model": model, "output": output, "usage": null,
+        })
+    };
+    let mut w = ResponsesWriter {
+        out: Vec::new(),
+        seq: 0,
+        pause: Duration::ZERO,
+        tokens: 0,
+    };
+    w.push(
+        "response.created",
+        json!({"response": response("in_progress", json!([]))}),
+        None,
+    );
+    w.push(
+        "response.in_progress",
+        json!({"response": response("in_progress", json!([]))}),
+        None,
+    );
+    let cuts = matches!(ending, Ending::Truncate | Ending::Stall | Ending::Malformed);
+    // A cut comes right after the last token it allows, before any closing event, also when
+    // the reply has fewer tokens than that.
+    let total: usize = items
+        .iter()
+        .map(|item| tokenize(item.streamed()).len())
+        .sum();
+    let limit = limit.min(total);
+    let mut output = Vec::new();
+    'items: for (k, item) in items.iter().enumerate() {
+        if let Item::Pause(pause) = item {
+            w.pause += *pause;
+            continue;
+        }
+        let output_index = output.len();
+        let Some(shape) = item_shape(item, id, k, output_index) else {
+            continue;
+        };
+        w.push(
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": shape.added}),
+            None,
+        );
+        if matches!(item, Item::Message(_)) {
+            w.push(
+                "response.content_part.added",
+                json!({"item_id": shape.added["id"], "output_index": output_index,
+                       "content_index": 0, "part": output_text("")}),
+                None,
+            );
+        }
+        let mut sent = String::new();
+        for token in tokenize(item.streamed()) {
+            if cuts && w.tokens == limit {
+                break 'items;
+            }
+            let mut data = shape.delta_fields.clone();
+            data["delta"] = json!(token);
+            let index = w.tokens;
+            w.push(shape.delta_kind, data, Some(index));
+            w.tokens += 1;
+            sent.push_str(&token);
+        }
+        if cuts && w.tokens == limit {
+            break;
+        }
+        let mut done = shape.delta_fields.clone();
+        done[shape.done_key] = json!(sent);
+        w.push(shape.done_kind, done, None);
+        let completed = (shape.completed)(&sent);
+        if matches!(item, Item::Message(_)) {
+            w.push(
+                "response.content_part.done",
+                json!({"item_id": completed["id"], "output_index": output_index,
+                       "content_index": 0, "part": output_text(&sent)}),
+                None,
+            );
+        }
+        w.push(
+            "response.output_item.done",
+            json!({"output_index": output_index, "item": completed.clone()}),
+            None,
+        );
+        output.push(completed);
+    }
+    match ending {
+        Ending::Complete => {
+            let mut completed = response("completed", Value::Array(output));
+            completed["usage"] = json!({
+                "input_tokens": 0, "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": w.tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": w.tokens,
+            });
+            w.push("response.completed", json!({"response": completed}), None);
+        }
+        Ending::Error(message) => w.push(
+            "error",
+            json!({"code": "server_error", "message": message, "param": null}),
+            None,
+        ),
+        Ending::Overloaded => w.push(
+            "error",
+            json!({"code": "server_is_overloaded", "message": "Overloaded", "param": null}),
+            None,
+        ),
+        Ending::Failed(message) => {
+            let mut failed = response("failed", Value::Array(output));
+            failed["error"] = json!({"code": "server_error", "message": message});
+            w.push("response.failed", json!({"response": failed}), None);
+        }
+        Ending::Malformed => {
+            let seq = w.seq;
+            w.raw(
+                format!(
+                    "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":{seq},\"delta\":\"cut\n\n"
+                ),
+                None,
+            );
+        }
+        Ending::Truncate | Ending::Stall => {}
+    }
+    w.out
 }
 
 fn sse(event: Option<&str>, data: &Value) -> String {
@@ -820,6 +1128,16 @@ impl Generator {
         if self.start.is_none() && !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
+        if let Some(front) = self.events.front_mut()
+            && !front.pause.is_zero()
+        {
+            let pause = std::mem::take(&mut front.pause);
+            tokio::time::sleep(pause).await;
+            // The tokens after a pause keep their pace instead of catching up in a burst.
+            if let Some(start) = &mut self.start {
+                *start += pause;
+            }
+        }
         let next_token = self.events.iter().find_map(|e| e.token);
         let now = match (self.start, self.rate, next_token) {
             (Some(start), Some(rate), Some(i)) => {
@@ -836,8 +1154,11 @@ impl Generator {
         let mut frame = String::new();
         let mut sent_token = false;
         while let Some(event) = self.events.front() {
-            // One token per frame; the events after the last token go with it.
-            if event.token.is_some() && sent_token {
+            // One token per frame; the events after the last token go with it. A pause starts
+            // a new frame, so what came before it leaves first.
+            if (event.token.is_some() && sent_token)
+                || (!event.pause.is_zero() && !frame.is_empty())
+            {
                 break;
             }
             sent_token |= event.token.is_some();
@@ -948,6 +1269,277 @@ mod wire_tests {
         assert_eq!(request.body["model"], "m");
         assert_eq!(request.tokens_sent, 4);
         assert!(request.first_token_at.unwrap() <= request.last_token_at.unwrap());
+    }
+
+    /// The `data` objects of every SSE event in a raw response, with their `event:` names.
+    fn sse_events(raw: &str) -> Vec<(String, Value)> {
+        let (_, body) = raw.split_once("\r\n\r\n").expect("a body");
+        body.split("\n\n")
+            .filter_map(|block| {
+                let kind = block
+                    .lines()
+                    .find_map(|line| line.strip_prefix("event: "))?;
+                let data = block.lines().find_map(|line| line.strip_prefix("data: "))?;
+                Some((
+                    kind.to_string(),
+                    serde_json::from_str(data).expect("JSON data"),
+                ))
+            })
+            .collect()
+    }
+
+    /// Chunked transfer encoding splits frames with size lines; this test reads frames that
+    /// each are one SSE block at least, so the sizes sit between blocks and are dropped.
+    fn dechunk(raw: &str) -> String {
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a body");
+        if !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return raw.to_string();
+        }
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+            if size == 0 {
+                break;
+            }
+            out.push_str(&tail[..size]);
+            rest = &tail[size + 2..];
+        }
+        format!("{head}\r\n\r\n{out}")
+    }
+
+    #[tokio::test]
+    async fn responses_items_stream_message_patch_and_exec() {
+        let fake = FakeModel::start().await;
+        let patch = patch::wrap(&[
+            patch::update("hello.txt", None, "hello", "hello, baton"),
+            patch::add("notes/new.txt", "created"),
+        ]);
+        assert_eq!(
+            patch,
+            "*** Begin Patch\n*** Update File: hello.txt\n@@\n-hello\n+hello, baton\n\
+             *** Add File: notes/new.txt\n+created\n*** End Patch\n"
+        );
+        fake.push(Reply::items(vec![
+            Item::message("Editing now."),
+            Item::apply_patch(patch.clone()),
+            Item::exec("ls -la"),
+        ]));
+        let out = dechunk(&post(&fake, "/v1/responses", r#"{"model":"gpt-5.5"}"#).await);
+        let events = sse_events(&out);
+        let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+        // Every event carries its own type and a rising sequence number.
+        for (i, (kind, data)) in events.iter().enumerate() {
+            assert_eq!(data["type"], kind.as_str());
+            assert_eq!(data["sequence_number"], i);
+        }
+        let done: Vec<&Value> = events
+            .iter()
+            .filter(|(kind, _)| kind == "response.output_item.done")
+            .map(|(_, data)| data)
+            .collect();
+        assert_eq!(done.len(), 3);
+        assert_eq!(done[0]["output_index"], 0);
+        assert_eq!(done[0]["item"]["type"], "message");
+        assert_eq!(done[0]["item"]["content"][0]["text"], "Editing now.");
+        assert_eq!(done[1]["output_index"], 1);
+        assert_eq!(done[1]["item"]["type"], "custom_tool_call");
+        assert_eq!(done[1]["item"]["name"], "apply_patch");
+        assert_eq!(done[1]["item"]["status"], "completed");
+        assert_eq!(done[1]["item"]["input"], patch.as_str());
+        let call_id = done[1]["item"]["call_id"].as_str().unwrap();
+        assert!(call_id.starts_with("call_"));
+        assert_eq!(done[2]["item"]["type"], "function_call");
+        assert_eq!(done[2]["item"]["name"], "exec_command");
+        // Arguments are a JSON string, not an object.
+        let arguments = done[2]["item"]["arguments"].as_str().expect("a string");
+        assert_eq!(
+            serde_json::from_str::<Value>(arguments).unwrap(),
+            json!({"cmd": "ls -la"})
+        );
+        assert_ne!(done[2]["item"]["call_id"], call_id);
+        // The deltas of each item concatenate to its content.
+        let concat = |kind: &str| -> String {
+            events
+                .iter()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, data)| data["delta"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(concat("response.output_text.delta"), "Editing now.");
+        assert_eq!(concat("response.custom_tool_call_input.delta"), patch);
+        assert_eq!(concat("response.function_call_arguments.delta"), arguments);
+        let patch_deltas = events
+            .iter()
+            .filter(|(k, _)| k == "response.custom_tool_call_input.delta")
+            .map(|(_, data)| data)
+            .collect::<Vec<_>>();
+        assert!(patch_deltas.len() > 1);
+        assert!(
+            patch_deltas
+                .iter()
+                .all(|d| d["call_id"] == call_id && d["output_index"] == 1)
+        );
+        let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();
+        assert_eq!(position("response.created"), 0);
+        assert!(
+            position("response.custom_tool_call_input.done")
+                < position("response.function_call_arguments.delta")
+        );
+        assert_eq!(*kinds.last().unwrap(), "response.completed");
+        let completed = &events.last().unwrap().1["response"];
+        assert_eq!(completed["status"], "completed");
+        assert_eq!(completed["output"].as_array().unwrap().len(), 3);
+        assert_eq!(completed["output"][1], done[1]["item"]);
+        let request = &fake.requests()[0];
+        assert_eq!(
+            request.tokens_sent,
+            tokenize("Editing now.").len() + tokenize(&patch).len() + tokenize(arguments).len()
+        );
+    }
+
+    #[tokio::test]
+    async fn tool_outputs_come_back_in_the_next_request() {
+        let fake = FakeModel::start().await;
+        fake.push(Reply::items(vec![Item::exec("true")]));
+        fake.push(Reply::items(vec![Item::message("done")]));
+        post(&fake, "/v1/responses", "{}").await;
+        let second = r#"{"input":[{"type":"message","role":"user","content":[]},
+            {"type":"function_call","call_id":"call_fake_1","name":"exec_command","arguments":"{}"},
+            {"type":"function_call_output","call_id":"call_fake_1","output":"ok"}]}"#;
+        let out = dechunk(&post(&fake, "/v1/responses", second).await);
+        assert!(out.contains("\"text\":\"done\""));
+        let requests = fake.requests();
+        let outputs = requests[1].input_items("function_call_output");
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs[0]["output"], "ok");
+        assert!(requests[0].input_items("function_call_output").is_empty());
+        // A message-only items reply also serves the chat format as its text.
+        fake.push(Reply::items(vec![
+            Item::message("a "),
+            Item::exec("x"),
+            Item::message("b"),
+        ]));
+        let out = post(&fake, "/v1/chat/completions", "{}").await;
+        assert!(out.contains("\"content\":\"a\"") && out.contains("\"content\":\" b\""));
+        assert!(!out.contains("exec_command"));
+    }
+
+    #[tokio::test]
+    async fn responses_failures() {
+        let fake = FakeModel::start().await;
+        // response.failed after the items instead of response.completed.
+        fake.push(
+            Reply::items(vec![Item::message("partial")])
+                .fault(Fault::ResponseFailed("boom".into())),
+        );
+        let out = dechunk(&post(&fake, "/v1/responses", "{}").await);
+        let events = sse_events(&out);
+        let (kind, data) = events.last().unwrap();
+        assert_eq!(kind, "response.failed");
+        assert_eq!(data["response"]["status"], "failed");
+        assert_eq!(data["response"]["error"]["message"], "boom");
+        assert!(!out.contains("response.completed"));
+
+        // A stream cut in the middle of the patch: no done item, no completion.
+        let patch = patch::wrap(&[patch::add("a.txt", "one two three four")]);
+        fake.push(
+            Reply::items(vec![Item::message("hi"), Item::apply_patch(patch)])
+                .fault(Fault::TruncateAfter(3)),
+        );
+        let out = dechunk(&post(&fake, "/v1/responses", "{}").await);
+        let events = sse_events(&out);
+        let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "response.custom_tool_call_input.delta")
+                .count(),
+            2
+        );
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "response.output_item.done")
+                .count(),
+            1
+        );
+        assert_eq!(
+            *kinds.last().unwrap(),
+            "response.custom_tool_call_input.delta"
+        );
+        assert_eq!(fake.requests()[1].tokens_sent, 3);
+
+        // A cut allowing more tokens than the reply has comes after its last token.
+        fake.push(Reply::text("hi").fault(Fault::TruncateAfter(5)));
+        let out = dechunk(&post(&fake, "/v1/responses", "{}").await);
+        let kinds: Vec<String> = sse_events(&out).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(kinds.last().unwrap(), "response.output_text.delta");
+        assert!(!kinds.iter().any(|k| k == "response.output_item.done"));
+
+        // HTTP 500 for an items script too.
+        fake.push(Reply::status(500, "fake internal error"));
+        let out = post(&fake, "/v1/responses", "{}").await;
+        assert!(out.starts_with("HTTP/1.1 500"));
+        assert_eq!(fake.requests().len(), 4);
+        assert!(out.contains("fake internal error"));
+
+        // An empty stream with scripted items has no items at all.
+        fake.push(Reply::items(vec![Item::message("x")]).fault(Fault::EmptyStream));
+        let out = dechunk(&post(&fake, "/v1/responses", "{}").await);
+        let events = sse_events(&out);
+        assert_eq!(events.last().unwrap().0, "response.completed");
+        assert_eq!(events.last().unwrap().1["response"]["output"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn pauses_hold_the_stream_between_items() {
+        let fake = FakeModel::start().await;
+        fake.push(Reply::items(vec![
+            Item::message("before"),
+            Item::pause(Duration::from_millis(300)),
+            Item::message("after"),
+        ]));
+        let addr = fake.addr();
+        let started = Instant::now();
+        let reader = tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"POST /v1/responses HTTP/1.1\r\nhost: f\r\ncontent-length: 2\r\n\r\n{}")
+                .await
+                .unwrap();
+            let mut seen = String::new();
+            let mut buffer = [0u8; 4096];
+            let mut first_at = None;
+            loop {
+                let n = stream.read(&mut buffer).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                if first_at.is_none() && seen.contains("\"before\"") {
+                    first_at = Some(Instant::now());
+                }
+                if seen.contains("response.completed") {
+                    break;
+                }
+            }
+            (first_at.unwrap(), Instant::now())
+        });
+        let (first_at, done_at) = reader.await.unwrap();
+        assert!(
+            first_at - started < Duration::from_millis(250),
+            "{:?}",
+            first_at - started
+        );
+        assert!(
+            done_at - first_at >= Duration::from_millis(290),
+            "{:?}",
+            done_at - first_at
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Test helpers shared by baton's crates: servers that speak real wire protocols on loopback.
 
+pub mod codex;
 pub mod fake_model;
 pub mod lsp_client;
 pub mod neovim;
