@@ -14,6 +14,9 @@
 //! printed reason, unless `BATON_REQUIRE_CODEX=1` (set by CI, which installs them) makes it a
 //! failure.
 //!
+//! [`CodexHome`] must live outside `/tmp` and `$TMPDIR` ([`CodexHome::scratch`] puts it in
+//! cargo's target directory): see its docs for the failure otherwise.
+//!
 //! Facts this relies on are recorded in `../shared/harness.md`: the model must be one codex knows
 //! (`gpt-5.5`) or it offers no `apply_patch`; `[features] plugins = false` and
 //! `check_for_update_on_startup = false` keep it off the internet; codex-acp needs `bwrap` on
@@ -131,21 +134,52 @@ pub fn path_with_bwrap() -> OsString {
 }
 
 /// A private `CODEX_HOME` whose config sends every model request to a fake model server.
-#[derive(Debug, Clone)]
+///
+/// It must not lie under `/tmp` or `$TMPDIR`: codex then refuses to create its helper
+/// binaries there ("Refusing to create helper binaries under temporary dir"), and with a
+/// `bwrap` on `PATH` (Debian's `bubblewrap`) every `apply_patch` in the workspace-write sandbox
+/// then fails with "Failed to write file" (measured with codex 0.171.0 as root in these
+/// containers; without a `bwrap` on `PATH` codex uses its bundled one and does not need them).
+/// [`CodexHome::new`] refuses such a directory; [`CodexHome::scratch`] picks a good one.
+#[derive(Debug)]
 pub struct CodexHome {
     dir: PathBuf,
+    /// Remove `dir` on drop (it was made by [`CodexHome::scratch`]).
+    owned: bool,
 }
 
 impl CodexHome {
     /// Creates `dir` (if needed) and writes `config.toml` there naming the fake provider at
     /// `base_url` (`http://127.0.0.1:PORT/v1`, [`FakeModel::base_url`](crate::fake_model::FakeModel::base_url)).
     /// Retries are off, so one scripted failure is one failed request: a test scripts exactly
-    /// the replies codex will ask for.
+    /// the replies codex will ask for. Fails for a directory under `/tmp` or `$TMPDIR` (see the
+    /// type's docs). The directory is left in place on drop.
     pub fn new(dir: impl Into<PathBuf>, base_url: &str) -> std::io::Result<CodexHome> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        let home = CodexHome { dir };
+        let dir = dir.canonicalize()?;
+        if let Some(temporary) = temporary_roots()
+            .into_iter()
+            .find(|root| dir.starts_with(root))
+        {
+            return Err(std::io::Error::other(format!(
+                "CODEX_HOME {} is under the temporary directory {}: codex then cannot create its \
+                 helper binaries and patches fail when bwrap is on PATH; use CodexHome::scratch \
+                 or a directory elsewhere",
+                dir.display(),
+                temporary.display()
+            )));
+        }
+        let home = CodexHome { dir, owned: false };
         std::fs::write(home.config_path(), config_toml(base_url))?;
+        Ok(home)
+    }
+
+    /// A fresh `CODEX_HOME` under [`scratch_root`], removed when dropped.
+    pub fn scratch(base_url: &str) -> std::io::Result<CodexHome> {
+        let dir = unique_dir(&scratch_root().join("codex-home"))?;
+        let mut home = CodexHome::new(dir, base_url)?;
+        home.owned = true;
         Ok(home)
     }
 
@@ -176,6 +210,69 @@ impl CodexHome {
             ("PATH".into(), path_with_bwrap()),
         ]
     }
+}
+
+impl Drop for CodexHome {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Where tests put directories that must not be temporary ones (a `CODEX_HOME`, a shadow
+/// workspace): `$BATON_TEST_SCRATCH` if set, else `tmp/baton/` in cargo's target directory
+/// (found from the running test executable: the first ancestor holding cargo's
+/// `CACHEDIR.TAG`), else `~/.cache/baton-test-scratch`.
+pub fn scratch_root() -> PathBuf {
+    if let Some(configured) = std::env::var_os("BATON_TEST_SCRATCH").filter(|v| !v.is_empty()) {
+        return PathBuf::from(configured);
+    }
+    let target = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .map(Path::to_path_buf)
+    });
+    match target {
+        Some(target) => target.join("tmp").join("baton"),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+            .join(".cache/baton-test-scratch"),
+    }
+}
+
+/// A new, empty directory under `parent` with a name no other test process uses.
+pub fn unique_dir(parent: &Path) -> std::io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(parent)?;
+    loop {
+        let candidate = parent.join(format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        // create_dir (not _all) fails if it exists, so a leftover from a dead process with
+        // the same pid is skipped rather than reused.
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `/tmp` and `$TMPDIR`, canonical, for the check in [`CodexHome::new`].
+fn temporary_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/tmp")];
+    if let Some(tmpdir) = std::env::var_os("TMPDIR").filter(|v| !v.is_empty()) {
+        roots.push(PathBuf::from(tmpdir));
+    }
+    roots
+        .into_iter()
+        .filter_map(|root| root.canonicalize().ok())
+        .collect()
 }
 
 fn config_toml(base_url: &str) -> String {
@@ -221,8 +318,9 @@ mod tests {
 
     #[test]
     fn the_config_names_the_fake_provider() {
-        let dir = std::env::temp_dir().join(format!("baton-codex-home-{}", std::process::id()));
-        let home = CodexHome::new(&dir, "http://127.0.0.1:4242/v1").unwrap();
+        let home = CodexHome::scratch("http://127.0.0.1:4242/v1").unwrap();
+        let dir = home.path().to_path_buf();
+        assert!(dir.starts_with(scratch_root().canonicalize().unwrap()));
         home.append_config("[sandbox_workspace_write]\nexclude_slash_tmp = true")
             .unwrap();
         let text = std::fs::read_to_string(home.config_path()).unwrap();
@@ -248,6 +346,16 @@ mod tests {
         let env = home.env();
         assert!(env.contains(&("CODEX_HOME".into(), dir.clone().into_os_string())));
         assert!(env.iter().any(|(k, _)| k == API_KEY_ENV));
+        drop(home);
+        assert!(!dir.exists(), "a scratch home is removed on drop");
+    }
+
+    #[test]
+    fn a_home_under_tmp_is_refused() {
+        let dir = std::env::temp_dir().join(format!("baton-codex-home-{}", std::process::id()));
+        let error = CodexHome::new(&dir, "http://127.0.0.1:1/v1").unwrap_err();
+        assert!(error.to_string().contains("temporary directory"), "{error}");
+        assert!(!dir.join("config.toml").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,17 +1,20 @@
-//! The real `codex exec` against the fake model: proof that the fake's Responses items (an
-//! `apply_patch` custom tool call, an `exec_command` function call, `response.failed`) and
-//! `testkit::codex::CodexHome` are what codex 0.171.0 accepts. Skips without codex unless
-//! `BATON_REQUIRE_CODEX=1`.
+//! The real `codex exec` and `codex-acp` against the fake model: proof that the fake's
+//! Responses items (an `apply_patch` custom tool call, an `exec_command` function call,
+//! `response.failed`) and `testkit::codex::CodexHome` are what codex 0.171.0 and codex-acp
+//! 0.16.0 accept. Each test skips without its binary unless `BATON_REQUIRE_CODEX=1`.
+//!
+//! The repositories live under `/tmp` on purpose (agents are pointed at such directories);
+//! the `CODEX_HOME` must not (see `CodexHome`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use testkit::codex::{CodexHome, require_codex};
+use testkit::codex::{CodexHome, require_codex, require_codex_acp};
 use testkit::fake_model::{FakeModel, Fault, Item, Reply, patch};
 
-/// A scratch directory with a git repository (`repo/`, one commit of `hello.txt`) and room for
-/// a `CODEX_HOME` (`home/`), removed on drop.
+/// A scratch directory under the system temp dir with a git repository (`repo/`, one commit
+/// of `hello.txt`), removed on drop.
 struct Scratch {
     root: PathBuf,
 }
@@ -72,7 +75,7 @@ struct ExecRun {
 
 /// Runs `codex exec --json` in `repo` with the workspace-write sandbox, against `fake`.
 async fn codex_exec(codex: &Path, scratch: &Scratch, fake: &FakeModel, prompt: &str) -> ExecRun {
-    let home = CodexHome::new(scratch.root.join("home"), &fake.base_url()).unwrap();
+    let home = CodexHome::scratch(&fake.base_url()).unwrap();
     let mut command = tokio::process::Command::new(codex);
     command
         .args([
@@ -142,7 +145,9 @@ async fn codex_exec_applies_a_scripted_patch() {
     let repo = scratch.repo();
     assert_eq!(
         std::fs::read_to_string(repo.join("hello.txt")).unwrap(),
-        "hello, baton\n"
+        "hello, baton\n",
+        "{types:?}\n{}",
+        run.stderr
     );
     assert_eq!(
         std::fs::read_to_string(repo.join("notes/new.txt")).unwrap(),
@@ -242,4 +247,161 @@ async fn codex_exec_reports_a_failed_response_without_retrying() {
         std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
         "hello\n"
     );
+}
+
+/// A codex-acp child spoken to in raw JSON-RPC lines.
+struct Acp {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Every message received, in order.
+    received: Vec<serde_json::Value>,
+}
+
+impl Acp {
+    async fn send(&mut self, message: serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    /// Reads until the response to `id`, allowing every permission request once.
+    async fn call(
+        &mut self,
+        id: u64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        self.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )
+        .await;
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{method}: no answer in 60 s: {:#?}", self.received))
+                .unwrap()
+                .unwrap_or_else(|| panic!("codex-acp closed stdout: {:#?}", self.received));
+            let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+            self.received.push(message.clone());
+            if message["method"] == "session/request_permission" {
+                let option = message["params"]["options"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|o| o["kind"] == "allow_once")
+                    .unwrap()["optionId"]
+                    .clone();
+                let answer = serde_json::json!({"jsonrpc": "2.0", "id": message["id"],
+                    "result": {"outcome": {"outcome": "selected", "optionId": option}}});
+                self.send(answer).await;
+            } else if message["id"] == id && message.get("method").is_none() {
+                return message;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_acp_applies_a_scripted_patch() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(codex_acp) = require_codex_acp() else {
+        return;
+    };
+    let scratch = Scratch::new("codex-acp-patch");
+    let fake = FakeModel::start().await;
+    let home = CodexHome::scratch(&fake.base_url()).unwrap();
+    let the_patch = patch::wrap(&[patch::update("hello.txt", None, "hello", "hello, acp")]);
+    fake.push(Reply::items(vec![Item::apply_patch(the_patch)]));
+    fake.push(Reply::items(vec![Item::message("Patched.")]));
+
+    // codex-acp's writable root is its process cwd, and it needs bwrap on PATH (home.env()).
+    let mut child = tokio::process::Command::new(&codex_acp)
+        .current_dir(scratch.repo())
+        .envs(home.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acp = Acp {
+        child,
+        stdin,
+        lines,
+        received: Vec::new(),
+    };
+
+    let init = acp
+        .call(
+            1,
+            "initialize",
+            serde_json::json!({"protocolVersion": 1,
+            "clientCapabilities": {"fs": {"readTextFile": false, "writeTextFile": false},
+                                   "terminal": false}}),
+        )
+        .await;
+    assert_eq!(init["result"]["protocolVersion"], 1, "{init}");
+    let session = acp
+        .call(
+            2,
+            "session/new",
+            serde_json::json!({"cwd": scratch.repo(), "mcpServers": []}),
+        )
+        .await;
+    let session_id = session["result"]["sessionId"].clone();
+    assert!(session_id.is_string(), "{session}");
+    let mode = acp
+        .call(
+            3,
+            "session/set_mode",
+            serde_json::json!({"sessionId": session_id, "modeId": "auto"}),
+        )
+        .await;
+    assert!(mode.get("error").is_none(), "{mode}");
+    let prompt = acp
+        .call(
+            4,
+            "session/prompt",
+            serde_json::json!({"sessionId": session_id,
+            "prompt": [{"type": "text", "text": "patch hello"}]}),
+        )
+        .await;
+    assert_eq!(prompt["result"]["stopReason"], "end_turn", "{prompt}");
+
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
+        "hello, acp\n",
+        "{:#?}",
+        acp.received
+    );
+    let updates: Vec<&serde_json::Value> = acp
+        .received
+        .iter()
+        .filter(|m| m["method"] == "session/update")
+        .map(|m| &m["params"]["update"])
+        .collect();
+    let edit = updates
+        .iter()
+        .find(|u| u["sessionUpdate"] == "tool_call" && u["kind"] == "edit")
+        .expect("an edit tool call");
+    assert!(
+        updates
+            .iter()
+            .any(|u| u["sessionUpdate"] == "tool_call_update"
+                && u["toolCallId"] == edit["toolCallId"]
+                && u["status"] == "completed")
+    );
+    let text: String = updates
+        .iter()
+        .filter(|u| u["sessionUpdate"] == "agent_message_chunk")
+        .filter_map(|u| u["content"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Patched.");
+    assert_eq!(fake.requests().len(), 2);
+    // It does not exit on stdin EOF: kill it.
+    acp.child.kill().await.unwrap();
 }
