@@ -94,6 +94,12 @@ pub(crate) async fn start(
     options: SessionOptions,
 ) -> Result<(AgentHandle, mpsc::UnboundedReceiver<AgentEvent>), AgentError> {
     let name = spec.name.clone();
+    if spec.connect.is_some() {
+        return Err(AgentError::Unsupported(format!(
+            "agent `{name}`: an ACP agent runs as a local child over stdio; `connect` is for codex \
+             app-server"
+        )));
+    }
     let spawn_error = |reason: String| AgentError::Spawn {
         agent: name.clone(),
         reason,

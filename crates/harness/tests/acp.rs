@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::agent::{
-    AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, FileAccess, PermissionAnswer,
-    PermissionKind, ReportedKind, SessionOptions, ToolKind, ToolStatus, TurnEnd,
+    AgentError, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, FileAccess,
+    PermissionAnswer, PermissionKind, ReportedKind, SessionOptions, ToolKind, ToolStatus, TurnEnd,
 };
-use testkit::codex::{CodexHome, require_codex_acp};
+use testkit::codex::{CodexHome, require_codex_acp, scratch_root};
 use testkit::fake_model::{FakeModel, Item, Reply, patch};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -27,9 +27,9 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        // Not under /tmp: codex-acp's sandbox helper lives under CODEX_HOME, and the sandbox
-        // does not show /tmp's files to it ("bwrap: execvp codex-linux-sandbox").
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        // Not under /tmp: codex-acp's sandbox helper lives under CODEX_HOME, which must not be
+        // a temporary directory ("bwrap: execvp codex-linux-sandbox" on every patch otherwise).
+        let root = scratch_root().join(format!(
             "baton-acp-{name}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
@@ -743,4 +743,119 @@ async fn scripted_permission_is_withdrawn_when_the_turn_ends() {
     let late = next(&mut events).await;
     assert!(matches!(late, AgentEvent::Warning(_)), "{late:?}");
     shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn scripted_flood_arrives_whole_and_a_second_prompt_waits_its_turn() {
+    let scratch = Scratch::new("flood");
+    const CHUNKS: usize = 5000;
+    // 5000 updates in one burst, then the turn ends; the queued prompt (id 4) follows.
+    let spec = script_spec(&format!(
+        "read -r line\ni=0; while [ $i -lt {CHUNKS} ]; do {}; i=$((i+1)); done\n\
+         echo '{{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{{\"stopReason\":\"end_turn\"}}}}'\n\
+         read -r line\ncase \"$line\" in *second*) {};; esac\n\
+         echo '{{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{{\"stopReason\":\"max_tokens\"}}}}'\n\
+         while read -r line; do :; done\n",
+        chunk("x"),
+        chunk("second seen")
+    ));
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the script starts");
+    handle.prompt("first").unwrap();
+    handle.prompt("second").unwrap();
+    let first = turn(&mut events).await;
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Warning(w) if w.contains("queued"))),
+        "the second prompt is queued with a warning"
+    );
+    assert_eq!(text_of(&first), "x".repeat(CHUNKS));
+    assert_eq!(turn_end(&first), Some(&TurnEnd::Completed));
+    let second = turn(&mut events).await;
+    println!(
+        "flood: {} events in the first turn, second turn: {second:?}",
+        first.len()
+    );
+    assert_eq!(text_of(&second), "second seen");
+    assert_eq!(turn_end(&second), Some(&TurnEnd::Completed));
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn a_missing_program_or_a_failed_handshake_is_an_error_with_the_reason() {
+    let scratch = Scratch::new("nostart");
+    let files = Arc::new(MemFiles::default());
+    let mut spec = script_spec("");
+    spec.command = vec!["/nonexistent/agent-binary".into()];
+    let error = harness::agent::start(
+        &spec,
+        options(scratch.repo(), Approval::AutoEdit, files.clone()),
+    )
+    .await
+    .expect_err("spawn fails");
+    println!("missing program: {error}");
+    assert!(matches!(error, AgentError::Spawn { .. }), "{error:?}");
+
+    spec.command = vec![
+        "sh".into(),
+        "-c".into(),
+        "read -r line; echo 'no API key configured' >&2; exit 2".into(),
+    ];
+    let error = harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+        .await
+        .expect_err("the handshake fails");
+    println!("failed handshake: {error}");
+    let AgentError::Handshake { reason, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(reason.contains("initialize"), "{reason}");
+    assert!(reason.contains("exit status: 2"), "{reason}");
+}
+
+/// Whether `pid` is gone or a zombie (killed, waiting for init to reap it).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn scripted_crash_also_stops_the_agents_children() {
+    let scratch = Scratch::new("orphans");
+    let pidfile = scratch.root.join("grandchild.pid");
+    // A background grandchild that would outlive its parent and hold stdout open.
+    let spec = script_spec(&format!(
+        "read -r line\nsleep 300 &\necho $! > {}\n{}\nexit 1\n",
+        pidfile.display(),
+        chunk("bye")
+    ));
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the script starts");
+    handle.prompt("go").unwrap();
+    let seen = turn(&mut events).await;
+    assert!(matches!(turn_end(&seen), Some(TurnEnd::Failed(_))));
+    let exited = next(&mut events).await;
+    println!("orphans: {exited:?}");
+    assert!(matches!(exited, AgentEvent::Exited { .. }));
+    let grandchild: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !dead(grandchild) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dead(grandchild), "grandchild {grandchild} survived");
 }
