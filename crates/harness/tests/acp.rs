@@ -859,3 +859,114 @@ async fn scripted_crash_also_stops_the_agents_children() {
     }
     assert!(dead(grandchild), "grandchild {grandchild} survived");
 }
+
+/// One `session/update` line for a script (`printf`: dash's `echo` would expand the `\n`s).
+fn update(json: &str) -> String {
+    format!(
+        r#"printf '%s\n' '{{"jsonrpc":"2.0","method":"session/update","params":{{"sessionId":"s1","update":{json}}}}}'"#
+    )
+}
+
+#[tokio::test]
+async fn scripted_plan_plain_diffs_and_open_tool_calls_map_to_events() {
+    let scratch = Scratch::new("mapping");
+    let spec = script_spec(&format!(
+        "read -r line\n{}\n{}\n{}\n{}\n\
+         echo '{{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{{\"stopReason\":\"end_turn\"}}}}'\n\
+         while read -r line; do :; done\n",
+        update(
+            r#"{"sessionUpdate":"plan","entries":[{"content":"Read","priority":"high","status":"completed"},{"content":"Edit","priority":"medium","status":"in_progress"},{"content":"Test","priority":"low","status":"pending"}]}"#
+        ),
+        update(
+            r#"{"sessionUpdate":"tool_call","toolCallId":"e1","title":"Write files","kind":"edit","status":"in_progress"}"#
+        ),
+        update(
+            r#"{"sessionUpdate":"tool_call_update","toolCallId":"e1","status":"completed","content":[{"type":"diff","path":"/w/a.txt","oldText":"one\ntwo\n","newText":"one\n2\n"},{"type":"diff","path":"/w/b.txt","newText":"fresh\n"}]}"#
+        ),
+        update(
+            r#"{"sessionUpdate":"tool_call","toolCallId":"x1","title":"cargo test","kind":"execute","status":"in_progress","rawInput":{"command":["/bin/bash","-lc","cargo test"]}}"#
+        ),
+    ));
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the script starts");
+    handle.prompt("go").unwrap();
+    let seen = turn(&mut events).await;
+    println!("mapping: {seen:#?}");
+    use harness::agent::{PlanEntry, PlanStatus, ReportedChange, ToolCall};
+    let expected = vec![
+        AgentEvent::Plan(vec![
+            PlanEntry {
+                content: "Read".into(),
+                status: PlanStatus::Completed,
+            },
+            PlanEntry {
+                content: "Edit".into(),
+                status: PlanStatus::InProgress,
+            },
+            PlanEntry {
+                content: "Test".into(),
+                status: PlanStatus::Pending,
+            },
+        ]),
+        AgentEvent::ToolCall(ToolCall {
+            id: "e1".into(),
+            title: "Write files".into(),
+            kind: ToolKind::Edit,
+            status: ToolStatus::InProgress,
+        }),
+        AgentEvent::ToolCall(ToolCall {
+            id: "e1".into(),
+            title: "Write files".into(),
+            kind: ToolKind::Edit,
+            status: ToolStatus::Completed,
+        }),
+        AgentEvent::FilesChanged {
+            item: "e1".into(),
+            changes: vec![
+                ReportedChange {
+                    path: "/w/a.txt".into(),
+                    kind: ReportedKind::Update {
+                        unified_diff: "@@ -1,2 +1,2 @@\n one\n-two\n+2\n".into(),
+                        move_path: None,
+                    },
+                },
+                ReportedChange {
+                    path: "/w/b.txt".into(),
+                    kind: ReportedKind::Add {
+                        content: "fresh\n".into(),
+                    },
+                },
+            ],
+        },
+        AgentEvent::ToolCall(ToolCall {
+            id: "x1".into(),
+            title: "cargo test".into(),
+            kind: ToolKind::Execute,
+            status: ToolStatus::InProgress,
+        }),
+        // Never completed by the agent: closed when the turn ends.
+        AgentEvent::ToolCall(ToolCall {
+            id: "x1".into(),
+            title: "cargo test".into(),
+            kind: ToolKind::Execute,
+            status: ToolStatus::Completed,
+        }),
+        AgentEvent::Command {
+            item: "x1".into(),
+            command: "cargo test".into(),
+            exit_code: None,
+            output_tail: String::new(),
+        },
+        AgentEvent::TurnEnded(TurnEnd::Completed),
+    ];
+    assert!(
+        matches!(&seen[0], AgentEvent::Warning(w) if w.contains("no mode")),
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[1..], expected);
+    shutdown(handle, events).await;
+}
