@@ -34,6 +34,12 @@
 //! - Tool calls still open when a turn ends are closed: `Completed` after a completed turn
 //!   (codex-acp never completes some shell tool calls), `Failed` otherwise; an execute tool
 //!   call closed this way also yields a [`AgentEvent::Command`] without an exit code.
+//! - `fs/read_text_file` and `fs/write_text_file` are served through [`FileAccess`] off the
+//!   actor (blocking pool) for absolute paths inside the session's directory only; anything
+//!   else, and any other agent request (`terminal/*` is not advertised), is a JSON-RPC error.
+//! - When the agent exits by itself during a turn, the turn fails with "agent exited (STATUS);
+//!   stderr: …"; when baton stopped it, the turn is reported `Cancelled`. Either way the
+//!   process group is SIGKILLed at the end, so shells the agent left behind die with it.
 //! - [`AgentEvent::FilesChanged`] comes from codex-acp's `rawInput.changes` when present
 //!   (exact add/delete/update with numbered hunks and moves); otherwise from the ACP diff
 //!   contents, where a diff without `oldText` is an add and anything else an update whose hunks
@@ -41,7 +47,7 @@
 //!   hunk's lines, so those numbers are relative to the snippet: the paths are what counts; the
 //!   server diffs the shadow as ground truth).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -162,6 +168,12 @@ pub(crate) async fn start(
         exit_status: None,
         stopping: None,
         stop_waiters: Vec::new(),
+        stop_requested: false,
+        finished_tools: HashSet::new(),
+        cwd: [
+            options.cwd.clone(),
+            std::fs::canonicalize(&options.cwd).unwrap_or_else(|_| options.cwd.clone()),
+        ],
     };
 
     if let Err(reason) = actor.handshake(&options.cwd).await {
@@ -345,6 +357,14 @@ struct Actor {
     /// The current stage of stopping and when it runs out.
     stopping: Option<(Stopping, Instant)>,
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// Baton asked the agent to stop (shutdown, or every handle dropped), as opposed to the
+    /// agent leaving by itself: decides how a running turn is reported.
+    stop_requested: bool,
+    /// Tool calls that completed or failed: later updates to them are ignored.
+    finished_tools: HashSet<String>,
+    /// The session's directory, as given and with symlinks resolved (an agent may report
+    /// either): `fs/*` paths must lie inside it.
+    cwd: [PathBuf; 2],
 }
 
 impl Actor {
@@ -462,6 +482,7 @@ impl Actor {
                     None => {
                         // Every handle is gone: nobody can use the agent any more.
                         commands_open = false;
+                        self.stop_requested = true;
                         self.begin_stop(true);
                     }
                 },
@@ -517,6 +538,7 @@ impl Actor {
             AgentCommand::Answer { id, answer } => self.answer(id, answer),
             AgentCommand::Shutdown(done) => {
                 self.stop_waiters.push(done);
+                self.stop_requested = true;
                 self.begin_stop(true);
             }
         }
@@ -652,12 +674,10 @@ impl Actor {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "unknown status".into());
         if self.turn.is_some() {
-            let end = if self.stop_waiters.is_empty() && self.stopping.is_none() {
-                TurnEnd::Failed(format!("agent exited ({status}){}", self.stderr_suffix()))
-            } else if self.stop_waiters.is_empty() {
-                TurnEnd::Failed(format!("agent exited ({status})"))
-            } else {
+            let end = if self.stop_requested {
                 TurnEnd::Cancelled
+            } else {
+                TurnEnd::Failed(format!("agent exited ({status}){}", self.stderr_suffix()))
             };
             self.end_turn(end);
         }
@@ -748,6 +768,7 @@ impl Actor {
         open.sort();
         for id in open {
             if let Some(mut tool) = self.tools.remove(&id) {
+                self.finished_tools.insert(id.clone());
                 tool.call.status = if status == ToolStatus::Completed {
                     ToolCallStatus::Completed
                 } else {
@@ -810,6 +831,10 @@ impl Actor {
             }
             SessionUpdate::ToolCall(call) => {
                 let id = call.tool_call_id.0.to_string();
+                if self.finished_tools.contains(&id) {
+                    tracing::debug!(agent = %self.name, "update to finished tool call {id}");
+                    return;
+                }
                 self.tool_update(
                     id,
                     OpenTool {
@@ -820,6 +845,10 @@ impl Actor {
             }
             SessionUpdate::ToolCallUpdate(update) => {
                 let id = update.tool_call_id.0.to_string();
+                if self.finished_tools.contains(&id) {
+                    tracing::debug!(agent = %self.name, "update to finished tool call {id}");
+                    return;
+                }
                 let mut tool = self.tools.remove(&id).unwrap_or_else(|| OpenTool {
                     call: agent_client_protocol::v1::schema::ToolCall::new(
                         update.tool_call_id.clone(),
@@ -844,6 +873,7 @@ impl Actor {
         }
         if matches!(event.status, ToolStatus::Completed | ToolStatus::Failed) {
             self.tool_finished(&tool.call);
+            self.finished_tools.insert(id);
         } else {
             self.tools.insert(id, tool);
         }
@@ -892,6 +922,9 @@ impl Actor {
                     Ok(r) => r,
                     Err(e) => return self.respond_error(&id, INVALID_PARAMS, e.to_string()),
                 };
+                if let Err(e) = inside(&self.cwd, &request.path) {
+                    return self.respond_error(&id, INVALID_PARAMS, e);
+                }
                 let files = self.files.clone();
                 let writer = self.writer.clone();
                 // The buffers may take a moment: off the actor, answered when ready.
@@ -910,6 +943,9 @@ impl Actor {
                     Ok(r) => r,
                     Err(e) => return self.respond_error(&id, INVALID_PARAMS, e.to_string()),
                 };
+                if let Err(e) = inside(&self.cwd, &request.path) {
+                    return self.respond_error(&id, INVALID_PARAMS, e);
+                }
                 let files = self.files.clone();
                 let writer = self.writer.clone();
                 tokio::task::spawn_blocking(move || {
@@ -1046,6 +1082,25 @@ fn tail(text: &str, bytes: usize) -> String {
         start += 1;
     }
     text[start..].to_owned()
+}
+
+/// Checks that an `fs/*` path is absolute and lexically inside the session's directory (no
+/// `..`): [`FileAccess`] is promised such paths, and the user's other files are none of the
+/// agent's business. Symlinks are the `FileAccess`'s to resolve.
+fn inside(cwd: &[PathBuf], path: &Path) -> Result<(), String> {
+    use std::path::Component;
+    let plain = path
+        .components()
+        .all(|c| !matches!(c, Component::ParentDir));
+    if path.is_absolute() && plain && cwd.iter().any(|dir| path.starts_with(dir)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is outside the session's directory {}",
+            path.display(),
+            cwd[0].display()
+        ))
+    }
 }
 
 /// `line` (1-based) and `limit` of `fs/read_text_file`, line endings kept.
@@ -1331,6 +1386,17 @@ mod tests {
         let error = json!({"code": -32603, "message": "Internal error", "data": {"message": "high demand"}});
         assert_eq!(error_text(&error), "high demand");
         assert_eq!(error_text(&json!({"code": 1, "message": "m"})), "m");
+    }
+
+    #[test]
+    fn fs_paths_must_be_inside_the_session() {
+        let cwd = &[PathBuf::from("/w/shadow")];
+        assert!(inside(cwd, Path::new("/w/shadow/src/a.rs")).is_ok());
+        assert!(inside(cwd, Path::new("/w/shadow")).is_ok());
+        assert!(inside(cwd, Path::new("/w/shadow-other/a.rs")).is_err());
+        assert!(inside(cwd, Path::new("/w/shadow/../x")).is_err());
+        assert!(inside(cwd, Path::new("src/a.rs")).is_err());
+        assert!(inside(cwd, Path::new("/etc/passwd")).is_err());
     }
 
     #[test]

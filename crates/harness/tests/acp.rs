@@ -547,6 +547,7 @@ async fn scripted_crash_mid_turn_fails_the_turn_and_exits() {
         Some(TurnEnd::Failed(message)) => {
             assert!(message.contains("agent exited"), "{message}");
             assert!(message.contains("exit status: 3"), "{message}");
+            assert!(message.contains("out of cheese"), "{message}");
         }
         other => panic!("expected Failed, got {other:?}"),
     }
@@ -618,7 +619,9 @@ async fn scripted_fs_read_is_served_from_file_access() {
         "read -r line\n\
          echo '{{\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"method\":\"fs/read_text_file\",\"params\":{{\"sessionId\":\"s1\",\"path\":\"{path}\",\"line\":2,\"limit\":1}}}}'\n\
          read -r answer; printf '%s\\n' \"$answer\" >> {answers}\n\
-         echo '{{\"jsonrpc\":\"2.0\",\"id\":\"r2\",\"method\":\"fs/read_text_file\",\"params\":{{\"sessionId\":\"s1\",\"path\":\"/nowhere.txt\"}}}}'\n\
+         echo '{{\"jsonrpc\":\"2.0\",\"id\":\"r2\",\"method\":\"fs/read_text_file\",\"params\":{{\"sessionId\":\"s1\",\"path\":\"{missing}\"}}}}'\n\
+         read -r answer; printf '%s\\n' \"$answer\" >> {answers}\n\
+         echo '{{\"jsonrpc\":\"2.0\",\"id\":\"r3\",\"method\":\"fs/read_text_file\",\"params\":{{\"sessionId\":\"s1\",\"path\":\"/etc/passwd\"}}}}'\n\
          read -r answer; printf '%s\\n' \"$answer\" >> {answers}\n\
          echo '{{\"jsonrpc\":\"2.0\",\"id\":\"w1\",\"method\":\"fs/write_text_file\",\"params\":{{\"sessionId\":\"s1\",\"path\":\"{path}\",\"content\":\"new text\"}}}}'\n\
          read -r answer; printf '%s\\n' \"$answer\" >> {answers}\n\
@@ -627,6 +630,7 @@ async fn scripted_fs_read_is_served_from_file_access() {
          echo '{{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{{\"stopReason\":\"end_turn\"}}}}'\n\
          while read -r line; do :; done\n",
         path = path.display(),
+        missing = scratch.repo().join("missing.txt").display(),
         answers = answers.display(),
     ));
     let files = Arc::new(MemFiles::default());
@@ -659,10 +663,18 @@ async fn scripted_fs_read_is_served_from_file_access() {
             .unwrap()
             .contains("no such buffer")
     );
-    assert_eq!(answers[2]["id"], "w1");
-    assert!(answers[2]["result"].is_object());
-    assert_eq!(answers[3]["id"], "t1");
-    assert_eq!(answers[3]["error"]["code"], -32601);
+    // Outside the session's directory: refused before FileAccess sees it.
+    assert_eq!(answers[2]["id"], "r3");
+    assert!(
+        answers[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the session")
+    );
+    assert_eq!(answers[3]["id"], "w1");
+    assert!(answers[3]["result"].is_object());
+    assert_eq!(answers[4]["id"], "t1");
+    assert_eq!(answers[4]["error"]["code"], -32601);
     assert_eq!(
         *files.writes.lock().unwrap(),
         vec![(path.clone(), "new text".to_owned())]
