@@ -1052,14 +1052,23 @@ fn error_message(id: &Value, code: i64, message: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-/// A JSON-RPC error's most specific text: codex-acp puts the real reason in `data.message`.
+/// A JSON-RPC error's most specific text: codex-acp puts the real reason in `data.message`,
+/// which for a provider's HTTP error is the provider's JSON body (`{"error":{"message":…}}`).
 fn error_text(error: &Value) -> String {
-    error
+    let text = error
         .pointer("/data/message")
         .and_then(Value::as_str)
         .or_else(|| error.get("message").and_then(Value::as_str))
         .map(str::to_owned)
-        .unwrap_or_else(|| error.to_string())
+        .unwrap_or_else(|| error.to_string());
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|body| {
+            body.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or(text)
 }
 
 fn quote(text: &str) -> String {
@@ -1386,6 +1395,9 @@ mod tests {
         let error = json!({"code": -32603, "message": "Internal error", "data": {"message": "high demand"}});
         assert_eq!(error_text(&error), "high demand");
         assert_eq!(error_text(&json!({"code": 1, "message": "m"})), "m");
+        let provider = json!({"code": -32603, "message": "Internal error",
+            "data": {"message": "{\"error\":{\"message\":\"quota\",\"type\":\"x\"}}"}});
+        assert_eq!(error_text(&provider), "quota");
     }
 
     #[test]

@@ -491,7 +491,7 @@ async fn codex_model_error_fails_the_turn_with_the_reason() {
     let seen = turn(&mut events).await;
     println!("model error: {seen:?}");
     match turn_end(&seen) {
-        Some(TurnEnd::Failed(message)) => assert!(!message.is_empty()),
+        Some(TurnEnd::Failed(message)) => assert_eq!(message, "the fake refuses"),
         other => panic!("expected Failed, got {other:?}"),
     }
     shutdown(handle, events).await;
