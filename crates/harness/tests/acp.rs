@@ -982,3 +982,152 @@ async fn scripted_plan_plain_diffs_and_open_tool_calls_map_to_events() {
     assert_eq!(seen[1..], expected);
     shutdown(handle, events).await;
 }
+
+/// codex-acp in `scratch` with `approval`, or `None` (skip) without the binary.
+async fn start_codex(
+    scratch: &Scratch,
+    fake: &FakeModel,
+    approval: Approval,
+) -> Option<(AgentHandle, UnboundedReceiver<AgentEvent>)> {
+    let spec = codex_spec(scratch, fake)?;
+    let files = Arc::new(MemFiles::default());
+    Some(
+        harness::agent::start(&spec, options(scratch.repo(), approval, files))
+            .await
+            .expect("codex-acp starts"),
+    )
+}
+
+#[tokio::test]
+async fn codex_cancel_while_a_permission_waits_withdraws_it() {
+    let scratch = Scratch::new("cancelperm");
+    let fake = FakeModel::start().await;
+    fake.push(Reply::items(vec![Item::apply_patch(edit_patch())]));
+    let Some((handle, mut events)) = start_codex(&scratch, &fake, Approval::Ask).await else {
+        return;
+    };
+    handle.prompt("edit hello.txt").unwrap();
+    let seen = until(&mut events, |e| matches!(e, AgentEvent::Permission(_))).await;
+    let Some(AgentEvent::Permission(request)) = seen.last().cloned() else {
+        unreachable!()
+    };
+    handle.cancel().unwrap();
+    let seen = turn(&mut events).await;
+    println!("cancel during permission: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, AgentEvent::PermissionWithdrawn { id } if *id == request.id))
+    );
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Cancelled));
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn codex_shutdown_during_a_turn_cancels_it_and_leaves_no_process() {
+    let scratch = Scratch::new("shutdownturn");
+    let fake = FakeModel::start().await;
+    fake.push(Reply::items(vec![
+        Item::message("working "),
+        Item::pause(Duration::from_secs(20)),
+        Item::message("never"),
+    ]));
+    let Some((handle, mut events)) = start_codex(&scratch, &fake, Approval::AutoEdit).await else {
+        return;
+    };
+    handle.prompt("go slowly").unwrap();
+    until(&mut events, |e| matches!(e, AgentEvent::Message(_))).await;
+    let pid = handle.pid().unwrap();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(STEP, handle.shutdown())
+        .await
+        .expect("shutdown returns");
+    println!("shutdown during a turn took {:?}", started.elapsed());
+    assert!(!alive(pid));
+    let mut rest = Vec::new();
+    while let Some(event) = tokio::time::timeout(STEP, events.recv()).await.unwrap() {
+        rest.push(event);
+    }
+    println!("after shutdown: {rest:?}");
+    assert_eq!(turn_end(&rest), Some(&TurnEnd::Cancelled));
+    assert!(matches!(rest.last(), Some(AgentEvent::Exited { .. })));
+    assert!(!text_of(&rest).contains("never"));
+}
+
+#[tokio::test]
+async fn codex_move_and_delete_are_reported_as_such() {
+    let scratch = Scratch::new("movedelete");
+    std::fs::write(scratch.repo().join("old.txt"), "line1\nline2\nline3\n").unwrap();
+    std::fs::write(scratch.repo().join("gone.txt"), "to be deleted\n").unwrap();
+    let fake = FakeModel::start().await;
+    fake.push(Reply::items(vec![Item::apply_patch(patch::wrap(&[
+        patch::update("old.txt", Some("moved.txt"), "line2", "line2 changed"),
+        patch::delete("gone.txt"),
+    ]))]));
+    fake.push(Reply::items(vec![Item::message("Moved.")]));
+    let Some((handle, mut events)) = start_codex(&scratch, &fake, Approval::AutoEdit).await else {
+        return;
+    };
+    handle.prompt("move and delete").unwrap();
+    let seen = turn(&mut events).await;
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    let changes = seen
+        .iter()
+        .find_map(|e| match e {
+            AgentEvent::FilesChanged { changes, .. } => Some(changes.clone()),
+            _ => None,
+        })
+        .expect("FilesChanged");
+    println!("move/delete: {changes:#?}");
+    let repo = scratch.repo();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.path.ends_with("gone.txt") && c.kind == ReportedKind::Delete)
+    );
+    assert!(changes.iter().any(|c| c.path.ends_with("old.txt")
+        && matches!(&c.kind, ReportedKind::Update { move_path: Some(to), unified_diff }
+            if to.ends_with("moved.txt") && unified_diff.contains("+line2 changed"))));
+    assert!(!repo.join("old.txt").exists() && !repo.join("gone.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("moved.txt")).unwrap(),
+        "line1\nline2 changed\nline3\n"
+    );
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn codex_plan_update_arrives_as_a_plan() {
+    let scratch = Scratch::new("plan");
+    let fake = FakeModel::start().await;
+    fake.push(Reply::items(vec![Item::function_call(
+        "update_plan",
+        &serde_json::json!({"plan": [
+            {"step": "Edit hello.txt", "status": "in_progress"},
+            {"step": "Add notes/new.txt", "status": "pending"}
+        ]}),
+    )]));
+    fake.push(Reply::items(vec![Item::message("Planned.")]));
+    let Some((handle, mut events)) = start_codex(&scratch, &fake, Approval::AutoEdit).await else {
+        return;
+    };
+    handle.prompt("plan it").unwrap();
+    let seen = turn(&mut events).await;
+    println!("plan: {seen:?}");
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    use harness::agent::{PlanEntry, PlanStatus};
+    assert!(seen.contains(&AgentEvent::Plan(vec![
+        PlanEntry {
+            content: "Edit hello.txt".into(),
+            status: PlanStatus::InProgress
+        },
+        PlanEntry {
+            content: "Add notes/new.txt".into(),
+            status: PlanStatus::Pending
+        },
+    ])));
+    shutdown(handle, events).await;
+}
