@@ -178,6 +178,10 @@ pub(crate) async fn start(
 
     if let Err(reason) = actor.handshake(&options.cwd).await {
         actor.kill_now().await;
+        // Its last words usually say why (no credentials, a bad config).
+        if let Some(task) = actor.stderr_task.take() {
+            let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, task).await;
+        }
         return Err(AgentError::Handshake {
             agent: name,
             reason: format!("{reason}{}", actor.stderr_suffix()),
@@ -278,8 +282,17 @@ async fn read_stderr(
     stderr: tokio::process::ChildStderr,
     tail: Arc<Mutex<VecDeque<String>>>,
 ) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    // Bytes, not `lines()`: one line of invalid UTF-8 must not stop the reading, or the agent
+    // would block once the pipe is full.
+    let mut reader = BufReader::new(stderr);
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&bytes).trim_end().to_owned();
         tracing::debug!(agent = %name, "stderr: {line}");
         let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
         if tail.len() == STDERR_TAIL_LINES {
@@ -681,7 +694,7 @@ impl Actor {
             };
             self.end_turn(end);
         }
-        self.permissions.clear();
+        self.withdraw_permissions();
         let reason = format!(
             "agent `{}` exited ({status}){}",
             self.name,
