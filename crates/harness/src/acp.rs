@@ -820,6 +820,13 @@ impl Actor {
                 return;
             }
         };
+        if !self.our_session(&notification.session_id.0) {
+            self.warn(format!(
+                "`{kind}` update for session `{}`, not ours; ignored",
+                notification.session_id.0
+            ));
+            return;
+        }
         match notification.update {
             SessionUpdate::AgentMessageChunk(chunk) => {
                 if let ContentBlock::Text(text) = chunk.content {
@@ -982,6 +989,11 @@ impl Actor {
         }
     }
 
+    /// Whether a message is about our session (anything goes before `session/new` answered).
+    fn our_session(&self, id: &str) -> bool {
+        self.session_id.is_empty() || self.session_id == id
+    }
+
     fn permission_request(&mut self, rpc_id: Value, params: Value) {
         let request: RequestPermissionRequest = match serde_json::from_value(params) {
             Ok(r) => r,
@@ -990,6 +1002,13 @@ impl Actor {
                 return self.respond_error(&rpc_id, INVALID_PARAMS, e.to_string());
             }
         };
+        if !self.our_session(&request.session_id.0) {
+            self.warn(format!(
+                "permission request for session `{}`, not ours; refused",
+                request.session_id.0
+            ));
+            return self.respond_error(&rpc_id, INVALID_PARAMS, "unknown session".into());
+        }
         // What the tool call said so far, updated by what the request says.
         let tool_id = request.tool_call.tool_call_id.0.to_string();
         let mut call = self

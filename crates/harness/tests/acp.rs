@@ -1131,3 +1131,331 @@ async fn codex_plan_update_arrives_as_a_plan() {
     ])));
     shutdown(handle, events).await;
 }
+
+// ---- testkit's scripted-acp-agent: a real ACP agent binary following a JSON script. ----
+
+/// The scripted agent with `script` (a JSON object; `log` and `pid_file` are added, in
+/// `scratch`), and the paths of its log and pid file.
+fn scripted_agent(
+    scratch: &Scratch,
+    mut script: serde_json::Value,
+) -> (AgentSpec, PathBuf, PathBuf) {
+    let log = scratch.root.join("agent.log");
+    let pid_file = scratch.root.join("agent.pid");
+    script["log"] = log.to_string_lossy().into_owned().into();
+    script["pid_file"] = pid_file.to_string_lossy().into_owned().into();
+    let script_path = scratch.root.join("script.json");
+    std::fs::write(&script_path, script.to_string()).unwrap();
+    let spec = AgentSpec {
+        name: "scripted-acp-agent".into(),
+        kind: AgentKind::Acp,
+        command: vec![
+            testkit::scripted_agent::binary_path()
+                .to_string_lossy()
+                .into_owned(),
+        ],
+        env: vec![(
+            testkit::scripted_agent::SCRIPT_ENV.into(),
+            script_path.to_string_lossy().into_owned(),
+        )],
+        connect: None,
+    };
+    (spec, log, pid_file)
+}
+
+/// The JSON lines the agent received, in order.
+fn agent_log(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn scripted_agent_plan_permission_and_edits() {
+    let scratch = Scratch::new("sa-edit");
+    std::fs::write(scratch.repo().join("old.txt"), "old\n").unwrap();
+    let (spec, log, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({"turns": [
+            [{"type": "plan", "entries": [{"content": "Edit a.txt", "status": "in_progress"}]},
+             {"type": "permission", "title": "Edit a.txt", "path": "a.txt",
+              "allowed": [{"type": "write", "path": "a.txt", "content": "new\n"}]},
+             {"type": "write", "path": "hello.txt", "content": "hello, scripted\n"},
+             {"type": "rename", "from": "old.txt", "to": "renamed.txt"},
+             {"type": "message", "text": "Done."}],
+            [{"type": "permission", "title": "Edit b.txt", "path": "b.txt",
+              "allowed": [{"type": "write", "path": "b.txt", "content": "b\n"}]},
+             {"type": "message", "text": "not reached"}]
+        ]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::Ask, files))
+            .await
+            .expect("the scripted agent starts");
+    handle.prompt("edit").unwrap();
+    let mut seen = until(&mut events, |e| matches!(e, AgentEvent::Permission(_))).await;
+    let Some(AgentEvent::Permission(request)) = seen.last().cloned() else {
+        unreachable!()
+    };
+    assert_eq!(request.kind, PermissionKind::Edit);
+    assert_eq!(request.title, "Edit a.txt");
+    handle
+        .answer(request.id, PermissionAnswer::AllowOnce)
+        .unwrap();
+    seen.extend(turn(&mut events).await);
+    println!("scripted edit turn: {seen:#?}");
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, AgentEvent::Plan(p) if p.len() == 1))
+    );
+    let changed: Vec<PathBuf> = seen
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::FilesChanged { changes, .. } => Some(changes.clone()),
+            _ => None,
+        })
+        .flatten()
+        .map(|c| c.path)
+        .collect();
+    let repo = std::fs::canonicalize(scratch.repo()).unwrap();
+    for name in ["a.txt", "hello.txt", "renamed.txt"] {
+        assert!(
+            changed
+                .iter()
+                .any(|p| p.ends_with(name) && p.starts_with(&repo)),
+            "{name} reported: {changed:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(text_of(&seen), "Done.");
+    // The agent got `allow_once`'s option.
+    let answers = agent_log(&log);
+    assert!(
+        answers
+            .iter()
+            .any(|m| m["result"]["outcome"]["optionId"] == "allow-once"),
+        "{answers:?}"
+    );
+
+    // Second turn: denied, the agent ends the turn cancelled and writes nothing.
+    handle.prompt("again").unwrap();
+    let mut seen = until(&mut events, |e| matches!(e, AgentEvent::Permission(_))).await;
+    let Some(AgentEvent::Permission(request)) = seen.last().cloned() else {
+        unreachable!()
+    };
+    handle.answer(request.id, PermissionAnswer::Deny).unwrap();
+    seen.extend(turn(&mut events).await);
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Cancelled));
+    assert!(!repo.join("b.txt").exists());
+    assert!(!text_of(&seen).contains("not reached"));
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn scripted_agent_crash_mid_task() {
+    let scratch = Scratch::new("sa-crash");
+    let (spec, _, pid_file) = scripted_agent(
+        &scratch,
+        serde_json::json!({"turns": [[
+            {"type": "message", "text": "halfway"},
+            {"type": "exec", "command": "true"},
+            {"type": "crash", "code": 7}
+        ]]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the scripted agent starts");
+    handle.prompt("go").unwrap();
+    let mut seen = Vec::new();
+    while let Some(event) = tokio::time::timeout(STEP, events.recv()).await.unwrap() {
+        seen.push(event);
+    }
+    println!("scripted crash: {seen:?}");
+    assert_eq!(text_of(&seen), "halfway");
+    match turn_end(&seen) {
+        Some(TurnEnd::Failed(message)) => assert!(message.contains("exit status: 7"), "{message}"),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    // The open exec tool call was closed as failed before the turn ended.
+    assert!(seen.iter().any(|e| matches!(e, AgentEvent::ToolCall(t)
+        if t.kind == ToolKind::Execute && t.status == ToolStatus::Failed)));
+    assert!(
+        matches!(seen.last(), Some(AgentEvent::Exited { reason }) if reason.contains("exit status: 7"))
+    );
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(Some(pid), handle.pid());
+    assert!(!alive(pid));
+}
+
+#[tokio::test]
+async fn scripted_agent_malformed_lines_warn_and_the_session_continues() {
+    let scratch = Scratch::new("sa-malformed");
+    let kinds = [
+        "invalid_json",
+        "invalid_utf8",
+        "not_an_object",
+        "unknown_notification",
+        "unknown_request",
+        "wrong_types",
+        "missing_session",
+    ];
+    let mut steps: Vec<serde_json::Value> = kinds
+        .iter()
+        .map(|k| serde_json::json!({"type": "malformed", "kind": k}))
+        .collect();
+    steps.push(serde_json::json!({"type": "message", "text": "still here"}));
+    let (spec, log, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({"turns": [steps, [{"type": "message", "text": "and again"}]]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the scripted agent starts");
+    handle.prompt("go").unwrap();
+    let seen = turn(&mut events).await;
+    println!("scripted malformed: {seen:#?}");
+    let warnings = seen
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::Warning(_)))
+        .count();
+    // invalid_json, not_an_object, wrong_types (agent_message_chunk), missing_session; the
+    // unknown notification is ignored, the unknown request answered -32601, and the invalid
+    // UTF-8 line decodes (lossily) to a notification we ignore.
+    assert!(warnings >= 4, "{warnings} warnings");
+    assert_eq!(text_of(&seen), "still here");
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    handle.prompt("again").unwrap();
+    let seen = turn(&mut events).await;
+    assert_eq!(text_of(&seen), "and again");
+    assert!(
+        agent_log(&log).iter().any(|m| m["error"]["code"] == -32601),
+        "the unknown request was answered method-not-found"
+    );
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn scripted_agent_fs_calls_go_through_file_access() {
+    let scratch = Scratch::new("sa-fs");
+    let repo = scratch.repo();
+    let (spec, log, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({"turns": [[
+            {"type": "read_file", "path": "hello.txt", "line": 2, "limit": 2},
+            {"type": "read_file", "path": "../outside.txt"},
+            {"type": "client_write", "path": "hello.txt", "content": "written through baton\n"},
+            {"type": "message", "text": "read"}
+        ]]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    files.texts.lock().unwrap().insert(
+        repo.join("hello.txt"),
+        "hello\nunsaved line 2\nline 3\nline 4\n".into(),
+    );
+    let (handle, mut events) = harness::agent::start(
+        &spec,
+        options(repo.clone(), Approval::AutoEdit, files.clone()),
+    )
+    .await
+    .expect("the scripted agent starts");
+    handle.prompt("read").unwrap();
+    let seen = turn(&mut events).await;
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    let answers: Vec<serde_json::Value> = agent_log(&log)
+        .into_iter()
+        .filter(|m| m.get("method").is_none())
+        .collect();
+    println!("scripted fs answers: {answers:#?}");
+    assert_eq!(answers[0]["result"]["content"], "unsaved line 2\nline 3\n");
+    assert!(
+        answers[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the session")
+    );
+    assert!(answers[2]["result"].is_object());
+    assert_eq!(
+        *files.writes.lock().unwrap(),
+        vec![(repo.join("hello.txt"), "written through baton\n".to_owned())]
+    );
+    // Served from FileAccess: the disk was never read or written for it.
+    assert_eq!(
+        std::fs::read_to_string(repo.join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn scripted_agent_hang_is_killed_on_shutdown() {
+    let scratch = Scratch::new("sa-hang");
+    let (spec, _, pid_file) = scripted_agent(
+        &scratch,
+        serde_json::json!({"exit_on_eof": false, "ignore_sigterm": true, "turns": [[
+            {"type": "message", "text": "thinking"},
+            {"type": "hang"}
+        ]]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the scripted agent starts");
+    handle.prompt("hang").unwrap();
+    until(&mut events, |e| matches!(e, AgentEvent::Message(_))).await;
+    let started = std::time::Instant::now();
+    let reason = shutdown(handle, events).await;
+    println!(
+        "scripted hang: stopped in {:?}: {reason}",
+        started.elapsed()
+    );
+    assert!(reason.contains("SIGKILL"), "{reason}");
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(pid));
+}
+
+#[tokio::test]
+async fn scripted_agent_flood_is_delivered_whole() {
+    let scratch = Scratch::new("sa-flood");
+    const COUNT: usize = 20_000;
+    let (spec, _, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({"turns": [[{"type": "flood", "count": COUNT}]]}),
+    );
+    let files = Arc::new(MemFiles::default());
+    let (handle, mut events) =
+        harness::agent::start(&spec, options(scratch.repo(), Approval::AutoEdit, files))
+            .await
+            .expect("the scripted agent starts");
+    let started = std::time::Instant::now();
+    handle.prompt("flood").unwrap();
+    let seen = turn(&mut events).await;
+    println!(
+        "scripted flood: {} events in {:?}",
+        seen.len(),
+        started.elapsed()
+    );
+    let expected: String = (0..COUNT).map(|i| format!("{i} ")).collect();
+    assert_eq!(text_of(&seen), expected);
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    shutdown(handle, events).await;
+}
