@@ -909,7 +909,9 @@ impl Actor {
             .any(|c| matches!(c, ToolCallContent::Diff(_)));
         if completed && (kind == ToolKind::Edit || has_diff) {
             let changes = reported_changes(call);
-            if !changes.is_empty() {
+            // A finished edit is the signal to diff the shadow even when the agent described
+            // nothing (only `locations`, or nothing at all).
+            if kind == ToolKind::Edit || !changes.is_empty() {
                 self.emit(AgentEvent::FilesChanged { item, changes });
             }
         } else if kind == ToolKind::Execute {

@@ -883,7 +883,7 @@ fn update(json: &str) -> String {
 async fn scripted_plan_plain_diffs_and_open_tool_calls_map_to_events() {
     let scratch = Scratch::new("mapping");
     let spec = script_spec(&format!(
-        "read -r line\n{}\n{}\n{}\n{}\n\
+        "read -r line\n{}\n{}\n{}\n{}\n{}\n\
          echo '{{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{{\"stopReason\":\"end_turn\"}}}}'\n\
          while read -r line; do :; done\n",
         update(
@@ -894,6 +894,9 @@ async fn scripted_plan_plain_diffs_and_open_tool_calls_map_to_events() {
         ),
         update(
             r#"{"sessionUpdate":"tool_call_update","toolCallId":"e1","status":"completed","content":[{"type":"diff","path":"/w/a.txt","oldText":"one\ntwo\n","newText":"one\n2\n"},{"type":"diff","path":"/w/b.txt","newText":"fresh\n"}]}"#
+        ),
+        update(
+            r#"{"sessionUpdate":"tool_call","toolCallId":"e2","title":"Touch","kind":"edit","status":"completed"}"#
         ),
         update(
             r#"{"sessionUpdate":"tool_call","toolCallId":"x1","title":"cargo test","kind":"execute","status":"in_progress","rawInput":{"command":["/bin/bash","-lc","cargo test"]}}"#
@@ -952,6 +955,17 @@ async fn scripted_plan_plain_diffs_and_open_tool_calls_map_to_events() {
                     },
                 },
             ],
+        },
+        // An edit that says nothing about what it changed still signals a change.
+        AgentEvent::ToolCall(ToolCall {
+            id: "e2".into(),
+            title: "Touch".into(),
+            kind: ToolKind::Edit,
+            status: ToolStatus::Completed,
+        }),
+        AgentEvent::FilesChanged {
+            item: "e2".into(),
+            changes: Vec::new(),
         },
         AgentEvent::ToolCall(ToolCall {
             id: "x1".into(),
