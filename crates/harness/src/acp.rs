@@ -45,7 +45,10 @@
 //!   contents, where a diff without `oldText` is an add and anything else an update whose hunks
 //!   are computed from `oldText`/`newText` (codex-acp sends one entry per hunk with only the
 //!   hunk's lines, so those numbers are relative to the snippet: the paths are what counts; the
-//!   server diffs the shadow as ground truth).
+//!   server diffs the shadow as ground truth). A completed edit tool call always yields one,
+//!   empty when the agent described nothing: it is the signal to diff the shadow.
+//! - Session updates and permission requests naming another session are dropped (with a
+//!   warning, and an error answer for the request).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
