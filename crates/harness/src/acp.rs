@@ -14,8 +14,8 @@
 //!
 //! # Shape
 //!
-//! [`start`] spawns the child in `options.cwd` (codex-acp's writable root is its process cwd)
-//! in its own process group, runs `initialize`, `session/new` and `session/set_mode` inline,
+//! `start` (reached through [`crate::agent::start`]) spawns the child in `options.cwd`
+//! (codex-acp's writable root is its process cwd) in its own process group, runs `initialize`, `session/new` and `session/set_mode` inline,
 //! then hands the connection to one actor task. Three small tasks feed it: the stdout reader
 //! (one JSON value per line, never blocked by the actor: the channel is unbounded), the stderr
 //! reader (lines go to tracing at debug level and the last few are kept for the exit reason),
