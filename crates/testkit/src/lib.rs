@@ -4,3 +4,4 @@ pub mod codex;
 pub mod fake_model;
 pub mod lsp_client;
 pub mod neovim;
+pub mod scripted_agent;
