@@ -510,6 +510,8 @@ impl TaskRun {
                                 }
                             };
                             self.set_status(&status);
+                            // The document tells the whole turn before its progress ends.
+                            self.publish(&lander).await;
                             self.finish_turn(&mut turn_token, &progress, &end).await;
                             idle_since = Some(tokio::time::Instant::now());
                         }
@@ -523,12 +525,13 @@ impl TaskRun {
                                 self.land(&mut lander, found).await;
                             }
                             lander.settle().await;
+                            self.set_status(if shutting_down { "cancelled; the agent was stopped" } else { "ended: the agent exited" });
+                            self.publish(&lander).await;
                             if turn_token.is_some() {
                                 let end = if shutting_down { TurnEnd::Cancelled } else { TurnEnd::Failed(format!("the agent exited: {reason}")) };
                                 let message = if shutting_down { "cancelled".to_string() } else { format!("failed: the agent exited: {}", one_line(&reason)) };
                                 self.finish_turn(&mut turn_token, &message, &end).await;
                             }
-                            self.set_status(if shutting_down { "cancelled; the agent was stopped" } else { "ended: the agent exited" });
                         }
                     }
                 }

@@ -16,8 +16,10 @@ use crate::support::{Harness, Options};
 
 const LIB_ON_DISK: &str = "fn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    2\n}\n";
 /// The user's unsaved buffer: a line added at the top that the disk does not have.
-const LIB_UNSAVED: &str = "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    2\n}\n";
-const LIB_EXPECTED: &str = "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    20\n}\n";
+const LIB_UNSAVED: &str =
+    "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    2\n}\n";
+const LIB_EXPECTED: &str =
+    "// the user's unsaved note\nfn a() -> i32 {\n    1\n}\n\nfn b() -> i32 {\n    20\n}\n";
 const OLD_TXT: &str = "to be deleted\n";
 const NOTES: &str = "notes\n";
 const NEW_RS: &str = "pub fn created() {}\n";
@@ -84,12 +86,7 @@ async fn run_task(harness: &Harness, instruction: &str) -> (Value, String) {
             state.progress_ended(&token).then_some(())
         })
         .await
-        .unwrap_or_else(|err| {
-            panic!(
-                "{err}\nserver log:\n{}",
-                harness.log_lines_with("task")
-            )
-        });
+        .unwrap_or_else(|err| panic!("{err}\nserver log:\n{}", harness.log_lines_with("task")));
     let events = harness.client.state().progress[&token].clone();
     (answer, Harness::end_message(&events))
 }
@@ -126,7 +123,8 @@ async fn lands_everything_in_the_client(harness: Harness) {
     // Opened with text the disk does not have: unsaved changes.
     let lib = harness.uri_of("src/lib.rs");
     harness.client.open(&lib, "rust", LIB_UNSAVED).await;
-    let (answer, end) = run_task(&harness, "make b return 20, add src/new.rs, delete old.txt").await;
+    let (answer, end) =
+        run_task(&harness, "make b return 20, add src/new.rs, delete old.txt").await;
     assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
 
     // The open buffer got the agent's change with the user's unsaved line kept.
@@ -156,7 +154,10 @@ async fn lands_everything_in_the_client(harness: Harness) {
         "`old.txt` deleted (+0 -1) landed",
         "Done.",
     ] {
-        assert!(document.contains(needle), "{needle:?} missing from\n{document}");
+        assert!(
+            document.contains(needle),
+            "{needle:?} missing from\n{document}"
+        );
     }
     harness.finish().await;
 }
@@ -188,7 +189,9 @@ async fn codex_app_server_task_lands_edit_create_delete_in_the_clients_buffers()
     harness
         .fake
         .push(Reply::items(vec![Item::apply_patch(task_patch())]));
-    harness.fake.push(Reply::items(vec![Item::message("Done.")]));
+    harness
+        .fake
+        .push(Reply::items(vec![Item::message("Done.")]));
     lands_everything_in_the_client(harness).await;
     drop(home);
 }
@@ -205,16 +208,14 @@ async fn codex_acp_task_lands_edit_create_delete_in_the_clients_buffers() {
     )
     .await;
     let home = codex_home_for(&harness.fake.base_url());
-    let settings = agent_settings(
-        "acp",
-        vec![codex_acp.to_string_lossy().into_owned()],
-        &home,
-    );
+    let settings = agent_settings("acp", vec![codex_acp.to_string_lossy().into_owned()], &home);
     configure_agent(&harness, "codex-acp", settings).await;
     harness
         .fake
         .push(Reply::items(vec![Item::apply_patch(task_patch())]));
-    harness.fake.push(Reply::items(vec![Item::message("Done.")]));
+    harness
+        .fake
+        .push(Reply::items(vec![Item::message("Done.")]));
     lands_everything_in_the_client(harness).await;
     drop(home);
 }
