@@ -138,8 +138,9 @@ pub fn path_with_bwrap() -> OsString {
 /// It must not lie under `/tmp` or `$TMPDIR`: codex then refuses to create its helper
 /// binaries there ("Refusing to create helper binaries under temporary dir"), and with a
 /// `bwrap` on `PATH` (Debian's `bubblewrap`) every `apply_patch` in the workspace-write sandbox
-/// then fails with "Failed to write file" (measured with codex 0.171.0 as root in these
-/// containers; without a `bwrap` on `PATH` codex uses its bundled one and does not need them).
+/// then fails with "Failed to write file" (measured as root in these containers with codex
+/// 0.171.0 and codex-acp 0.16.0; without a `bwrap` on `PATH` codex 0.171.0 uses its bundled
+/// one and does not need them, but codex-acp needs one on `PATH`).
 /// [`CodexHome::new`] refuses such a directory; [`CodexHome::scratch`] picks a good one.
 #[derive(Debug)]
 pub struct CodexHome {

@@ -1,4 +1,4 @@
-//! The real `codex exec` and `codex-acp` against the fake model: proof that the fake's
+//! The real `codex exec`, `codex app-server` and `codex-acp` against the fake model: proof that the fake's
 //! Responses items (an `apply_patch` custom tool call, an `exec_command` function call,
 //! `response.failed`) and `testkit::codex::CodexHome` are what codex 0.171.0 and codex-acp
 //! 0.16.0 accept. Each test skips without its binary unless `BATON_REQUIRE_CODEX=1`.
@@ -404,4 +404,109 @@ async fn codex_acp_applies_a_scripted_patch() {
     assert_eq!(fake.requests().len(), 2);
     // It does not exit on stdin EOF: kill it.
     acp.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_app_server_reports_and_applies_a_scripted_patch() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let Some(codex) = require_codex() else { return };
+    let scratch = Scratch::new("codex-app-server");
+    let fake = FakeModel::start().await;
+    let home = CodexHome::scratch(&fake.base_url()).unwrap();
+    let the_patch = patch::wrap(&[
+        patch::update("hello.txt", None, "hello", "hello, app-server"),
+        patch::add("added.txt", "new file"),
+    ]);
+    fake.push(Reply::items(vec![Item::apply_patch(the_patch)]));
+    fake.push(Reply::items(vec![Item::message("Patched.")]));
+
+    let mut child = tokio::process::Command::new(&codex)
+        .arg("app-server")
+        .envs(home.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut received: Vec<serde_json::Value> = Vec::new();
+    // app-server lines carry no "jsonrpc" field.
+    let requests = [
+        serde_json::json!({"id": 1, "method": "initialize",
+                           "params": {"clientInfo": {"name": "testkit", "version": "0"}}}),
+        serde_json::json!({"method": "initialized"}),
+        serde_json::json!({"id": 2, "method": "thread/start",
+                           "params": {"cwd": scratch.repo(), "approvalPolicy": "never",
+                                      "sandbox": "workspace-write", "ephemeral": true}}),
+    ];
+    for request in requests {
+        stdin
+            .write_all(format!("{request}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut thread_id = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no turn/completed in 60 s: {received:#?}"))
+            .unwrap()
+            .expect("app-server kept stdout open");
+        let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+        received.push(message.clone());
+        if message["id"] == 2 && message.get("method").is_none() {
+            let id = message["result"]["thread"]["id"].clone();
+            assert!(id.is_string(), "{message}");
+            let turn = serde_json::json!({"id": 3, "method": "turn/start", "params":
+                {"threadId": id, "input": [{"type": "text", "text": "patch it"}]}});
+            stdin
+                .write_all(format!("{turn}\n").as_bytes())
+                .await
+                .unwrap();
+            thread_id = Some(id);
+        }
+        if message["method"] == "turn/completed" {
+            break;
+        }
+    }
+    assert!(thread_id.is_some());
+    let completed = received.last().unwrap();
+    assert_eq!(
+        completed["params"]["turn"]["status"], "completed",
+        "{completed}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
+        "hello, app-server\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("added.txt")).unwrap(),
+        "new file\n"
+    );
+    let change = received
+        .iter()
+        .find(|m| m["method"] == "item/completed" && m["params"]["item"]["type"] == "fileChange")
+        .expect("a fileChange item");
+    let changes = change["params"]["item"]["changes"].as_array().unwrap();
+    let hello = changes
+        .iter()
+        .find(|c| c["path"].as_str().unwrap().ends_with("/hello.txt"))
+        .unwrap();
+    assert_eq!(hello["kind"]["type"], "update");
+    assert_eq!(hello["diff"], "@@ -1 +1 @@\n-hello\n+hello, app-server\n");
+    let message = received
+        .iter()
+        .find(|m| m["method"] == "item/completed" && m["params"]["item"]["type"] == "agentMessage")
+        .expect("the final message");
+    assert_eq!(message["params"]["item"]["text"], "Patched.");
+    // It exits when stdin closes.
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("app-server exits on EOF")
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
