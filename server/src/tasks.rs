@@ -775,17 +775,19 @@ impl TaskRun {
                 .all(|c| matches!(c, std::path::Component::Normal(_)))
                 .then(|| relative.to_string_lossy().replace('\\', "/"))
         };
+        // The remote machine works on its own copy, which holds what was committed or saved,
+        // not the user's unsaved buffers: its diffs apply to the file on disk. The landing then
+        // merges the result with the buffer, keeping unsaved text.
         let current = |texts: &RemoteTexts, key: &str| -> Option<String> {
             if let Some(known) = texts.get(key) {
                 return known.clone();
             }
             let path = self.root.join(key);
-            if let Some(uri) = self.session.documents.uri_for_path(&path)
-                && let Some(snapshot) = self.session.snapshot(&uri)
-            {
-                return Some(snapshot.document.text());
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return Some(text);
             }
-            std::fs::read_to_string(path).ok()
+            let uri = self.session.documents.uri_for_path(&path)?;
+            Some(self.session.snapshot(&uri)?.document.text())
         };
         let mut changes = Vec::new();
         for change in reported {

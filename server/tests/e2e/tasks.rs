@@ -229,3 +229,97 @@ async fn configure_agent(harness: &Harness, name: &str, settings: Value) {
     // The ordered layer applies configuration before any later request.
     let _ = harness.execute("baton.status", json!([])).await;
 }
+
+/// `harness.agents.<name>.connect`: an app-server started elsewhere (`codex app-server --listen
+/// ws://…`, here on 127.0.0.1 in a copy of the workspace standing for the remote machine). The
+/// changes are landed from the protocol's diffs, applied to the files as the remote has them
+/// (the disk) and merged with the user's unsaved buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_app_server_over_a_websocket_lands_from_the_reported_diffs() {
+    let Some(codex) = testkit::codex::require_codex() else {
+        return;
+    };
+    let harness = start(
+        ClientProfile::Neovim,
+        "remote",
+        json!({ "kind": "codex-app-server", "command": ["true"] }),
+    )
+    .await;
+    let home = codex_home_for(&harness.fake.base_url());
+    // The remote machine's checkout: the workspace as committed (no unsaved text).
+    let remote = harness.home.path().join("remote-checkout");
+    for (name, text) in workspace_files() {
+        let path = remote.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut server = tokio::process::Command::new(&codex)
+        .args(["app-server", "--listen", &url])
+        .current_dir(&remote)
+        .envs(home.env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("codex app-server --listen starts");
+    let deadline = tokio::time::Instant::now() + TASK_WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "app-server never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    configure_agent(
+        &harness,
+        "remote",
+        json!({ "kind": "codex-app-server", "command": [], "connect": url,
+                "remote_cwd": remote.to_string_lossy() }),
+    )
+    .await;
+    harness
+        .fake
+        .push(Reply::items(vec![Item::apply_patch(task_patch())]));
+    harness
+        .fake
+        .push(Reply::items(vec![Item::message("Done.")]));
+    let lib = harness.uri_of("src/lib.rs");
+    harness.client.open(&lib, "rust", LIB_UNSAVED).await;
+    let (answer, end) =
+        run_task(&harness, "make b return 20, add src/new.rs, delete old.txt").await;
+    assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
+    assert_eq!(harness.agreed_text(&lib).await, LIB_EXPECTED);
+    let state = harness.client.state();
+    assert_eq!(
+        state.files.get(&file_uri(&harness.root.join("src/new.rs"))),
+        Some(&Some(NEW_RS.to_string()))
+    );
+    assert_eq!(
+        state.files.get(&file_uri(&harness.root.join("old.txt"))),
+        Some(&None)
+    );
+    assert_disk_untouched(&harness.root);
+    // The remote wrote its own copy, not the local workspace.
+    assert_eq!(
+        std::fs::read_to_string(remote.join("src/new.rs")).unwrap(),
+        NEW_RS
+    );
+    let document = task_document(&answer);
+    assert!(
+        document.contains("`src/lib.rs` modified (+1 -1) landed"),
+        "{document}"
+    );
+    server.kill().await.unwrap();
+    harness.finish().await;
+    drop(home);
+}
