@@ -108,6 +108,19 @@ impl Backend {
                     None,
                     true,
                 );
+                // The same instruction as a task for the default agent: the one way to start a
+                // task in Zed, which runs commands only through code actions.
+                push(
+                    format!(
+                        "baton (agent {}): task: {}",
+                        config.config.harness.agent, marker.instruction
+                    ),
+                    lsp::CodeActionKind::new("source.baton.task"),
+                    "baton.task",
+                    json!({ "textDocument": text_document, "range": range, "instruction": marker.instruction }),
+                    None,
+                    false,
+                );
             }
         }
 
