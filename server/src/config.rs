@@ -1172,7 +1172,10 @@ mod tests {
             };
             let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
                 // A free-form map (`harness.agents.<name>.env`) names its values' type only.
-                if schema.get("additionalProperties").is_some_and(Value::is_object) {
+                if schema
+                    .get("additionalProperties")
+                    .is_some_and(Value::is_object)
+                {
                     return;
                 }
                 problems.push(format!("{path}: the schema has no properties"));

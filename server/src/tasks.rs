@@ -458,6 +458,11 @@ impl TaskRun {
                                 None => self.remote_changes(&mut remote_texts, changes),
                             };
                             self.land(&mut lander, found).await;
+                            if let Some(token) = &turn_token {
+                                let count = lander.changed_paths().len();
+                                let message = format!("{count} file{} changed", if count == 1 { "" } else { "s" });
+                                self.frontend.progress_report(token, message).await;
+                            }
                         }
                         AgentEvent::Command { command, exit_code, output_tail, .. } => {
                             let code = exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
