@@ -104,3 +104,85 @@ impl FileAccess for BufferFiles {
         std::fs::write(&target, text).map_err(|err| format!("{}: {err}", relative.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> BufferFiles {
+        let shadow = dir.join("shadow");
+        let workspace = dir.join("workspace");
+        std::fs::create_dir_all(&shadow).unwrap();
+        std::fs::create_dir_all(&workspace).unwrap();
+        BufferFiles {
+            session: Arc::new(Session::default()),
+            shadow,
+            workspace,
+            never_send: NeverSend::builtin(),
+        }
+    }
+
+    #[test]
+    fn reads_come_from_the_shadow_and_never_return_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files(dir.path());
+        std::fs::write(files.shadow.join("lib.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(files.shadow.join(".env"), "TOKEN=hunter2\n").unwrap();
+        assert_eq!(
+            files.read_text(&files.shadow.join("lib.rs")).unwrap(),
+            "fn main() {}\n"
+        );
+        let refused = files.read_text(&files.shadow.join(".env")).unwrap_err();
+        assert!(refused.starts_with("baton: "), "{refused}");
+        assert!(!refused.contains("hunter2"));
+        assert!(files.read_text(Path::new("/etc/passwd")).is_err());
+        assert!(
+            files
+                .read_text(&files.shadow.join("../workspace/x"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn writes_stay_inside_the_shadow() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files(dir.path());
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        files
+            .write_text(&files.shadow.join("src/new.rs"), "new\n")
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(files.shadow.join("src/new.rs")).unwrap(),
+            "new\n"
+        );
+        // Absolute paths elsewhere, `..`, and symlinks (to a directory or a file) leading out.
+        assert!(files.write_text(&outside.join("a"), "x").is_err());
+        assert!(
+            files
+                .write_text(&files.shadow.join("../outside/b"), "x")
+                .is_err()
+        );
+        std::os::unix::fs::symlink(&outside, files.shadow.join("link")).unwrap();
+        assert!(files.write_text(&files.shadow.join("link/c"), "x").is_err());
+        std::fs::write(outside.join("target.txt"), "kept\n").unwrap();
+        std::os::unix::fs::symlink(outside.join("target.txt"), files.shadow.join("file-link"))
+            .unwrap();
+        assert!(
+            files
+                .write_text(&files.shadow.join("file-link"), "x")
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            1,
+            "nothing new outside"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.join("target.txt")).unwrap(),
+            "kept\n"
+        );
+        // Nothing reached the real workspace either.
+        assert_eq!(std::fs::read_dir(&files.workspace).unwrap().count(), 0);
+    }
+}
