@@ -1213,10 +1213,10 @@ fn choose_option(
             PermissionOptionKind::AllowOnce,
             PermissionOptionKind::AllowAlways,
         ],
-        PermissionAnswer::AllowForTask => &[
-            PermissionOptionKind::AllowAlways,
-            PermissionOptionKind::AllowOnce,
-        ],
+        // Not `allow_always`: codex-acp turns that into an exec-policy rule kept in the user's
+        // CODEX_HOME, which outlives the task. "For this task" is remembered by the server,
+        // which answers the task's later requests of the same kind itself.
+        PermissionAnswer::AllowForTask => &[PermissionOptionKind::AllowOnce],
         PermissionAnswer::Deny => &[
             PermissionOptionKind::RejectOnce,
             PermissionOptionKind::RejectAlways,
