@@ -33,7 +33,9 @@
 //! - `ignore_sigterm` (default `false`): survive SIGTERM, so the client has to SIGKILL it;
 //! - `log`: a file to append every line received on stdin to, verbatim (also
 //!   `SCRIPTED_AGENT_LOG`); answers to `fs/*` and permission requests are in it too;
-//! - `pid_file`: a file to write the process id to at start (also `SCRIPTED_AGENT_PID_FILE`).
+//! - `pid_file`: a file to write the process id to at start (also `SCRIPTED_AGENT_PID_FILE`);
+//! - `stamp_file`: a file to append `<tool call id> <path> <unix ns>` to just before each
+//!   reported change's completion goes out (benchmarks time the client's side from it).
 //!
 //! Relative paths in steps are resolved against the session's `cwd` (the client gives the
 //! shadow both as `session/new` cwd and as the process cwd); absolute paths and `..` are used
@@ -110,6 +112,10 @@ pub struct Script {
     pub log: Option<PathBuf>,
     #[serde(default)]
     pub pid_file: Option<PathBuf>,
+    /// Appends `<tool call id> <path> <unix time in ns>` to this file just before each reported
+    /// change's completion is sent, so a benchmark can time what the client does next.
+    #[serde(default)]
+    pub stamp_file: Option<PathBuf>,
 }
 
 impl Default for Script {
@@ -121,6 +127,7 @@ impl Default for Script {
             ignore_sigterm: false,
             log: None,
             pid_file: None,
+            stamp_file: None,
         }
     }
 }
@@ -740,6 +747,25 @@ impl Agent {
                 "failed"
             }
         };
+        if let Some(stamps) = &self.script.stamp_file {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_nanos())
+                .unwrap_or_default();
+            let path = locations
+                .first()
+                .and_then(|location| location["path"].as_str())
+                .unwrap_or("");
+            let line = format!("{id} {path} {nanos}\n");
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(stamps)
+                .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+            if let Err(e) = written {
+                eprintln!("scripted-acp-agent: cannot stamp {}: {e}", stamps.display());
+            }
+        }
         self.update(
             turn,
             json!({"sessionUpdate": "tool_call_update", "toolCallId": id, "status": status,
