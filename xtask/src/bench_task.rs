@@ -284,11 +284,12 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
 /// Extension point: the landing part of the bench (an agent's change in the shadow until the
 /// edit is applied in the editor) adds its rows here. `workspace` is the git repository the
 /// shadow rows above were measured on.
-fn landing_latency(_root: &Path, _workspace: &Path) -> anyhow::Result<Vec<Row>> {
-    Ok(Vec::new())
+fn landing_latency(root: &Path, workspace: &Path) -> anyhow::Result<Vec<Row>> {
+    let scratch = workspace.parent().unwrap_or(workspace);
+    crate::bench_landing::rows(root, scratch, true)
 }
 
-fn met(condition: bool) -> String {
+pub(crate) fn met(condition: bool) -> String {
     if condition { "yes" } else { "**no**" }.to_string()
 }
 

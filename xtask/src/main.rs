@@ -19,6 +19,7 @@
 
 mod bench_edit;
 mod bench_index;
+mod bench_landing;
 mod bench_task;
 mod fuzz;
 mod measure;
