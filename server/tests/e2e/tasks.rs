@@ -323,3 +323,55 @@ async fn remote_app_server_over_a_websocket_lands_from_the_reported_diffs() {
     harness.finish().await;
     drop(home);
 }
+
+/// A `baton:` marker line offers its instruction as a task for the default agent (how Zed users
+/// start one); the scripted ACP agent's change to that very file lands in the open buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_code_action_starts_a_task_with_the_default_agent() {
+    let home = scratch_home();
+    let script = home.path().join("script.json");
+    std::fs::write(
+        &script,
+        serde_json::to_string(&json!({ "turns": [[
+            { "type": "write", "path": "notes.md", "content": "notes\nmore notes\n" },
+            { "type": "message", "text": "Added a line." },
+        ]] }))
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = testkit::scripted_agent::binary_path();
+    let state = home.path().join("state");
+    let harness = Harness::with(Options {
+        settings: json!({ "harness": { "agent": "scripted", "agents": { "scripted": {
+            "kind": "acp",
+            "command": [agent.to_string_lossy()],
+            "env": { "SCRIPTED_AGENT_SCRIPT": script.to_string_lossy() },
+        }}}}),
+        workspace_files: workspace_files(),
+        home: Some(home),
+        env: vec![(
+            "BATON_STATE_DIR".into(),
+            state.to_string_lossy().into_owned(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let notes = harness.uri_of("notes.md");
+    harness
+        .client
+        .open(&notes, "markdown", "<!-- baton: add a line -->\nnotes\n")
+        .await;
+    let actions = harness
+        .code_actions(&notes, ((0, 0), (0, 0)), json!([]))
+        .await;
+    let action = crate::support::find_action(&actions, "baton (agent scripted): task: add a line");
+    assert_eq!(action["command"]["command"], "baton.task");
+    let token = harness.run_action(action).await;
+    let events = harness.job_end(&token).await;
+    assert_eq!(Harness::end_message(&events), "done");
+    // The shadow held the buffer's text (marker line included); the agent's version drops the
+    // marker and adds a line, and the user changed nothing meanwhile, so it lands whole.
+    assert_eq!(harness.agreed_text(&notes).await, "notes\nmore notes\n");
+    assert_disk_untouched(&harness.root);
+    harness.finish().await;
+}
