@@ -47,11 +47,13 @@ pub async fn serve_stdio() {
     });
     let service = ordered::Ordered {
         inner: service,
-        session,
+        session: session.clone(),
     };
     Server::new(crate::stdio::input(), crate::stdio::output(), socket)
         .serve(service)
         .await;
+    // An editor that exits without `shutdown` (or crashes) must not leave agents running.
+    session.tasks.shutdown_all().await;
 }
 
 impl Backend {
@@ -241,6 +243,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.session.tasks.shutdown_all().await;
         if let Some(index) = self.session.index() {
             let _ = tokio::task::spawn_blocking(move || index.save_cache()).await;
         }

@@ -66,6 +66,8 @@ pub struct TaskEntry {
     pub job: Mutex<Option<String>>,
     /// The whole diff of the task (base → agent), kept up to date for `baton.task.diff`.
     diff: Mutex<String>,
+    /// The running agent, for stopping it when the server shuts down.
+    agent: Mutex<Option<harness::agent::AgentHandle>>,
 }
 
 /// What the user asks of a running task.
@@ -113,6 +115,18 @@ impl Tasks {
             .collect();
         found.sort_by_key(|entry| std::cmp::Reverse(entry.id));
         found
+    }
+
+    /// Stops every task's agent (interrupt, grace period, kill its process group) and waits
+    /// for them: agents like codex-acp ignore their stdin closing, so a server that just exits
+    /// would leave them running.
+    pub async fn shutdown_all(&self) {
+        let handles: Vec<_> = self
+            .tasks
+            .iter()
+            .filter_map(|entry| entry.agent.lock().unwrap_or_else(|p| p.into_inner()).take())
+            .collect();
+        futures::future::join_all(handles.iter().map(|handle| handle.shutdown())).await;
     }
 
     pub fn ids(&self) -> Vec<u64> {
@@ -262,6 +276,7 @@ pub fn start(
         changed: Mutex::new(Vec::new()),
         job: Mutex::new(None),
         diff: Mutex::new(String::new()),
+        agent: Mutex::new(None),
     });
     session.tasks.tasks.insert(id, entry.clone());
     let (token, cancel) = session.jobs.start();
@@ -394,6 +409,7 @@ impl TaskRun {
                 return;
             }
         };
+        *self.entry.agent.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
         let prompt = self.prompt_text(&self.request.instruction.clone());
         if let Err(err) = handle.prompt(prompt) {
             self.fail(&token, err.to_string()).await;

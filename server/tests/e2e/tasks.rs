@@ -3,7 +3,7 @@
 //! cannot be made to do on demand. Every change must land in the client (buffers, created and
 //! deleted files), never on the real working tree.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -374,4 +374,66 @@ async fn a_marker_code_action_starts_a_task_with_the_default_agent() {
     assert_eq!(harness.agreed_text(&notes).await, "notes\nmore notes\n");
     assert_disk_untouched(&harness.root);
     harness.finish().await;
+}
+
+/// The agent's process (and its group) is gone once the editor shuts baton down, even for an
+/// agent that ignores its stdin closing (codex-acp does): nothing is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_the_server_down_stops_the_agents_it_started() {
+    let home = scratch_home();
+    let script = home.path().join("script.json");
+    let pid_file = home.path().join("agent.pid");
+    std::fs::write(
+        &script,
+        serde_json::to_string(&json!({
+            "exit_on_eof": false,
+            "pid_file": pid_file,
+            "turns": [[{ "type": "message", "text": "ready" }]],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = testkit::scripted_agent::binary_path();
+    let state = home.path().join("state");
+    let harness = Harness::with(Options {
+        settings: json!({ "harness": { "agent": "scripted", "grace_ms": 200, "agents": { "scripted": {
+            "kind": "acp",
+            "command": [agent.to_string_lossy()],
+            "env": { "SCRIPTED_AGENT_SCRIPT": script.to_string_lossy() },
+        }}}}),
+        workspace_files: workspace_files(),
+        home: Some(home),
+        env: vec![("BATON_STATE_DIR".into(), state.to_string_lossy().into_owned())],
+        ..Options::default()
+    })
+    .await;
+    let (_, end) = run_task(&harness, "say ready").await;
+    assert_eq!(end, "done");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    // Idle, the agent stays for a follow-up.
+    assert!(proc_dir.exists(), "the idle agent is kept for a reply");
+    harness.finish().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() && !is_zombie(&proc_dir) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent {pid} still runs after the server shut down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_zombie(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
