@@ -117,8 +117,8 @@ end
 
 --- Starts `baton.task`: the agent works on `instruction` in a shadow copy of the workspace and
 --- its changes land in the buffers as edits. The current buffer (and `target`, as for M.edit,
---- when given) tells the agent where the user is looking; a buffer that is not a file baton
---- knows (a scratch buffer, the task document) is left out.
+--- when given) tells the agent where the user is looking; a buffer without a file name or not
+--- attached to baton (a scratch buffer) is left out, and the task runs on the instruction alone.
 function M.task(instruction, target)
   if not (instruction and instruction:match('%S')) then
     notify('a task needs an instruction: :BatonTask {instruction}', vim.log.levels.WARN)
