@@ -8,13 +8,17 @@
 --   6. `<leader>ac` cancels the running job;
 --   7. `:'<,'>BatonTask <instruction>` from a visual selection starts an agent task (the scripted
 --      ACP agent rewrites the file); its change lands in the buffer and its document opens in a
---      split (the plugin's showDocument handler), leaving the file's window in place.
+--      split (the plugin's showDocument handler), leaving the file's window in place;
+--   8. the showDocument wrapper's other placements ('vsplit', 'tab', 'current', and 'split'
+--      with takeFocus false), around a stand-in for Neovim's own handler.
 --
 -- Input (environment): BATON_RESULT_FILE, BATON_BIN, BATON_PLUGIN_DIR (editors/neovim),
 -- BATON_FILE, BATON_ROOT, BATON_INIT_OPTIONS (JSON), BATON_JOB_TIMEOUT_MS.
 -- Output: JSON { attached, steps = { name -> { end_message, text } }, notifications, prompts,
 -- task_windows (buffer names of the windows after step 7), task_current (the current window's
--- buffer then), errors }. `text` is always the file's buffer, whatever the current window shows. Every wait has a timeout; a failed step is recorded in `errors`.
+-- buffer then), placements (step 8: name -> { tabs, windows_in_tab, current, document_shown,
+-- default_called }), errors }. `text` is always the file's buffer, whatever the current window
+-- shows. Every wait has a timeout; a failed step is recorded in `errors`.
 
 local result_file = assert(os.getenv("BATON_RESULT_FILE"), "BATON_RESULT_FILE is not set")
 local job_timeout = tonumber(os.getenv("BATON_JOB_TIMEOUT_MS") or "") or 30000
@@ -154,6 +158,34 @@ local function main()
     table.insert(result.task_windows, vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win)))
   end
   result.task_current = vim.api.nvim_buf_get_name(0)
+
+  -- The wrapper opens the window; Neovim's handler (here a stand-in that only records the call)
+  -- would then focus it when takeFocus asks. Each case starts from the file alone on screen.
+  result.placements = {}
+  local document = vim.fn.fnamemodify(assert(os.getenv("BATON_FILE")), ":h") .. "/shown.md"
+  local cases = {
+    { name = "vsplit", where = "vsplit", focus = true },
+    { name = "tab", where = "tab", focus = true },
+    { name = "current", where = "current", focus = true },
+    { name = "split_no_focus", where = "split", focus = false },
+  }
+  for _, case in ipairs(cases) do
+    vim.api.nvim_set_current_buf(file_bufnr)
+    vim.cmd("silent! tabonly | silent! only")
+    local default_called = false
+    local handler = require("baton")._show_document_handler(function()
+      default_called = true
+      return { success = true }
+    end, case.where)
+    handler(nil, { uri = vim.uri_from_fname(document), takeFocus = case.focus }, {}, {})
+    result.placements[case.name] = {
+      tabs = #vim.api.nvim_list_tabpages(),
+      windows_in_tab = #vim.api.nvim_tabpage_list_wins(0),
+      current = vim.api.nvim_buf_get_name(0),
+      document_shown = #vim.fn.win_findbuf(vim.fn.bufnr(document)) > 0,
+      default_called = default_called,
+    }
+  end
 end
 
 local ok, err = pcall(main)

@@ -87,7 +87,8 @@ async fn neovim_runs_the_marker_action_and_undoes_it() {
 /// The Neovim plugin's commands and keymaps in a real headless Neovim: `:BatonEdit` on a range,
 /// `:BatonStatus` and `:BatonCancel` while a job streams, `<leader>ae` in normal and visual mode
 /// (prompting through `vim.ui.input`) and `<leader>ac`, and `:'<,'>BatonTask` with testkit's
-/// scripted ACP agent (the task's change lands in the buffer, its document opens in a split).
+/// scripted ACP agent (the task's change lands in the buffer, its document opens in a split),
+/// and the plugin's `window/showDocument` placements (`split`, `vsplit`, `tab`, `current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
     let Some(nvim) = neovim::nvim_for_tests() else {
@@ -250,6 +251,31 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         is_task_document(results["task_current"].as_str().unwrap_or("")),
         "{context}"
     );
+    // The other placements: a window (or tab) for the document is opened before Neovim's
+    // handler runs, the user's window stays current until that handler moves the focus; with
+    // 'current' the wrapper leaves everything to Neovim.
+    let file_name = file.to_str().unwrap();
+    let placement = |name: &str| &results["placements"][name];
+    for (name, tabs, windows_in_tab, shown) in [
+        ("vsplit", 1, 2, true),
+        ("tab", 2, 1, true),
+        ("current", 1, 1, false),
+        ("split_no_focus", 1, 2, true),
+    ] {
+        assert_eq!(placement(name)["tabs"], tabs, "{name}: {context}");
+        assert_eq!(
+            placement(name)["windows_in_tab"],
+            windows_in_tab,
+            "{name}: {context}"
+        );
+        assert_eq!(placement(name)["current"], file_name, "{name}: {context}");
+        assert_eq!(
+            placement(name)["document_shown"],
+            shown,
+            "{name}: {context}"
+        );
+        assert_eq!(placement(name)["default_called"], true, "{name}: {context}");
+    }
     let instructions: Vec<String> = fake
         .requests()
         .iter()
