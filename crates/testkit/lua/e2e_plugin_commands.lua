@@ -9,14 +9,16 @@
 --   7. `:'<,'>BatonTask <instruction>` from a visual selection starts an agent task (the scripted
 --      ACP agent rewrites the file); its change lands in the buffer and its document opens in a
 --      split (the plugin's showDocument handler), leaving the file's window in place;
---   8. the showDocument wrapper's other placements ('vsplit', 'tab', 'current', and 'split'
+--   8. `:BatonTask slow task` from a scratch buffer (no file: the instruction goes alone) and
+--      `:BatonCancel` while the agent works (the task's turn ends "cancelled");
+--   9. the showDocument wrapper's other placements ('vsplit', 'tab', 'current', and 'split'
 --      with takeFocus false), around a stand-in for Neovim's own handler.
 --
 -- Input (environment): BATON_RESULT_FILE, BATON_BIN, BATON_PLUGIN_DIR (editors/neovim),
 -- BATON_FILE, BATON_ROOT, BATON_INIT_OPTIONS (JSON), BATON_JOB_TIMEOUT_MS.
 -- Output: JSON { attached, steps = { name -> { end_message, text } }, notifications, prompts,
 -- task_windows (buffer names of the windows after step 7), task_current (the current window's
--- buffer then), placements (step 8: name -> { tabs, windows_in_tab, current, document_shown,
+-- buffer then), placements (step 9: name -> { tabs, windows_in_tab, current, document_shown,
 -- default_called }), errors }. `text` is always the file's buffer, whatever the current window
 -- shows. Every wait has a timeout; a failed step is recorded in `errors`.
 
@@ -158,6 +160,16 @@ local function main()
     table.insert(result.task_windows, vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win)))
   end
   result.task_current = vim.api.nvim_buf_get_name(0)
+
+  -- A scratch buffer has no file to tell the agent about: the prompt is the instruction alone,
+  -- which the scripted agent answers by sleeping until it is cancelled.
+  job_step("task_cancel", function()
+    vim.cmd.enew()
+    vim.cmd("BatonTask slow task")
+  end, function()
+    vim.wait(300)
+    vim.cmd("BatonCancel")
+  end)
 
   -- The wrapper opens the window; Neovim's handler (here a stand-in that only records the call)
   -- would then focus it when takeFocus asks. Each case starts from the file alone on screen.

@@ -88,7 +88,7 @@ async fn neovim_runs_the_marker_action_and_undoes_it() {
 /// `:BatonStatus` and `:BatonCancel` while a job streams, `<leader>ae` in normal and visual mode
 /// (prompting through `vim.ui.input`) and `<leader>ac`, and `:'<,'>BatonTask` with testkit's
 /// scripted ACP agent (the task's change lands in the buffer, its document opens in a split),
-/// and the plugin's `window/showDocument` placements (`split`, `vsplit`, `tab`, `current`).
+/// `:BatonTask` then `:BatonCancel` on a task, and the plugin's `window/showDocument` placements (`split`, `vsplit`, `tab`, `current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
     let Some(nvim) = neovim::nvim_for_tests() else {
@@ -128,6 +128,8 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
                 { "type": "write", "path": "src/lib.rs", "content": AFTER_TASK },
                 { "type": "message", "text": "Renamed." },
             ]],
+            // The second task's exact prompt (no file focus): work until cancelled.
+            "by_prompt": { "slow task": [{ "type": "sleep", "ms": 120_000 }] },
             "log": agent_log,
         })
         .to_string(),
@@ -251,6 +253,9 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         is_task_document(results["task_current"].as_str().unwrap_or("")),
         "{context}"
     );
+    // :BatonTask from a scratch buffer, cancelled with :BatonCancel while the agent works.
+    assert_eq!(step("task_cancel")["end_message"], "cancelled", "{context}");
+    assert_eq!(step("task_cancel")["text"], AFTER_TASK, "{context}");
     // The other placements: a window (or tab) for the document is opened before Neovim's
     // handler runs, the user's window stays current until that handler moves the focus; with
     // 'current' the wrapper leaves everything to Neovim.
