@@ -4,7 +4,8 @@
 --     server = {},       -- merged into vim.lsp.config('baton'); false to configure the server yourself
 --     keymaps = false,   -- true for <leader>ae (edit, prompts) and <leader>ac (cancel), or a table
 --                        -- { edit = '<leader>ae', cancel = '<leader>ac' }
---     undojoin = true,   -- one undo step per job instead of one per streamed edit
+--     undojoin = true,   -- one undo step per job instead of one per streamed edit (an edit that
+--                        -- lands while you are in Insert mode is always its own undo step)
 --     show_document = 'split', -- where documents baton shows (a task's document) open:
 --                        -- 'split', 'vsplit', 'tab', or 'current' (Neovim's own handler, which
 --                        -- replaces the buffer in the current window)
@@ -199,14 +200,30 @@ local function edited_buffers(edit)
   return buffers
 end
 
-local function undojoin_handler(default_handler)
+-- Insert mode: a change made from a callback while the user is typing joins the undo block of
+-- that insert, so one `u` would take back the user's typing together with baton's edit. Closing
+-- the block before and after baton's edit (what CTRL-G u does) makes the edit an undo step of its
+-- own; the rest of the insert is a new step, as after CTRL-G u.
+local function break_undo_sequence()
+  vim.cmd('let &g:undolevels = &g:undolevels')
+end
+
+local function undojoin_handler(default_handler, join)
+  if join == nil then
+    join = true
+  end
   return function(err, params, ctx, config)
     local buffers = edited_buffers(params and params.edit)
+    local inserting = vim.api.nvim_get_mode().mode:find('^[iR]') ~= nil
+      and vim.tbl_contains(buffers, vim.api.nvim_get_current_buf())
+    if inserting then
+      break_undo_sequence()
+    end
     local before = {}
     for _, bufnr in ipairs(buffers) do
       local tick = vim.api.nvim_buf_get_changedtick(bufnr)
       before[bufnr] = tick
-      if joinable[bufnr] == tick then
+      if join and joinable[bufnr] == tick then
         -- E790 (undojoin after undo) and friends must not stop the edit.
         vim.api.nvim_buf_call(bufnr, function()
           pcall(vim.cmd.undojoin)
@@ -214,6 +231,9 @@ local function undojoin_handler(default_handler)
       end
     end
     local response = default_handler(err, params, ctx, config)
+    if inserting then
+      break_undo_sequence()
+    end
     for _, bufnr in ipairs(buffers) do
       if vim.api.nvim_buf_is_valid(bufnr) then
         local tick = vim.api.nvim_buf_get_changedtick(bufnr)
@@ -297,14 +317,11 @@ function M.setup(opts)
 
   if opts.server ~= false then
     local server = vim.deepcopy(opts.server)
-    if opts.undojoin then
-      server.handlers = server.handlers or {}
-      local default_handler = server.handlers['workspace/applyEdit']
-        or vim.lsp.handlers['workspace/applyEdit']
-      server.handlers['workspace/applyEdit'] = undojoin_handler(default_handler)
-    end
+    -- Always wrapped: undojoin = false only stops the joining, not the Insert-mode break.
+    server.handlers = server.handlers or {}
+    local default_apply = server.handlers['workspace/applyEdit'] or vim.lsp.handlers['workspace/applyEdit']
+    server.handlers['workspace/applyEdit'] = undojoin_handler(default_apply, opts.undojoin)
     if opts.show_document ~= 'current' then
-      server.handlers = server.handlers or {}
       local default_handler = server.handlers['window/showDocument']
         or vim.lsp.handlers['window/showDocument']
       server.handlers['window/showDocument'] = show_document_handler(default_handler, opts.show_document)
@@ -358,7 +375,7 @@ function M.setup(opts)
   end
 end
 
--- For tests: the undo-joining wrapper around a `workspace/applyEdit` handler.
+-- For tests: the undo wrapper around a `workspace/applyEdit` handler.
 M._undojoin_handler = undojoin_handler
 M._show_document_handler = show_document_handler
 
