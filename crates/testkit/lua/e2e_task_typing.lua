@@ -10,9 +10,11 @@
 --   1. open BATON_FILE and add a line at the top without saving (the shadow must hold it);
 --   2. `:{BATON_RANGE}BatonTask {BATON_INSTRUCTION}`; the task document opens in a split and
 --      takes the focus; the user goes back to the file's window;
---   3. the user types: `{N}Go// typed K<Esc>` (a new line below the previous typed one, away from
---      the lines the agent changes), the next one 30 ms after the previous one is in the buffer,
---      until the task's `$/progress` ends and the agent's change is in the buffer;
+--   3. the user types until the task's `$/progress` ends and the agent's change is in the buffer,
+--      away from the lines the agent changes. BATON_TYPING=lines (default): `{N}Go// typed K<Esc>`
+--      (a new line below the previous typed one), the next one 30 ms after the previous one is
+--      in the buffer. BATON_TYPING=insert: `1Go// typing ` then an `x` every 30 ms, all in one
+--      Insert-mode session, <Esc> at the end;
 --   4. `u` (`:undo`) step by step, recording each text, until the agent's change is gone.
 --
 -- The agent's edits are seen by wrapping the `workspace/applyEdit` handler (under the plugin's
@@ -20,13 +22,16 @@
 --
 -- Input (environment): BATON_RESULT_FILE, BATON_BIN, BATON_PLUGIN_DIR, BATON_FILE, BATON_ROOT,
 -- BATON_INIT_OPTIONS (JSON), BATON_RANGE ("6,8"), BATON_INSTRUCTION, BATON_UNSAVED_LINE,
--- BATON_AGENT_LINE (a line only the agent's change produces), BATON_JOB_TIMEOUT_MS.
+-- BATON_AGENT_LINE (a line only the agent's change produces), BATON_TYPING, BATON_JOB_TIMEOUT_MS.
 -- Output: JSON, see `result` below. Every wait has a timeout; a failure is recorded in `errors`.
 
 local result_file = assert(os.getenv("BATON_RESULT_FILE"), "BATON_RESULT_FILE is not set")
 local job_timeout = tonumber(os.getenv("BATON_JOB_TIMEOUT_MS") or "") or 120000
 local file = assert(os.getenv("BATON_FILE"))
 local agent_line = assert(os.getenv("BATON_AGENT_LINE"))
+-- "lines": each typed line is a Normal-mode `o…<Esc>`; "insert": one Insert-mode session
+-- typing a character per tick for the whole task.
+local typing_mode = os.getenv("BATON_TYPING") or "lines"
 
 local result = {
   attached = false,
@@ -36,10 +41,11 @@ local result = {
   token = vim.NIL,
   progress = {},
   end_message = vim.NIL,
-  -- Lines typed, each recorded once it is in the buffer.
+  -- Lines typed, each recorded once it is in the buffer ("insert": the one line typed).
   typed = {},
   -- Every workspace/applyEdit for BATON_FILE: { before, after, typed_so_far (typed lines in the
-  -- buffer then), seq_before, seq_after (the undo tree's seq_last around it) }.
+  -- buffer then), mode (Neovim's mode then), seq_before, seq_after (the undo tree's seq_last
+  -- around it) }.
   file_edits = {},
   -- The buffer once the agent's change is in and typing stopped, and the undo steps from there.
   final_text = vim.NIL,
@@ -128,6 +134,7 @@ vim.lsp.handlers["workspace/applyEdit"] = function(err, params, ctx, config)
   local edit = {
     before = text_of(file_bufnr),
     typed_so_far = typed_so_far,
+    mode = vim.api.nvim_get_mode().mode,
     seq_before = vim.api.nvim_buf_call(file_bufnr, function() return vim.fn.undotree().seq_last end),
   }
   local response = default_apply_edit(err, params, ctx, config)
@@ -227,24 +234,56 @@ local function main()
     return
   end
 
-  -- Type until the task is over. A line is queued only when the previous one is in the buffer
-  -- and Neovim is back in Normal mode, so each typed line is one Normal-mode command.
+  -- Type until the task is over.
   local pending = nil
-  local function type_next()
-    if pending then
-      if not has_line(file_bufnr, pending) or vim.api.nvim_get_mode().mode ~= "n" then
+  local type_next, typing_finished
+  if typing_mode == "insert" then
+    -- One Insert-mode session for the whole task: `o` below the unsaved line, then a character
+    -- per tick, <Esc> once the task is over; the agent's edit lands in the middle of it.
+    local started, finished = false, false
+    type_next = function()
+      if finished or vim.api.nvim_get_current_buf() ~= file_bufnr then
         return
       end
-      table.insert(result.typed, pending)
-      pending = nil
+      if not started then
+        started = true
+        vim.api.nvim_input("1Go// typing ")
+      elseif result.end_message ~= vim.NIL and has_line(file_bufnr, agent_line) then
+        finished = true
+        vim.api.nvim_input("<Esc>")
+      else
+        vim.api.nvim_input("x")
+      end
     end
-    local done = result.end_message ~= vim.NIL and has_line(file_bufnr, agent_line)
-    if done or vim.api.nvim_get_current_buf() ~= file_bufnr then
-      return
+    typing_finished = function()
+      if finished and vim.api.nvim_get_mode().mode == "n" then
+        result.typed = { vim.api.nvim_buf_get_lines(file_bufnr, 1, 2, false)[1] }
+        return true
+      end
+      return false
     end
-    pending = ("// typed %d"):format(#result.typed + 1)
-    -- Below the unsaved line (line 1) and the lines typed so far.
-    vim.api.nvim_input(("%dGo%s<Esc>"):format(1 + #result.typed, pending))
+  else
+    -- A line is queued only when the previous one is in the buffer and Neovim is back in Normal
+    -- mode, so each typed line is one Normal-mode command.
+    type_next = function()
+      if pending then
+        if not has_line(file_bufnr, pending) or vim.api.nvim_get_mode().mode ~= "n" then
+          return
+        end
+        table.insert(result.typed, pending)
+        pending = nil
+      end
+      local done = result.end_message ~= vim.NIL and has_line(file_bufnr, agent_line)
+      if done or vim.api.nvim_get_current_buf() ~= file_bufnr then
+        return
+      end
+      pending = ("// typed %d"):format(#result.typed + 1)
+      -- Below the unsaved line (line 1) and the lines typed so far.
+      vim.api.nvim_input(("%dGo%s<Esc>"):format(1 + #result.typed, pending))
+    end
+    typing_finished = function()
+      return pending == nil
+    end
   end
   local typing = assert(vim.uv.new_timer())
   typing:start(30, 30, vim.schedule_wrap(type_next))
@@ -257,12 +296,12 @@ local function main()
   if not wait(job_timeout, function() return has_line(file_bufnr, agent_line) end) then
     record_error("the agent's change never reached the buffer")
   end
-  -- The line being typed, if any, finishes.
+  -- What is being typed finishes (the last line; the insert ends with <Esc>).
   if not wait(10000, function()
     type_next()
-    return pending == nil
+    return typing_finished()
   end) then
-    record_error("the last typed line never arrived")
+    record_error("the typing never finished")
   end
   typing:stop()
   typing:close()

@@ -2,6 +2,7 @@
 //! `codex app-server` on the fake model, landing in a buffer with unsaved changes while the
 //! user keeps typing in it, then undo.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -41,23 +42,23 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The Neovim scenario: a codex task lands in a modified buffer while the Lua script
-/// keeps typing elsewhere in that buffer (a new line, typed through `nvim_input`, about every
-/// 30 ms until the task ends), and undo in Neovim reverts the agent's change. Asserts: the task
-/// ends "done"; the buffer holds the unsaved line, every typed line in order and the agent's
-/// change; the file on disk is untouched and the buffer still unsaved; the change came as one
-/// edit between typed lines; the task document opened in a split that took the focus, the
-/// file's window kept; the agent was told the range given to `:BatonTask`; and `u`, once per
-/// line typed since the agent's edit plus once, reverts exactly the agent's edit, giving back
-/// the text the buffer had just before it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn neovim_task_lands_in_a_modified_buffer_while_typing_and_undo_reverts_it() {
-    let Some(nvim) = neovim::nvim_for_tests() else {
-        return;
-    };
-    let Some(codex) = testkit::codex::require_codex() else {
-        return;
-    };
+/// What one run of `e2e_task_typing.lua` left.
+struct Run {
+    results: Value,
+    /// The results, Neovim's stderr and baton's log lines about the task, for failure messages.
+    context: String,
+    file: PathBuf,
+    fake: FakeModel,
+    /// Holds the workspace: bind it (not `..`) so it lives as long as the test's checks.
+    _dir: tempfile::TempDir,
+}
+
+/// Runs the task scenario in Neovim with the real codex app-server (`typing`: "lines" or
+/// "insert", see the script) and checks what every variant must hold: no script error, baton
+/// attached, the task ended "done". `None` when Neovim or codex is missing (skipped).
+async fn run_task_while_typing(typing: &str) -> Option<Run> {
+    let nvim = neovim::nvim_for_tests()?;
+    let codex = testkit::codex::require_codex()?;
     let fake = FakeModel::start().await;
     // The patch's context is the buffer's line `    2`: the shadow holds the unsaved text. Pauses
     // before the patch and before the final message keep the user typing both before the
@@ -137,6 +138,7 @@ async fn neovim_task_lands_in_a_modified_buffer_while_typing_and_undo_reverts_it
             "XDG_CACHE_HOME".into(),
             dir.path().join("cache").display().to_string(),
         ),
+        ("BATON_TYPING".into(), typing.into()),
         ("BATON_JOB_TIMEOUT_MS".into(), "120000".into()),
     ];
     let script = neovim::lua_dir().join("e2e_task_typing.lua");
@@ -160,6 +162,37 @@ async fn neovim_task_lands_in_a_modified_buffer_while_typing_and_undo_reverts_it
     assert_eq!(results["errors"], json!([]), "{context}");
     assert_eq!(results["attached"], true, "{context}");
     assert_eq!(results["end_message"], "done", "{context}");
+    drop(home);
+    Some(Run {
+        context,
+        results: outcome.results.clone(),
+        file,
+        fake,
+        _dir: dir,
+    })
+}
+
+/// The Neovim scenario: a codex task lands in a modified buffer while the Lua script
+/// keeps typing elsewhere in that buffer (a new line, typed through `nvim_input`, about every
+/// 30 ms until the task ends), and undo in Neovim reverts the agent's change. Asserts: the task
+/// ends "done"; the buffer holds the unsaved line, every typed line in order and the agent's
+/// change; the file on disk is untouched and the buffer still unsaved; the change came as one
+/// edit between typed lines; the task document opened in a split that took the focus, the
+/// file's window kept; the agent was told the range given to `:BatonTask`; and `u`, once per
+/// line typed since the agent's edit plus once, reverts exactly the agent's edit, giving back
+/// the text the buffer had just before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_task_lands_in_a_modified_buffer_while_typing_and_undo_reverts_it() {
+    let Some(Run {
+        results,
+        context,
+        file,
+        fake,
+        _dir,
+    }) = run_task_while_typing("lines").await
+    else {
+        return;
+    };
 
     // Everything is in the buffer: the unsaved line, every typed line in order, the agent's
     // change; nothing reached the disk and the buffer is still unsaved.
@@ -241,5 +274,72 @@ async fn neovim_task_lands_in_a_modified_buffer_while_typing_and_undo_reverts_it
             && body.contains("(The user is looking at src/lib.rs, lines 6-8.)")),
         "{bodies:#?}"
     );
-    drop(home);
+}
+
+/// The same task while the user stays in Insert mode for the whole of it (one `o`, then a
+/// character about every 30 ms, `<Esc>` after the task), so the agent's edit lands in the middle
+/// of an insert. Neovim alone would put that edit into the insert's undo block (one `u` would
+/// take back the user's typing with it); the plugin closes the block around baton's edit.
+/// Asserts: the buffer holds the unsaved line, the whole typed line and the agent's change; the
+/// edit was applied in Insert mode, with characters typed before and after it; the first `u`
+/// takes back the characters typed after the edit, the second exactly the agent's edit, giving
+/// back the text from just before it (the characters typed before it included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_task_landing_during_an_insert_is_its_own_undo_step() {
+    let Some(Run {
+        results,
+        context,
+        file,
+        _dir,
+        ..
+    }) = run_task_while_typing("insert").await
+    else {
+        return;
+    };
+    const START: &str = "// typing ";
+    let typed = strings(&results["typed"]);
+    assert_eq!(typed.len(), 1, "{context}");
+    let final_line = &typed[0];
+    assert_eq!(
+        results["final_text"],
+        buffer_with(&typed, "20"),
+        "{context}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), ON_DISK);
+    assert_eq!(results["modified"], true, "{context}");
+
+    let edits = results["file_edits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let landing: Vec<&Value> = edits
+        .iter()
+        .filter(|edit| edit["before"] != edit["after"])
+        .collect();
+    assert_eq!(landing.len(), 1, "{context}");
+    let landing = landing[0];
+    assert_eq!(landing["mode"], "i", "{context}");
+    let before = landing["before"].as_str().unwrap_or("");
+    let line_then = before.lines().nth(1).unwrap_or("").to_string();
+    assert!(
+        line_then.starts_with(START)
+            && line_then.len() > START.len()
+            && final_line.starts_with(&line_then)
+            && final_line.len() > line_then.len(),
+        "typed before and after the edit, in one line: {context}"
+    );
+    assert_eq!(
+        before,
+        buffer_with(std::slice::from_ref(&line_then), "2"),
+        "{context}"
+    );
+
+    let undo_texts = strings(&results["undo_texts"]);
+    assert_eq!(results["undo_steps_to_revert_agent"], 2, "{context}");
+    assert_eq!(
+        undo_texts[0],
+        buffer_with(std::slice::from_ref(&line_then), "20"),
+        "{context}"
+    );
+    assert_eq!(undo_texts[1], before, "{context}");
 }
