@@ -5,12 +5,22 @@
 --   3. `:BatonCancel` cancels it (job ends "cancelled");
 --   4. `<leader>ae` in normal mode prompts (vim.ui.input) and edits the scope at the cursor;
 --   5. `<leader>ae` on a visual selection prompts and edits the selection;
---   6. `<leader>ac` cancels the running job.
+--   6. `<leader>ac` cancels the running job;
+--   7. `:'<,'>BatonTask <instruction>` from a visual selection starts an agent task (the scripted
+--      ACP agent rewrites the file); its change lands in the buffer and its document opens in a
+--      split (the plugin's showDocument handler), leaving the file's window in place;
+--   8. `:BatonTask slow task` from a scratch buffer (no file: the instruction goes alone) and
+--      `:BatonCancel` while the agent works (the task's turn ends "cancelled");
+--   9. the showDocument wrapper's other placements ('vsplit', 'tab', 'current', and 'split'
+--      with takeFocus false), around a stand-in for Neovim's own handler.
 --
 -- Input (environment): BATON_RESULT_FILE, BATON_BIN, BATON_PLUGIN_DIR (editors/neovim),
 -- BATON_FILE, BATON_ROOT, BATON_INIT_OPTIONS (JSON), BATON_JOB_TIMEOUT_MS.
 -- Output: JSON { attached, steps = { name -> { end_message, text } }, notifications, prompts,
--- errors }. Every wait has a timeout; a failed step is recorded in `errors`.
+-- task_windows (buffer names of the windows after step 7), task_current (the current window's
+-- buffer then), placements (step 9: name -> { tabs, windows_in_tab, current, document_shown,
+-- default_called }), errors }. `text` is always the file's buffer, whatever the current window
+-- shows. Every wait has a timeout; a failed step is recorded in `errors`.
 
 local result_file = assert(os.getenv("BATON_RESULT_FILE"), "BATON_RESULT_FILE is not set")
 local job_timeout = tonumber(os.getenv("BATON_JOB_TIMEOUT_MS") or "") or 30000
@@ -60,10 +70,13 @@ require("baton").setup({
   keymaps = true,
 })
 
+-- The buffer of BATON_FILE (set in main).
+local file_bufnr = 0
+
 local function buffer_text()
-  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  local lines = vim.api.nvim_buf_get_lines(file_bufnr, 0, -1, false)
   local text = table.concat(lines, "\n")
-  if vim.bo.eol then
+  if vim.bo[file_bufnr].eol then
     text = text .. "\n"
   end
   return text
@@ -99,6 +112,7 @@ end
 
 local function main()
   vim.cmd.edit(assert(os.getenv("BATON_FILE")))
+  file_bufnr = vim.api.nvim_get_current_buf()
   if not vim.wait(10000, function()
     return #vim.lsp.get_clients({ bufnr = 0, name = "baton" }) > 0
   end, 20) then
@@ -134,6 +148,56 @@ local function main()
     vim.wait(300)
     vim.api.nvim_feedkeys(vim.keycode("<leader>ac"), "x", false)
   end)
+
+  -- Last, because the task document takes the focus. `:` in visual mode starts the command
+  -- line with '<,'>, as a user would type it.
+  job_step("task_visual", function()
+    vim.api.nvim_win_set_cursor(0, { 2, 0 })
+    vim.api.nvim_feedkeys(vim.keycode("Vj:BatonTask rename one to uno<CR>"), "x", false)
+  end)
+  result.task_windows = {}
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    table.insert(result.task_windows, vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win)))
+  end
+  result.task_current = vim.api.nvim_buf_get_name(0)
+
+  -- A scratch buffer has no file to tell the agent about: the prompt is the instruction alone,
+  -- which the scripted agent answers by sleeping until it is cancelled.
+  job_step("task_cancel", function()
+    vim.cmd.enew()
+    vim.cmd("BatonTask slow task")
+  end, function()
+    vim.wait(300)
+    vim.cmd("BatonCancel")
+  end)
+
+  -- The wrapper opens the window; Neovim's handler (here a stand-in that only records the call)
+  -- would then focus it when takeFocus asks. Each case starts from the file alone on screen.
+  result.placements = {}
+  local document = vim.fn.fnamemodify(assert(os.getenv("BATON_FILE")), ":h") .. "/shown.md"
+  local cases = {
+    { name = "vsplit", where = "vsplit", focus = true },
+    { name = "tab", where = "tab", focus = true },
+    { name = "current", where = "current", focus = true },
+    { name = "split_no_focus", where = "split", focus = false },
+  }
+  for _, case in ipairs(cases) do
+    vim.api.nvim_set_current_buf(file_bufnr)
+    vim.cmd("silent! tabonly | silent! only")
+    local default_called = false
+    local handler = require("baton")._show_document_handler(function()
+      default_called = true
+      return { success = true }
+    end, case.where)
+    handler(nil, { uri = vim.uri_from_fname(document), takeFocus = case.focus }, {}, {})
+    result.placements[case.name] = {
+      tabs = #vim.api.nvim_list_tabpages(),
+      windows_in_tab = #vim.api.nvim_tabpage_list_wins(0),
+      current = vim.api.nvim_buf_get_name(0),
+      document_shown = #vim.fn.win_findbuf(vim.fn.bufnr(document)) > 0,
+      default_called = default_called,
+    }
+  end
 end
 
 local ok, err = pcall(main)

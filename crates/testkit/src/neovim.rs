@@ -142,10 +142,39 @@ fn result_path() -> PathBuf {
 /// `BATON_RESULT_FILE` set, kills it after `timeout`, and returns what it printed and the JSON it
 /// wrote. Fails if Neovim timed out or wrote no valid result, with its output in the error.
 ///
+/// The script runs as one call: while it waits (`vim.wait`) Neovim runs callbacks but never
+/// returns to its main loop, so it never closes an undo block — every change made meanwhile,
+/// the script's and the server's, is one undo step. Tests about undo use [`run_lua_session`].
+///
 /// This blocks the calling thread (it is plain `std::process`), so async tests should call it
 /// through `tokio::task::spawn_blocking` when they also drive something on the same runtime.
 pub fn run_lua_test(
     nvim: &Path,
+    script: &Path,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> anyhow::Result<NeovimOutcome> {
+    run_nvim(nvim, "-l", script, env, timeout)
+}
+
+/// Like [`run_lua_test`], but the script is sourced at startup (`-S script`) and Neovim then
+/// runs its main loop in Normal mode, as it does for a user: the script must only set things up
+/// (timers, autocommands, a coroutine resumed by them), write `BATON_RESULT_FILE` and end with
+/// `:qall!`. Keys given to `nvim_input` are then handled as typed ones, and each change made
+/// from a callback while Neovim waits for input is its own undo step, as in a real session.
+pub fn run_lua_session(
+    nvim: &Path,
+    script: &Path,
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> anyhow::Result<NeovimOutcome> {
+    run_nvim(nvim, "-S", script, env, timeout)
+}
+
+/// `nvim --headless --clean -n -i NONE -u NONE {flag} {script}`; see [`run_lua_test`].
+fn run_nvim(
+    nvim: &Path,
+    flag: &str,
     script: &Path,
     env: &[(&str, &str)],
     timeout: Duration,
@@ -161,7 +190,7 @@ pub fn run_lua_test(
             "NONE",
             "-u",
             "NONE",
-            "-l",
+            flag,
         ])
         .arg(script)
         .env("BATON_RESULT_FILE", &result_file)

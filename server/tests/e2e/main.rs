@@ -13,6 +13,7 @@ mod fuzz;
 mod index;
 mod multibyte;
 mod neovim;
+mod neovim_tasks;
 mod panics;
 mod stress;
 mod tasks;

@@ -86,7 +86,9 @@ async fn neovim_runs_the_marker_action_and_undoes_it() {
 
 /// The Neovim plugin's commands and keymaps in a real headless Neovim: `:BatonEdit` on a range,
 /// `:BatonStatus` and `:BatonCancel` while a job streams, `<leader>ae` in normal and visual mode
-/// (prompting through `vim.ui.input`) and `<leader>ac`.
+/// (prompting through `vim.ui.input`) and `<leader>ac`, and `:'<,'>BatonTask` with testkit's
+/// scripted ACP agent (the task's change lands in the buffer, its document opens in a split),
+/// `:BatonTask` then `:BatonCancel` on a task, and the plugin's `window/showDocument` placements (`split`, `vsplit`, `tab`, `current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
     let Some(nvim) = neovim::nvim_for_tests() else {
@@ -98,6 +100,8 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         "// plugin test\nfn one() -> i32 {\n    2\n}\n\nfn two() -> i32 {\n    2\n}\n";
     const AFTER_KEYMAP: &str =
         "// plugin test\nfn one() -> i32 {\n    3\n}\n\nfn two() -> i32 {\n    2\n}\n";
+    const AFTER_TASK: &str =
+        "// plugin test\nfn uno() -> i32 {\n    3\n}\n\nfn two() -> i32 {\n    2\n}\n";
     let slow = || {
         Reply::text("fn one() -> i32 {\n    // ".to_string() + &"x ".repeat(400) + "\n}").rate(20.0)
     };
@@ -106,14 +110,43 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
     fake.push(slow());
     fake.push(Reply::text("fn one() -> i32 {\n    3\n}").rate(400.0));
     fake.push(slow());
-    let dir = tempfile::tempdir().unwrap();
+    // Outside /tmp: the task's shadow lives under BATON_STATE_DIR.
+    let parent = testkit::codex::scratch_root().join("e2e-neovim-plugin");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::tempdir_in(parent).unwrap();
     let root = dir.path().join("workspace");
     std::fs::create_dir_all(root.join("src")).unwrap();
     let file = root.join("src/lib.rs");
     std::fs::write(&file, TEXT).unwrap();
+    // The scripted agent's one turn: rewrite the file as the earlier steps left it, renamed.
+    let agent_script = dir.path().join("agent.json");
+    let agent_log = dir.path().join("agent.log");
+    std::fs::write(
+        &agent_script,
+        serde_json::json!({
+            "turns": [[
+                { "type": "write", "path": "src/lib.rs", "content": AFTER_TASK },
+                { "type": "message", "text": "Renamed." },
+            ]],
+            // The second task's exact prompt (no file focus): work until cancelled.
+            "by_prompt": { "slow task": [{ "type": "sleep", "ms": 120_000 }] },
+            "log": agent_log,
+        })
+        .to_string(),
+    )
+    .unwrap();
     let init_options = serde_json::json!({
         "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
         "edit": { "flush_interval_ms": 20 },
+        "harness": {
+            "agent": "scripted",
+            "grace_ms": 1000,
+            "agents": { "scripted": {
+                "kind": "acp",
+                "command": [testkit::scripted_agent::binary_path()],
+                "env": { "SCRIPTED_AGENT_SCRIPT": agent_script },
+            }},
+        },
     })
     .to_string();
     let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,6 +169,10 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
             dir.path().join("config").display().to_string(),
         ),
         ("BATON_JOB_TIMEOUT_MS".into(), "30000".into()),
+        (
+            "BATON_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ),
     ];
     let script = neovim::lua_dir().join("e2e_plugin_commands.lua");
     let outcome = tokio::task::spawn_blocking(move || {
@@ -189,6 +226,61 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         Some(2),
         "{context}"
     );
+    // :'<,'>BatonTask: the agent's change landed in the buffer (not on disk), the agent was told
+    // the selected lines, and the task document opened in a split that took the focus, with the
+    // file still shown in its own window.
+    assert_eq!(step("task_visual")["end_message"], "done", "{context}");
+    assert_eq!(step("task_visual")["text"], AFTER_TASK, "{context}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), TEXT);
+    let agent_stdin = std::fs::read_to_string(&agent_log).unwrap_or_default();
+    assert!(
+        agent_stdin.contains("rename one to uno")
+            && agent_stdin.contains("(The user is looking at src/lib.rs, lines 2-3.)"),
+        "{agent_stdin}"
+    );
+    let windows: Vec<&str> = results["task_windows"]
+        .as_array()
+        .map(|names| names.iter().filter_map(|name| name.as_str()).collect())
+        .unwrap_or_default();
+    let is_task_document = |name: &str| name.contains("/tasks/task-") && name.ends_with(".md");
+    assert_eq!(windows.len(), 2, "{context}");
+    assert!(windows.contains(&file.to_str().unwrap()), "{context}");
+    assert!(
+        windows.iter().any(|name| is_task_document(name)),
+        "{context}"
+    );
+    assert!(
+        is_task_document(results["task_current"].as_str().unwrap_or("")),
+        "{context}"
+    );
+    // :BatonTask from a scratch buffer, cancelled with :BatonCancel while the agent works.
+    assert_eq!(step("task_cancel")["end_message"], "cancelled", "{context}");
+    assert_eq!(step("task_cancel")["text"], AFTER_TASK, "{context}");
+    // The other placements: a window (or tab) for the document is opened before Neovim's
+    // handler runs, the user's window stays current until that handler moves the focus; with
+    // 'current' the wrapper leaves everything to Neovim.
+    let file_name = file.to_str().unwrap();
+    let placement = |name: &str| &results["placements"][name];
+    for (name, tabs, windows_in_tab, shown) in [
+        ("vsplit", 1, 2, true),
+        ("tab", 2, 1, true),
+        ("current", 1, 1, false),
+        ("split_no_focus", 1, 2, true),
+    ] {
+        assert_eq!(placement(name)["tabs"], tabs, "{name}: {context}");
+        assert_eq!(
+            placement(name)["windows_in_tab"],
+            windows_in_tab,
+            "{name}: {context}"
+        );
+        assert_eq!(placement(name)["current"], file_name, "{name}: {context}");
+        assert_eq!(
+            placement(name)["document_shown"],
+            shown,
+            "{name}: {context}"
+        );
+        assert_eq!(placement(name)["default_called"], true, "{name}: {context}");
+    }
     let instructions: Vec<String> = fake
         .requests()
         .iter()

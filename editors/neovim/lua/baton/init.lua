@@ -4,12 +4,17 @@
 --     server = {},       -- merged into vim.lsp.config('baton'); false to configure the server yourself
 --     keymaps = false,   -- true for <leader>ae (edit, prompts) and <leader>ac (cancel), or a table
 --                        -- { edit = '<leader>ae', cancel = '<leader>ac' }
---     undojoin = true,   -- one undo step per job instead of one per streamed edit
+--     undojoin = true,   -- one undo step per job instead of one per streamed edit (an edit that
+--                        -- lands while you are in Insert mode is always its own undo step)
+--     show_document = 'split', -- where documents baton shows (a task's document) open:
+--                        -- 'split', 'vsplit', 'tab', or 'current' (Neovim's own handler, which
+--                        -- replaces the buffer in the current window)
 --   })
 --
--- Commands: :BatonEdit [instruction] (with a range or visual selection), :BatonCancel,
--- :BatonStatus. Everything goes through standard LSP: `workspace/executeCommand` with the
--- arguments documented in the README.
+-- Commands: :BatonEdit [instruction] (with a range or visual selection), :BatonTask {instruction}
+-- (hands the instruction to the configured agent, harness.agent; with a range or visual
+-- selection the agent is told which lines you mean), :BatonCancel, :BatonStatus. Everything goes
+-- through standard LSP: `workspace/executeCommand` with the arguments documented in the README.
 
 local M = {}
 
@@ -17,6 +22,7 @@ local defaults = {
   server = {},
   keymaps = false,
   undojoin = true,
+  show_document = 'split',
 }
 
 local default_keys = { edit = '<leader>ae', cancel = '<leader>ac' }
@@ -110,6 +116,37 @@ function M.edit(instruction, target)
   exec(client, 'baton.edit', { argument }, bufnr)
 end
 
+--- Starts `baton.task`: the agent works on `instruction` in a shadow copy of the workspace and
+--- its changes land in the buffers as edits. The current buffer (and `target`, as for M.edit,
+--- when given) tells the agent where the user is looking; a buffer without a file name or not
+--- attached to baton (a scratch buffer) is left out, and the task runs on the instruction alone.
+function M.task(instruction, target)
+  if not (instruction and instruction:match('%S')) then
+    notify('a task needs an instruction: :BatonTask {instruction}', vim.log.levels.WARN)
+    return
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = baton_client(bufnr)
+  if not client then
+    notify('the baton language server is not running', vim.log.levels.WARN)
+    return
+  end
+  local argument = { instruction = instruction }
+  if vim.lsp.buf_is_attached(bufnr, client.id) and vim.api.nvim_buf_get_name(bufnr) ~= '' then
+    argument.textDocument = { uri = vim.uri_from_bufnr(bufnr) }
+    if target ~= nil then
+      argument.range = target_range(bufnr, target, client.offset_encoding)
+    end
+  end
+  exec(client, 'baton.task', { argument }, bufnr, function(result)
+    -- The task document opens through window/showDocument; this names it for when it cannot.
+    if type(result) == 'table' and result.task then
+      local document = result.document and vim.uri_to_fname(result.document) or '?'
+      notify(('task %s started (%s)'):format(result.task, document))
+    end
+  end)
+end
+
 --- Cancels every running baton job.
 function M.cancel()
   local client = baton_client()
@@ -163,14 +200,30 @@ local function edited_buffers(edit)
   return buffers
 end
 
-local function undojoin_handler(default_handler)
+-- Insert mode: a change made from a callback while the user is typing joins the undo block of
+-- that insert, so one `u` would take back the user's typing together with baton's edit. Closing
+-- the block before and after baton's edit (what CTRL-G u does) makes the edit an undo step of its
+-- own; the rest of the insert is a new step, as after CTRL-G u.
+local function break_undo_sequence()
+  vim.cmd('let &g:undolevels = &g:undolevels')
+end
+
+local function undojoin_handler(default_handler, join)
+  if join == nil then
+    join = true
+  end
   return function(err, params, ctx, config)
     local buffers = edited_buffers(params and params.edit)
+    local inserting = vim.api.nvim_get_mode().mode:find('^[iR]') ~= nil
+      and vim.tbl_contains(buffers, vim.api.nvim_get_current_buf())
+    if inserting then
+      break_undo_sequence()
+    end
     local before = {}
     for _, bufnr in ipairs(buffers) do
       local tick = vim.api.nvim_buf_get_changedtick(bufnr)
       before[bufnr] = tick
-      if joinable[bufnr] == tick then
+      if join and joinable[bufnr] == tick then
         -- E790 (undojoin after undo) and friends must not stop the edit.
         vim.api.nvim_buf_call(bufnr, function()
           pcall(vim.cmd.undojoin)
@@ -178,6 +231,9 @@ local function undojoin_handler(default_handler)
       end
     end
     local response = default_handler(err, params, ctx, config)
+    if inserting then
+      break_undo_sequence()
+    end
     for _, bufnr in ipairs(buffers) do
       if vim.api.nvim_buf_is_valid(bufnr) then
         local tick = vim.api.nvim_buf_get_changedtick(bufnr)
@@ -186,6 +242,42 @@ local function undojoin_handler(default_handler)
       end
     end
     return response
+  end
+end
+
+-- window/showDocument: baton shows a task's document (and a task's diff) with takeFocus. Neovim's
+-- own handler then puts the document in the current window, hiding the buffer the user was
+-- editing, the one the agent's changes land in. With show_document = 'split' (or 'vsplit',
+-- 'tab') a new window is opened for the document first; Neovim's handler, which reuses a window
+-- already showing the document, then fills in the rest (focus, selection, jumplist).
+
+local split_commands = { split = 'belowright split', vsplit = 'belowright vsplit', tab = 'tab split' }
+
+--- Whether a window in any tab page shows `bufnr` (Neovim's handler looks in all of them).
+local function shown_anywhere(bufnr)
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == bufnr then
+      return true
+    end
+  end
+  return false
+end
+
+local function show_document_handler(default_handler, where)
+  return function(err, params, ctx, config)
+    local split = split_commands[where]
+    if split and params and params.uri and not params.external then
+      local bufnr = vim.uri_to_bufnr(params.uri)
+      if not shown_anywhere(bufnr) then
+        local previous = vim.api.nvim_get_current_win()
+        vim.cmd(split)
+        vim.api.nvim_win_set_buf(0, bufnr)
+        -- Back to the user's window: Neovim's handler records the jump from there and moves
+        -- the focus to the document only when takeFocus asks for it.
+        vim.api.nvim_set_current_win(previous)
+      end
+    end
+    return default_handler(err, params, ctx, config)
   end
 end
 
@@ -225,11 +317,14 @@ function M.setup(opts)
 
   if opts.server ~= false then
     local server = vim.deepcopy(opts.server)
-    if opts.undojoin then
-      server.handlers = server.handlers or {}
-      local default_handler = server.handlers['workspace/applyEdit']
-        or vim.lsp.handlers['workspace/applyEdit']
-      server.handlers['workspace/applyEdit'] = undojoin_handler(default_handler)
+    -- Always wrapped: undojoin = false only stops the joining, not the Insert-mode break.
+    server.handlers = server.handlers or {}
+    local default_apply = server.handlers['workspace/applyEdit'] or vim.lsp.handlers['workspace/applyEdit']
+    server.handlers['workspace/applyEdit'] = undojoin_handler(default_apply, opts.undojoin)
+    if opts.show_document ~= 'current' then
+      local default_handler = server.handlers['window/showDocument']
+        or vim.lsp.handlers['window/showDocument']
+      server.handlers['window/showDocument'] = show_document_handler(default_handler, opts.show_document)
     end
     vim.lsp.config('baton', server)
     vim.lsp.enable('baton')
@@ -248,18 +343,29 @@ function M.setup(opts)
     end,
   })
 
-  vim.api.nvim_create_user_command('BatonEdit', function(command)
-    local target = nil
-    if command.range > 0 then
-      -- From visual mode the range is '<,'>: use the marks, which also carry columns.
-      local from_visual = command.line1 == vim.fn.line("'<") and command.line2 == vim.fn.line("'>")
-      target = from_visual and 'visual' or { command.line1, command.line2 }
+  --- The target of a command given a range: nil without one.
+  local function command_target(command)
+    if command.range == 0 then
+      return nil
     end
-    M.edit(command.args, target)
+    -- From visual mode the range is '<,'>: use the marks, which also carry columns.
+    local from_visual = command.line1 == vim.fn.line("'<") and command.line2 == vim.fn.line("'>")
+    return from_visual and 'visual' or { command.line1, command.line2 }
+  end
+
+  vim.api.nvim_create_user_command('BatonEdit', function(command)
+    M.edit(command.args, command_target(command))
   end, {
     nargs = '*',
     range = true,
     desc = 'baton: edit the selection, the range or the scope at the cursor',
+  })
+  vim.api.nvim_create_user_command('BatonTask', function(command)
+    M.task(command.args, command_target(command))
+  end, {
+    nargs = '+',
+    range = true,
+    desc = 'baton: hand a task to the agent (about the range or selection, if given)',
   })
   vim.api.nvim_create_user_command('BatonCancel', M.cancel, { desc = 'baton: cancel every running job' })
   vim.api.nvim_create_user_command('BatonStatus', M.status, { desc = 'baton: show running jobs' })
@@ -269,7 +375,8 @@ function M.setup(opts)
   end
 end
 
--- For tests: the undo-joining wrapper around a `workspace/applyEdit` handler.
+-- For tests: the undo wrapper around a `workspace/applyEdit` handler.
 M._undojoin_handler = undojoin_handler
+M._show_document_handler = show_document_handler
 
 return M
