@@ -15,4 +15,5 @@ mod multibyte;
 mod neovim;
 mod panics;
 mod stress;
+mod task_faults;
 mod tasks;
