@@ -454,7 +454,12 @@ impl TaskRun {
                         }
                         AgentEvent::FilesChanged { changes, .. } => {
                             let found = match &shadow {
-                                Some(shadow) => diff_shadow(shadow.clone()).await,
+                                Some(shadow) => {
+                                    // The shadow's diff cannot see writes that left it.
+                                    let mut found = outside_reports(shadow.root(), &changes);
+                                    found.extend(diff_shadow(shadow.clone()).await);
+                                    found
+                                }
                                 None => self.remote_changes(&mut remote_texts, changes),
                             };
                             self.land(&mut lander, found).await;
@@ -986,6 +991,71 @@ fn kind_code(kind: PermissionKind) -> u8 {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The changes an agent reported at paths that resolve outside its shadow (an absolute path
+/// elsewhere, `..`, a symlink leading out), as refusals: diffing the shadow never finds those
+/// writes, yet the user must be told they were not landed.
+fn outside_reports(root: &Path, reported: &[ReportedChange]) -> Vec<Change> {
+    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let paths = reported.iter().flat_map(|change| {
+        let moved = match &change.kind {
+            ReportedKind::Update { move_path, .. } => move_path.as_ref(),
+            _ => None,
+        };
+        std::iter::once(&change.path).chain(moved)
+    });
+    let mut refused = Vec::new();
+    for path in paths {
+        let lexical = normalize(&root.join(path));
+        let relative = lexical
+            .strip_prefix(root)
+            .or_else(|_| lexical.strip_prefix(&real_root))
+            .ok()
+            .map(Path::to_path_buf);
+        let resolved = resolve_existing(&lexical);
+        if relative.is_some() && resolved.starts_with(&real_root) {
+            continue;
+        }
+        refused.push(Change::Refused {
+            path: relative.unwrap_or_else(|| path.clone()),
+            reason: Refusal::OutsideWorkspace { target: resolved },
+        });
+    }
+    refused
+}
+
+/// `path` with `.` and `..` taken out, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with its longest existing ancestor's symlinks resolved.
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 async fn diff_shadow(shadow: Arc<Shadow>) -> Vec<Change> {
