@@ -302,7 +302,20 @@ async fn agent_crash_mid_task_fails_the_turn_keeps_its_file_and_user_text() {
 
     // Still serving: status answers and a second task works.
     assert_serving(&harness).await;
-    let (second, end) = run_task(&harness, "the second task").await;
+    // A reply to the crashed task is refused with a message.
+    harness
+        .execute(
+            "baton.task.reply",
+            json!([{ "task": answer["task"], "text": "are you there?" }]),
+        )
+        .await
+        .ok();
+    harness
+        .wait_for_message("has ended; start a new task")
+        .await;
+    let (second, token) = start_task(&harness, "the second task").await;
+    let second_pid = agent_pid(&harness).await;
+    let end = progress_end(&harness, &token, TASK_WAIT).await;
     assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
     assert_eq!(second["task"], 2);
     let notes = harness.uri_of("notes.md");
@@ -312,6 +325,7 @@ async fn agent_crash_mid_task_fails_the_turn_keeps_its_file_and_user_text() {
     );
     assert_no_edit_outside(&harness, &answer);
     harness.finish().await;
+    assert_gone(second_pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +368,13 @@ async fn hung_agent_is_cancelled_and_killed_by_command_and_by_progress_cancel() 
     assert_eq!(harness.agreed_text(&lib).await, LIB_UNSAVED);
     assert_serving(&harness).await;
     assert_disk_untouched(&harness.root);
+
+    // The editor quits while an agent hangs: baton does not leave it behind.
+    let (answer, _) = start_task(&harness, "hang at exit").await;
+    let pid = agent_pid(&harness).await;
+    document_with(&answer, &["hanging now"]).await;
     harness.finish().await;
+    assert_gone(pid).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,8 +397,10 @@ async fn malformed_lines_and_a_flood_of_updates_leave_the_whole_message() {
     steps.push(json!({ "type": "flood", "count": 2000 }));
     steps.push(message("end"));
     steps.push(write("notes.md", "notes\nafter the flood\n"));
-    let script = json!({ "turns": [steps] });
-    let harness = start(ClientProfile::Neovim, script, json!({})).await;
+    let home = scratch_home();
+    let agent_log = home.path().join("agent.log");
+    let script = json!({ "turns": [steps], "log": agent_log });
+    let harness = start_in(home, ClientProfile::Neovim, script, json!({})).await;
     let (answer, token) = start_task(&harness, "flood").await;
     let pid = agent_pid(&harness).await;
     let end = progress_end(&harness, &token, TASK_WAIT).await;
@@ -400,6 +422,14 @@ async fn malformed_lines_and_a_flood_of_updates_leave_the_whole_message() {
         .filter(|line| line.starts_with("- warning:"))
         .count();
     assert!(warnings > 0, "no warnings in\n{document}");
+    // The agent's unknown request was answered (method not found), not left waiting.
+    let received = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(
+        received
+            .lines()
+            .any(|line| line.contains("scripted-request-") && line.contains("-32601")),
+        "no answer to the unknown request in\n{received}"
+    );
     let notes = harness.uri_of("notes.md");
     assert_eq!(
         harness.client.state().files.get(&notes),
