@@ -47,11 +47,13 @@ pub async fn serve_stdio() {
     });
     let service = ordered::Ordered {
         inner: service,
-        session,
+        session: session.clone(),
     };
     Server::new(crate::stdio::input(), crate::stdio::output(), socket)
         .serve(service)
         .await;
+    // The client went away without `shutdown` (or after it): no agent outlives the server.
+    session.tasks.shutdown().await;
 }
 
 impl Backend {
@@ -245,6 +247,7 @@ impl LanguageServer for Backend {
             let _ = tokio::task::spawn_blocking(move || index.save_cache()).await;
         }
         let cancelled = self.session.jobs.cancel_all();
+        self.session.tasks.shutdown().await;
         tracing::info!(cancelled, "shutdown");
         Ok(())
     }

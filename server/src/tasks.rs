@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use harness::agent::{
-    self, AgentEvent, AgentKind, AgentSpec, Approval, PermissionAnswer, PermissionId,
+    self, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, PermissionAnswer, PermissionId,
     PermissionKind, ReportedChange, ReportedKind, SessionOptions, TurnEnd,
 };
 use harness::changes::{Change, Limits, Refusal};
@@ -66,6 +66,8 @@ pub struct TaskEntry {
     pub job: Mutex<Option<String>>,
     /// The whole diff of the task (base → agent), kept up to date for `baton.task.diff`.
     diff: Mutex<String>,
+    /// The agent, once started: what [`Tasks::shutdown`] stops.
+    agent: Mutex<Option<AgentHandle>>,
 }
 
 /// What the user asks of a running task.
@@ -113,6 +115,24 @@ impl Tasks {
             .collect();
         found.sort_by_key(|entry| std::cmp::Reverse(entry.id));
         found
+    }
+
+    /// Stops every task's agent and waits until each is gone (interrupt, grace period, then
+    /// kill): the server is going away, and an agent that ignores stdin EOF (codex-acp) or
+    /// SIGTERM would outlive it.
+    pub async fn shutdown(&self) {
+        let agents: Vec<AgentHandle> = self
+            .tasks
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .agent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
+            .collect();
+        futures::future::join_all(agents.iter().map(AgentHandle::shutdown)).await;
     }
 
     pub fn ids(&self) -> Vec<u64> {
@@ -262,6 +282,7 @@ pub fn start(
         changed: Mutex::new(Vec::new()),
         job: Mutex::new(None),
         diff: Mutex::new(String::new()),
+        agent: Mutex::new(None),
     });
     session.tasks.tasks.insert(id, entry.clone());
     let (token, cancel) = session.jobs.start();
@@ -394,6 +415,7 @@ impl TaskRun {
                 return;
             }
         };
+        *self.entry.agent.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
         let prompt = self.prompt_text(&self.request.instruction.clone());
         if let Err(err) = handle.prompt(prompt) {
             self.fail(&token, err.to_string()).await;
