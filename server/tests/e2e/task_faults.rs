@@ -258,6 +258,18 @@ async fn assert_serving(harness: &Harness) {
     assert!(status["tasks"].is_array(), "{status}");
 }
 
+/// Runs a code action's command (task commands answer `{task}`, not a job token).
+async fn run_command(harness: &Harness, action: &Value) -> Value {
+    let command = &action["command"];
+    harness
+        .execute(
+            command["command"].as_str().unwrap(),
+            command["arguments"].clone(),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{} fails: {err:?}", action["title"]))
+}
+
 fn write(path: &str, content: &str) -> Value {
     json!({ "type": "write", "path": path, "content": content })
 }
@@ -313,6 +325,23 @@ async fn agent_crash_mid_task_fails_the_turn_keeps_its_file_and_user_text() {
     harness
         .wait_for_message("has ended; start a new task")
         .await;
+    // Review still works once the agent is gone: undo its change, keeping the unsaved line.
+    let actions = harness
+        .code_actions(&lib, ((0, 0), (0, 0)), json!([]))
+        .await;
+    run_command(
+        &harness,
+        crate::support::find_action(&actions, "changes to this file"),
+    )
+    .await;
+    harness
+        .client
+        .wait_for("the undo to land", TASK_WAIT, |state| {
+            (state.text(&lib) == Some(LIB_UNSAVED)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(&lib)));
+    assert_eq!(harness.agreed_text(&lib).await, LIB_UNSAVED);
     let (second, token) = start_task(&harness, "the second task").await;
     let second_pid = agent_pid(&harness).await;
     let end = progress_end(&harness, &token, TASK_WAIT).await;
@@ -560,14 +589,7 @@ async fn helix_answers_a_permission_through_the_task_documents_code_action() {
         .code_actions(&uri, ((line, 0), (line, 0)), json!([]))
         .await;
     let allow = crate::support::find_action(&actions, "Allow once");
-    let command = &allow["command"];
-    harness
-        .execute(
-            command["command"].as_str().unwrap(),
-            command["arguments"].clone(),
-        )
-        .await
-        .expect("the permission command answers");
+    run_command(&harness, allow).await;
     let end = progress_end(&harness, &token, TASK_WAIT).await;
     assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
 
@@ -678,14 +700,7 @@ async fn undo_keeps_the_users_typing_keep_marks_kept_and_diff_is_written() {
         .code_actions(&lib, ((0, 0), (0, 0)), json!([]))
         .await;
     let undo = crate::support::find_action(&actions, "changes to this file");
-    let command = &undo["command"];
-    harness
-        .execute(
-            command["command"].as_str().unwrap(),
-            command["arguments"].clone(),
-        )
-        .await
-        .expect("undo answers");
+    run_command(&harness, undo).await;
     let restored = format!("// mine\n{LIB_ON_DISK}");
     harness
         .client
@@ -736,7 +751,8 @@ async fn read_diff(harness: &Harness, task: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_runs_the_next_turn_in_the_same_agent_process() {
-    let script = json!({ "turns": [
+    // Like codex-acp, the agent ignores stdin EOF: baton must stop it when the editor quits.
+    let script = json!({ "exit_on_eof": false, "turns": [
         [write("notes.md", "notes\none\n"), message("first turn")],
         [write("notes.md", "notes\none\ntwo\n"), message("second turn")],
     ]});
