@@ -813,3 +813,45 @@ async fn a_reply_runs_the_next_turn_in_the_same_agent_process() {
     harness.finish().await;
     assert_gone(pid).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_a_permission_waits_withdraws_it_and_stops_the_agent() {
+    let script = json!({ "exit_on_eof": false, "turns": [[
+        { "type": "permission", "title": "Edit notes.md", "kind": "edit", "path": "notes.md",
+          "allowed": [write("notes.md", "notes\nallowed\n")] },
+        message("never reached"),
+    ]]});
+    let harness = start(ClientProfile::Helix, script, json!({ "approval": "ask" })).await;
+    let (answer, token) = start_task(&harness, "ask, then be cancelled").await;
+    let pid = agent_pid(&harness).await;
+    document_with(&answer, &["- [?] permission #1"]).await;
+    harness
+        .execute("baton.cancel", json!([{ "job": token }]))
+        .await
+        .expect("baton.cancel answers");
+    let end = progress_end(&harness, &token, CANCEL_WAIT).await;
+    assert_eq!(end, "cancelled");
+    assert_gone(pid).await;
+    let document = document_with(&answer, &["#1: Edit notes.md → withdrawn"]).await;
+    assert!(!document.contains("[?] permission"), "{document}");
+    assert!(!document.contains("never reached"), "{document}");
+    // A late answer to the withdrawn request changes nothing.
+    harness
+        .execute(
+            "baton.task.permission",
+            json!([{ "task": answer["task"], "id": 1, "answer": "allow-once" }]),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        harness
+            .client
+            .state()
+            .files
+            .get(&harness.uri_of("notes.md")),
+        None
+    );
+    assert_serving(&harness).await;
+    assert_disk_untouched(&harness.root);
+    harness.finish().await;
+}
