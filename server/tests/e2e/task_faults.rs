@@ -855,3 +855,64 @@ async fn cancelling_while_a_permission_waits_withdraws_it_and_stops_the_agent() 
     assert_disk_untouched(&harness.root);
     harness.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_agent_that_never_answers_initialize_stops_it() {
+    let home = scratch_home();
+    let pid_file = home.path().join("agent.pid");
+    // An "agent" that starts and never says a word: the handshake hangs.
+    let silent = format!("echo $$ > '{}'; exec sleep 600", pid_file.display());
+    let settings = json!({ "agents": { "scripted": { "command": ["sh", "-c", silent] } } });
+    let harness = start_in(home, ClientProfile::Neovim, json!({}), settings).await;
+    let (answer, token) = start_task(&harness, "never starts").await;
+    let pid = agent_pid(&harness).await;
+    harness
+        .client
+        .wait_for("the task to be starting its agent", TASK_WAIT, |state| {
+            state
+                .progress
+                .get(&token)?
+                .iter()
+                .any(|event| {
+                    event
+                        .message
+                        .as_deref()
+                        .is_some_and(|message| message.starts_with("starting"))
+                })
+                .then_some(())
+        })
+        .await
+        .unwrap();
+    harness
+        .execute("baton.cancel", json!([token]))
+        .await
+        .expect("baton.cancel answers");
+    let end = progress_end(&harness, &token, CANCEL_WAIT).await;
+    assert_eq!(end, "cancelled");
+    assert_gone(pid).await;
+    document_with(&answer, &["cancelled"]).await;
+    assert_serving(&harness).await;
+
+    // The editor quits while another agent hangs in its handshake: it does not stay behind.
+    let (_, token) = start_task(&harness, "never starts either").await;
+    let pid = agent_pid(&harness).await;
+    harness
+        .client
+        .wait_for("the task to be starting its agent", TASK_WAIT, |state| {
+            state
+                .progress
+                .get(&token)?
+                .iter()
+                .any(|event| {
+                    event
+                        .message
+                        .as_deref()
+                        .is_some_and(|message| message.starts_with("starting"))
+                })
+                .then_some(())
+        })
+        .await
+        .unwrap();
+    harness.finish().await;
+    assert_gone(pid).await;
+}
