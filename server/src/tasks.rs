@@ -68,6 +68,12 @@ pub struct TaskEntry {
     diff: Mutex<String>,
     /// The agent, once started: what [`Tasks::shutdown`] stops.
     agent: Mutex<Option<AgentHandle>>,
+    /// Held by the task until its agent has started (or it gave up), so that
+    /// [`Tasks::shutdown`] can wait for an agent that is still starting.
+    starting: Arc<tokio::sync::Mutex<()>>,
+    /// Cancelled by [`Tasks::shutdown`]: an agent not started yet never starts, and one in
+    /// its handshake is stopped.
+    stop: CancellationToken,
 }
 
 /// What the user asks of a running task.
@@ -121,8 +127,14 @@ impl Tasks {
     /// kill): the server is going away, and an agent that ignores stdin EOF (codex-acp) or
     /// SIGTERM would outlive it.
     pub async fn shutdown(&self) {
-        let agents: Vec<AgentHandle> = self
-            .tasks
+        let entries: Vec<Arc<TaskEntry>> = self.tasks.iter().map(|e| e.value().clone()).collect();
+        for entry in &entries {
+            entry.stop.cancel();
+        }
+        for entry in &entries {
+            let _started = entry.starting.lock().await;
+        }
+        let agents: Vec<AgentHandle> = entries
             .iter()
             .filter_map(|entry| {
                 entry
@@ -283,7 +295,14 @@ pub fn start(
         job: Mutex::new(None),
         diff: Mutex::new(String::new()),
         agent: Mutex::new(None),
+        starting: Arc::new(tokio::sync::Mutex::new(())),
+        stop: CancellationToken::new(),
     });
+    let starting = entry
+        .starting
+        .clone()
+        .try_lock_owned()
+        .expect("a new task's lock is free");
     session.tasks.tasks.insert(id, entry.clone());
     let (token, cancel) = session.jobs.start();
     *entry.job.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
@@ -300,7 +319,7 @@ pub fn start(
     };
     let title = format!("baton task {id}");
     crate::job_guard::spawn(session, frontend, token.clone(), title, move |frontend| {
-        run.run(frontend, token, cancel, controls)
+        run.run(frontend, token, cancel, controls, starting)
     });
     Ok(json!({
         "task": id,
@@ -345,6 +364,7 @@ impl TaskRun {
         token: String,
         cancel: CancellationToken,
         mut controls: mpsc::UnboundedReceiver<Control>,
+        starting: tokio::sync::OwnedMutexGuard<()>,
     ) {
         self.frontend = frontend;
         let title = format!("baton task: {}", self.log().title);
@@ -408,14 +428,28 @@ impl TaskRun {
         self.frontend
             .progress_report(&token, format!("starting {}", self.spec.name))
             .await;
-        let (handle, mut events) = match agent::start(&self.spec, options).await {
-            Ok(started) => started,
-            Err(err) => {
+        // The handshake can hang: cancelling (or the server shutting down) drops the start,
+        // which kills the agent's process (`kill_on_drop`).
+        let stop = self.entry.stop.clone();
+        let started = tokio::select! {
+            biased;
+            _ = stop.cancelled() => None,
+            _ = cancel.cancelled() => None,
+            started = agent::start(&self.spec, options) => Some(started),
+        };
+        let (handle, mut events) = match started {
+            Some(Ok(started)) => started,
+            Some(Err(err)) => {
                 self.fail(&token, err.to_string()).await;
+                return;
+            }
+            None => {
+                self.cancelled_before_start(&token).await;
                 return;
             }
         };
         *self.entry.agent.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        drop(starting);
         let prompt = self.prompt_text(&self.request.instruction.clone());
         if let Err(err) = handle.prompt(prompt) {
             self.fail(&token, err.to_string()).await;
@@ -923,6 +957,23 @@ impl TaskRun {
                 MessageLevel::Error,
                 format!("baton task {}: {reason}", self.entry.id),
             )
+            .await;
+        self.session.jobs.finish(token);
+        *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Ends a task cancelled while its agent was starting (nothing ran yet).
+    async fn cancelled_before_start(&mut self, token: &str) {
+        {
+            let mut log = self.log();
+            log.errors.push("cancelled by you".into());
+            log.status = "cancelled before the agent started".into();
+        }
+        let text = self.log().render();
+        let _ = std::fs::write(&self.entry.document, &text);
+        self.document_text = text;
+        self.frontend
+            .progress_end(token, "cancelled".to_string())
             .await;
         self.session.jobs.finish(token);
         *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
