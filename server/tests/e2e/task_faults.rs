@@ -916,3 +916,77 @@ async fn cancelling_an_agent_that_never_answers_initialize_stops_it() {
     harness.finish().await;
     assert_gone(pid).await;
 }
+
+/// Runs the code action titled `title` on the task document's line for permission `id`
+/// (the document is open in the client).
+async fn answer_in_document(harness: &Harness, uri: &str, id: u64, title: &str) {
+    let needle = format!("- [?] permission #{id}:");
+    let text = harness
+        .client
+        .wait_for(&format!("permission #{id} to wait"), TASK_WAIT, |state| {
+            state
+                .text(uri)
+                .filter(|text| text.contains(&needle))
+                .map(str::to_string)
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(uri)));
+    let line = text.lines().position(|l| l.starts_with(&needle)).unwrap() as u32;
+    let actions = harness
+        .code_actions(uri, ((line, 0), (line, 0)), json!([]))
+        .await;
+    run_command(harness, crate::support::find_action(&actions, title)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_edits_for_the_task_covers_later_edits_and_not_commands() {
+    let script = json!({ "turns": [[
+        { "type": "permission", "title": "Write notes.md", "kind": "edit", "path": "notes.md",
+          "allowed": [write("notes.md", "notes\nfirst\n")] },
+        { "type": "permission", "title": "Write src/lib.rs", "kind": "edit", "path": "src/lib.rs",
+          "allowed": [write("src/lib.rs", LIB_TWENTY)] },
+        { "type": "permission", "title": "Running the migration", "kind": "execute",
+          "allowed": [write("ran.txt", "ran\n")], "rejected": [message("command denied")] },
+        message(" finished"),
+    ]]});
+    let harness = start(ClientProfile::Helix, script, json!({ "approval": "ask" })).await;
+    let (answer, token) = start_task(&harness, "three permissions").await;
+    let text = document_with(&answer, &["- [?] permission #1:"]).await;
+    let uri = answer["document"].as_str().unwrap().to_string();
+    harness.client.open(&uri, "markdown", &text).await;
+    answer_in_document(&harness, &uri, 1, "Allow for this task").await;
+    // The second edit is not asked; the command is.
+    answer_in_document(&harness, &uri, 3, "Deny").await;
+    let end = progress_end(&harness, &token, TASK_WAIT).await;
+    assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
+    let needles = [
+        "command denied finished",
+        "#1: Write notes.md → allowed for this task (code action)",
+        "#2: Write src/lib.rs → allowed (you allowed this for the task)",
+        "#3: Run `Running the migration` → denied (code action)",
+    ];
+    harness
+        .client
+        .wait_for("the document to tell it all", TASK_WAIT, |state| {
+            let text = state.text(&uri)?;
+            needles
+                .iter()
+                .all(|needle| text.contains(needle))
+                .then_some(())
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(&uri)));
+    assert_eq!(harness.agreed_text(&uri).await, harness.client.text(&uri));
+    let files = harness.client.state().files;
+    assert_eq!(
+        files.get(&harness.uri_of("notes.md")),
+        Some(&Some("notes\nfirst\n".to_string()))
+    );
+    assert_eq!(
+        files.get(&harness.uri_of("src/lib.rs")),
+        Some(&Some(LIB_TWENTY.to_string()))
+    );
+    assert_eq!(files.get(&harness.uri_of("ran.txt")), None);
+    assert_disk_untouched(&harness.root);
+    harness.finish().await;
+}
