@@ -18,7 +18,7 @@ pub mod document;
 pub mod files;
 pub mod landing;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -469,7 +469,8 @@ impl TaskRun {
         let mut turn = 0usize;
         let mut dirty = true;
         let mut allowed_kinds: HashSet<u8> = HashSet::new();
-        let mut asked: HashSet<PermissionId> = HashSet::new();
+        // The requests put to the user, with their kind (what "allow for this task" covers).
+        let mut asked: HashMap<PermissionId, u8> = HashMap::new();
         let keep_alive = Duration::from_secs(self.harness().keep_alive_s);
         let mut idle_since: Option<tokio::time::Instant> = None;
         let mut exited = false;
@@ -541,7 +542,7 @@ impl TaskRun {
                                     answer: Some("allowed (you allowed this for the task)".into()),
                                 });
                             } else {
-                                asked.insert(request.id);
+                                asked.insert(request.id, kind);
                                 self.ask(&request.title, &request.detail, request.id);
                                 self.log().permissions.push(PermissionEntry {
                                     id: request.id, title: request.title, detail: request.detail, answer: None,
@@ -631,14 +632,14 @@ impl TaskRun {
                         Control::Permission { id, answer, how } => {
                             let mut log = self.log();
                             let Some(entry) = log.permissions.iter_mut().find(|p| p.id == id) else { continue };
-                            if entry.answer.is_some() || !asked.contains(&id) {
+                            let Some(&kind) = asked.get(&id) else { continue };
+                            if entry.answer.is_some() {
                                 continue;
                             }
                             entry.answer = Some(how);
                             drop(log);
                             if answer == PermissionAnswer::AllowForTask {
                                 // The kind of the request decides what "for this task" covers.
-                                let kind = self.permission_kind(id);
                                 allowed_kinds.insert(kind);
                             }
                             let _ = handle.answer(id, answer);
@@ -696,23 +697,6 @@ impl TaskRun {
             if let Some(live) = self.document_live.take() {
                 let _ = live.send(Proposal::Finish);
             }
-        }
-    }
-
-    fn permission_kind(&self, id: PermissionId) -> u8 {
-        let log = self.log();
-        let title = log
-            .permissions
-            .iter()
-            .find(|p| p.id == id)
-            .map(|p| p.title.to_lowercase())
-            .unwrap_or_default();
-        if title.starts_with("run") || title.contains("command") {
-            kind_code(PermissionKind::Command)
-        } else if title.starts_with("edit") || title.contains("patch") {
-            kind_code(PermissionKind::Edit)
-        } else {
-            kind_code(PermissionKind::Other)
         }
     }
 
