@@ -280,15 +280,23 @@ fn message(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_crash_mid_task_fails_the_turn_keeps_its_file_and_user_text() {
+    let home = scratch_home();
+    let child_pid_file = home.path().join("child.pid");
+    // A process the agent leaves running (a shell's background job), in its process group.
+    let background = format!(
+        "sleep 600 >/dev/null 2>&1 & echo $! > '{}'",
+        child_pid_file.display()
+    );
     let script = json!({
         "turns": [[
+            { "type": "exec", "command": background, "complete": true },
             write("src/lib.rs", LIB_EXPECTED),
             message("about to crash"),
             { "type": "crash", "code": 3 },
         ]],
         "by_prompt": { "the second task": [write("notes.md", "notes\nsecond\n"), message("fine")] },
     });
-    let harness = start(ClientProfile::Neovim, script, json!({})).await;
+    let harness = start_in(home, ClientProfile::Neovim, script, json!({})).await;
     let lib = harness.uri_of("src/lib.rs");
     harness.client.open(&lib, "rust", LIB_UNSAVED).await;
     let (answer, token) = start_task(&harness, "make b return 20").await;
@@ -310,6 +318,12 @@ async fn agent_crash_mid_task_fails_the_turn_keeps_its_file_and_user_text() {
         "{document}"
     );
     assert_gone(pid).await;
+    let child: u32 = std::fs::read_to_string(&child_pid_file)
+        .expect("the background job's pid")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_gone(child).await;
     assert_disk_untouched(&harness.root);
 
     // Still serving: status answers and a second task works.
@@ -987,6 +1001,81 @@ async fn allowing_edits_for_the_task_covers_later_edits_and_not_commands() {
         Some(&Some(LIB_TWENTY.to_string()))
     );
     assert_eq!(files.get(&harness.uri_of("ran.txt")), None);
+    assert_disk_untouched(&harness.root);
+    harness.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_written_in_the_task_document_is_sent_by_its_code_action() {
+    let script = json!({ "turns": [
+        [message("first turn")],
+        [write("notes.md", "notes\nreplied\n"), message("second turn")],
+    ]});
+    let harness = start(ClientProfile::Helix, script, json!({})).await;
+    let (answer, end) = run_task(&harness, "first").await;
+    assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
+    let text = task_document(&answer);
+    let uri = answer["document"].as_str().unwrap().to_string();
+    harness.client.open(&uri, "markdown", &text).await;
+    // The user writes a reply at the end of the document.
+    let last = text.lines().count() as u32;
+    harness
+        .client
+        .change(&uri, ((last, 0), (last, 0)), "please go on\n")
+        .await;
+    let actions = harness
+        .code_actions(&uri, ((last, 0), (last, 0)), json!([]))
+        .await;
+    run_command(
+        &harness,
+        crate::support::find_action(&actions, "send reply"),
+    )
+    .await;
+    let reply_token = harness
+        .client
+        .wait_for("the reply's progress to end", TASK_WAIT, |state| {
+            state
+                .progress
+                .iter()
+                .find(|(token, events)| {
+                    token.as_str() != answer["job"].as_str().unwrap_or_default()
+                        && events.iter().any(|e| e.kind == "end")
+                        && events
+                            .iter()
+                            .any(|e| e.title.as_deref().is_some_and(|t| t.contains(": reply")))
+                })
+                .map(|(token, _)| token.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        Harness::end_message(&harness.client.state().progress[&reply_token]),
+        "done"
+    );
+    assert_eq!(
+        harness
+            .client
+            .state()
+            .files
+            .get(&harness.uri_of("notes.md")),
+        Some(&Some("notes\nreplied\n".to_string()))
+    );
+    // The document shows the reply as sent, once, and the reply section is empty again.
+    let text = harness
+        .client
+        .wait_for("the document to show the second turn", TASK_WAIT, |state| {
+            state
+                .text(&uri)
+                .filter(|text| text.contains("second turn"))
+                .map(str::to_string)
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(&uri)));
+    assert!(text.contains("## You (1)\n\n> please go on\n"), "{text}");
+    assert_eq!(text.matches("please go on").count(), 1, "{text}");
+    let reply_section = &text[text.find("## Reply").unwrap()..];
+    assert!(!reply_section.contains("please go on"), "{text}");
+    assert_eq!(harness.agreed_text(&uri).await, text);
     assert_disk_untouched(&harness.root);
     harness.finish().await;
 }
