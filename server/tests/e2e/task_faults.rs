@@ -1079,3 +1079,44 @@ async fn a_reply_written_in_the_task_document_is_sent_by_its_code_action() {
     assert_disk_untouched(&harness.root);
     harness.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_right_after_a_write_keeps_what_the_user_typed_during_the_task() {
+    let script = json!({ "turns": [[
+        { "type": "permission", "title": "Edit src/lib.rs", "kind": "edit", "path": "src/lib.rs",
+          "allowed": [write("src/lib.rs", LIB_TWENTY), { "type": "crash", "code": 9 }] },
+    ]]});
+    let harness = start(ClientProfile::Helix, script, json!({ "approval": "ask" })).await;
+    let lib = harness.uri_of("src/lib.rs");
+    harness.client.open(&lib, "rust", LIB_ON_DISK).await;
+    let (answer, token) = start_task(&harness, "edit, then crash").await;
+    let pid = agent_pid(&harness).await;
+    document_with(&answer, &["- [?] permission #1:"]).await;
+    // The user types while the agent waits, then allows the edit.
+    harness
+        .client
+        .change(&lib, ((0, 0), (0, 0)), "// typed during the task\n")
+        .await;
+    harness
+        .execute(
+            "baton.task.permission",
+            json!([{ "task": answer["task"], "id": 1, "answer": "allow-once" }]),
+        )
+        .await
+        .expect("the permission command answers");
+    let end = progress_end(&harness, &token, TASK_WAIT).await;
+    assert!(end.contains("exit status: 9"), "{end:?}");
+    let expected = format!("// typed during the task\n{LIB_TWENTY}");
+    harness
+        .client
+        .wait_for("the agent's edit to land", TASK_WAIT, |state| {
+            (state.text(&lib) == Some(expected.as_str())).then_some(())
+        })
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(&lib)));
+    assert_eq!(harness.agreed_text(&lib).await, expected);
+    assert_gone(pid).await;
+    assert_disk_untouched(&harness.root);
+    assert_serving(&harness).await;
+    harness.finish().await;
+}
