@@ -1120,3 +1120,48 @@ async fn a_crash_right_after_a_write_keeps_what_the_user_typed_during_the_task()
     assert_serving(&harness).await;
     harness.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_streams_into_the_open_task_document() {
+    let script = json!({ "turns": [[
+        { "type": "permission", "title": "Start flooding", "kind": "other",
+          "allowed": [message("start "), { "type": "flood", "count": 2000 }, message("end")] },
+    ]]});
+    let harness = start(ClientProfile::Helix, script, json!({ "approval": "ask" })).await;
+    let (answer, token) = start_task(&harness, "flood the open document").await;
+    let text = document_with(&answer, &["- [?] permission #1:"]).await;
+    let uri = answer["document"].as_str().unwrap().to_string();
+    harness.client.open(&uri, "markdown", &text).await;
+    harness
+        .execute(
+            "baton.task.permission",
+            json!([{ "task": answer["task"], "id": 1, "answer": "allow-once" }]),
+        )
+        .await
+        .expect("the permission command answers");
+    let end = progress_end(&harness, &token, TASK_WAIT).await;
+    assert_eq!(end, "done", "log:\n{}", harness.log_lines_with("task"));
+    let mut expected = String::from("start ");
+    for n in 0..2000 {
+        expected.push_str(&format!("{n} "));
+    }
+    expected.push_str("end");
+    let expected = format!("\n{expected}\n");
+    harness
+        .client
+        .wait_for(
+            "the whole message in the open document",
+            TASK_WAIT,
+            |state| {
+                let text = state.text(&uri)?;
+                (text.contains(&expected) && text.contains("#1: Start flooding → allowed once"))
+                    .then_some(())
+            },
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}\n{}", harness.client.text(&uri)));
+    let text = harness.agreed_text(&uri).await;
+    assert!(text.contains("#1: Start flooding → allowed once"), "{text}");
+    assert!(harness.client.state().problems.is_empty());
+    harness.finish().await;
+}
