@@ -52,8 +52,8 @@ pub async fn serve_stdio() {
     Server::new(crate::stdio::input(), crate::stdio::output(), socket)
         .serve(service)
         .await;
-    // An editor that exits without `shutdown` (or crashes) must not leave agents running.
-    session.tasks.shutdown_all().await;
+    // The client went away without `shutdown` (or after it): no agent outlives the server.
+    session.tasks.shutdown().await;
 }
 
 impl Backend {
@@ -243,11 +243,11 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.session.tasks.shutdown_all().await;
         if let Some(index) = self.session.index() {
             let _ = tokio::task::spawn_blocking(move || index.save_cache()).await;
         }
         let cancelled = self.session.jobs.cancel_all();
+        self.session.tasks.shutdown().await;
         tracing::info!(cancelled, "shutdown");
         Ok(())
     }

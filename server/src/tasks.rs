@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use harness::agent::{
-    self, AgentEvent, AgentKind, AgentSpec, Approval, PermissionAnswer, PermissionId,
+    self, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, PermissionAnswer, PermissionId,
     PermissionKind, ReportedChange, ReportedKind, SessionOptions, TurnEnd,
 };
 use harness::changes::{Change, Limits, Refusal};
@@ -66,8 +66,14 @@ pub struct TaskEntry {
     pub job: Mutex<Option<String>>,
     /// The whole diff of the task (base → agent), kept up to date for `baton.task.diff`.
     diff: Mutex<String>,
-    /// The running agent, for stopping it when the server shuts down.
-    agent: Mutex<Option<harness::agent::AgentHandle>>,
+    /// The agent, once started: what [`Tasks::shutdown`] stops.
+    agent: Mutex<Option<AgentHandle>>,
+    /// Held by the task until its agent has started (or it gave up), so that
+    /// [`Tasks::shutdown`] can wait for an agent that is still starting.
+    starting: Arc<tokio::sync::Mutex<()>>,
+    /// Cancelled by [`Tasks::shutdown`]: an agent not started yet never starts, and one in
+    /// its handshake is stopped.
+    stop: CancellationToken,
 }
 
 /// What the user asks of a running task.
@@ -117,16 +123,28 @@ impl Tasks {
         found
     }
 
-    /// Stops every task's agent (interrupt, grace period, kill its process group) and waits
-    /// for them: agents like codex-acp ignore their stdin closing, so a server that just exits
-    /// would leave them running.
-    pub async fn shutdown_all(&self) {
-        let handles: Vec<_> = self
-            .tasks
+    /// Stops every task's agent and waits until each is gone (interrupt, grace period, then
+    /// kill): the server is going away, and an agent that ignores stdin EOF (codex-acp) or
+    /// SIGTERM would outlive it.
+    pub async fn shutdown(&self) {
+        let entries: Vec<Arc<TaskEntry>> = self.tasks.iter().map(|e| e.value().clone()).collect();
+        for entry in &entries {
+            entry.stop.cancel();
+        }
+        for entry in &entries {
+            let _started = entry.starting.lock().await;
+        }
+        let agents: Vec<AgentHandle> = entries
             .iter()
-            .filter_map(|entry| entry.agent.lock().unwrap_or_else(|p| p.into_inner()).take())
+            .filter_map(|entry| {
+                entry
+                    .agent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+            })
             .collect();
-        futures::future::join_all(handles.iter().map(|handle| handle.shutdown())).await;
+        futures::future::join_all(agents.iter().map(AgentHandle::shutdown)).await;
     }
 
     pub fn ids(&self) -> Vec<u64> {
@@ -277,7 +295,14 @@ pub fn start(
         job: Mutex::new(None),
         diff: Mutex::new(String::new()),
         agent: Mutex::new(None),
+        starting: Arc::new(tokio::sync::Mutex::new(())),
+        stop: CancellationToken::new(),
     });
+    let starting = entry
+        .starting
+        .clone()
+        .try_lock_owned()
+        .expect("a new task's lock is free");
     session.tasks.tasks.insert(id, entry.clone());
     let (token, cancel) = session.jobs.start();
     *entry.job.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
@@ -294,7 +319,7 @@ pub fn start(
     };
     let title = format!("baton task {id}");
     crate::job_guard::spawn(session, frontend, token.clone(), title, move |frontend| {
-        run.run(frontend, token, cancel, controls)
+        run.run(frontend, token, cancel, controls, starting)
     });
     Ok(json!({
         "task": id,
@@ -339,6 +364,7 @@ impl TaskRun {
         token: String,
         cancel: CancellationToken,
         mut controls: mpsc::UnboundedReceiver<Control>,
+        starting: tokio::sync::OwnedMutexGuard<()>,
     ) {
         self.frontend = frontend;
         let title = format!("baton task: {}", self.log().title);
@@ -402,14 +428,28 @@ impl TaskRun {
         self.frontend
             .progress_report(&token, format!("starting {}", self.spec.name))
             .await;
-        let (handle, mut events) = match agent::start(&self.spec, options).await {
-            Ok(started) => started,
-            Err(err) => {
+        // The handshake can hang: cancelling (or the server shutting down) drops the start,
+        // which kills the agent's process (`kill_on_drop`).
+        let stop = self.entry.stop.clone();
+        let started = tokio::select! {
+            biased;
+            _ = stop.cancelled() => None,
+            _ = cancel.cancelled() => None,
+            started = agent::start(&self.spec, options) => Some(started),
+        };
+        let (handle, mut events) = match started {
+            Some(Ok(started)) => started,
+            Some(Err(err)) => {
                 self.fail(&token, err.to_string()).await;
+                return;
+            }
+            None => {
+                self.cancelled_before_start(&token).await;
                 return;
             }
         };
         *self.entry.agent.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        drop(starting);
         let prompt = self.prompt_text(&self.request.instruction.clone());
         if let Err(err) = handle.prompt(prompt) {
             self.fail(&token, err.to_string()).await;
@@ -429,8 +469,8 @@ impl TaskRun {
         let mut turn = 0usize;
         let mut dirty = true;
         let mut allowed_kinds: HashSet<u8> = HashSet::new();
-        // The permission requests put to the user, and their kind (what "for this task" covers).
-        let mut asked: HashMap<PermissionId, PermissionKind> = HashMap::new();
+        // The requests put to the user, with their kind (what "allow for this task" covers).
+        let mut asked: HashMap<PermissionId, u8> = HashMap::new();
         let keep_alive = Duration::from_secs(self.harness().keep_alive_s);
         let mut idle_since: Option<tokio::time::Instant> = None;
         let mut exited = false;
@@ -471,7 +511,12 @@ impl TaskRun {
                         }
                         AgentEvent::FilesChanged { changes, .. } => {
                             let found = match &shadow {
-                                Some(shadow) => diff_shadow(shadow.clone()).await,
+                                Some(shadow) => {
+                                    // The shadow's diff cannot see writes that left it.
+                                    let mut found = outside_reports(shadow.root(), &changes);
+                                    found.extend(diff_shadow(shadow.clone()).await);
+                                    found
+                                }
                                 None => self.remote_changes(&mut remote_texts, changes),
                             };
                             self.land(&mut lander, found).await;
@@ -502,7 +547,7 @@ impl TaskRun {
                                     answer: Some("allowed (you allowed this for the task)".into()),
                                 });
                             } else {
-                                asked.insert(request.id, request.kind);
+                                asked.insert(request.id, kind);
                                 self.ask(&request.title, &request.detail, request.id);
                                 self.log().permissions.push(PermissionEntry {
                                     id: request.id, title: request.title, detail: request.detail, answer: None,
@@ -592,15 +637,15 @@ impl TaskRun {
                         Control::Permission { id, answer, how } => {
                             let mut log = self.log();
                             let Some(entry) = log.permissions.iter_mut().find(|p| p.id == id) else { continue };
-                            if entry.answer.is_some() || !asked.contains_key(&id) {
+                            let Some(&kind) = asked.get(&id) else { continue };
+                            if entry.answer.is_some() {
                                 continue;
                             }
                             entry.answer = Some(how);
                             drop(log);
-                            if answer == PermissionAnswer::AllowForTask
-                                && let Some(kind) = asked.get(&id)
-                            {
-                                allowed_kinds.insert(kind_code(*kind));
+                            if answer == PermissionAnswer::AllowForTask {
+                                // The kind of the request decides what "for this task" covers.
+                                allowed_kinds.insert(kind);
                             }
                             let _ = handle.answer(id, answer);
                         }
@@ -908,6 +953,23 @@ impl TaskRun {
         *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// Ends a task cancelled while its agent was starting (nothing ran yet).
+    async fn cancelled_before_start(&mut self, token: &str) {
+        {
+            let mut log = self.log();
+            log.errors.push("cancelled by you".into());
+            log.status = "cancelled before the agent started".into();
+        }
+        let text = self.log().render();
+        let _ = std::fs::write(&self.entry.document, &text);
+        self.document_text = text;
+        self.frontend
+            .progress_end(token, "cancelled".to_string())
+            .await;
+        self.session.jobs.finish(token);
+        *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Removes the user's reply from the document's reply section once it is sent: the next
     /// render has an empty reply section, and the merge keeps only what the user typed after.
     fn clear_reply(&mut self) {
@@ -993,6 +1055,71 @@ fn kind_code(kind: PermissionKind) -> u8 {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The changes an agent reported at paths that resolve outside its shadow (an absolute path
+/// elsewhere, `..`, a symlink leading out), as refusals: diffing the shadow never finds those
+/// writes, yet the user must be told they were not landed.
+fn outside_reports(root: &Path, reported: &[ReportedChange]) -> Vec<Change> {
+    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let paths = reported.iter().flat_map(|change| {
+        let moved = match &change.kind {
+            ReportedKind::Update { move_path, .. } => move_path.as_ref(),
+            _ => None,
+        };
+        std::iter::once(&change.path).chain(moved)
+    });
+    let mut refused = Vec::new();
+    for path in paths {
+        let lexical = normalize(&root.join(path));
+        let relative = lexical
+            .strip_prefix(root)
+            .or_else(|_| lexical.strip_prefix(&real_root))
+            .ok()
+            .map(Path::to_path_buf);
+        let resolved = resolve_existing(&lexical);
+        if relative.is_some() && resolved.starts_with(&real_root) {
+            continue;
+        }
+        refused.push(Change::Refused {
+            path: relative.unwrap_or_else(|| path.clone()),
+            reason: Refusal::OutsideWorkspace { target: resolved },
+        });
+    }
+    refused
+}
+
+/// `path` with `.` and `..` taken out, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with its longest existing ancestor's symlinks resolved.
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 async fn diff_shadow(shadow: Arc<Shadow>) -> Vec<Change> {

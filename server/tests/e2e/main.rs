@@ -16,4 +16,5 @@ mod neovim;
 mod neovim_tasks;
 mod panics;
 mod stress;
+mod task_faults;
 mod tasks;
