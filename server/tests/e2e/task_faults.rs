@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tasks::scratch_home;
 use serde_json::{Value, json};
-use testkit::codex::scratch_root;
 use testkit::lsp_client::{ClientProfile, file_uri, uri_to_path};
 
 use crate::support::{Harness, Options, merge};
@@ -29,13 +29,6 @@ const GONE_WAIT: Duration = Duration::from_secs(20);
 /// Cancelling a hung agent: its grace period (300 ms here), then SIGKILL; generous for a
 /// loaded machine.
 const CANCEL_WAIT: Duration = Duration::from_secs(15);
-
-/// A home for the test (workspace, config, cache, baton's state) outside `/tmp`.
-fn scratch_home() -> Arc<tempfile::TempDir> {
-    let parent = scratch_root().join("e2e-task-faults");
-    std::fs::create_dir_all(&parent).unwrap();
-    Arc::new(tempfile::tempdir_in(parent).expect("scratch dir"))
-}
 
 fn workspace_files() -> Vec<(&'static str, String)> {
     vec![
@@ -1163,5 +1156,38 @@ async fn a_flood_streams_into_the_open_task_document() {
     let text = harness.agreed_text(&uri).await;
     assert!(text.contains("#1: Start flooding → allowed once"), "{text}");
     assert!(harness.client.state().problems.is_empty());
+    harness.finish().await;
+}
+
+/// A `baton:` marker line offers its instruction as a task for the default agent (how Zed users
+/// start one); the agent's change to that very file lands in the open buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_code_action_starts_a_task_with_the_default_agent() {
+    let script = json!({ "turns": [[
+        { "type": "write", "path": "notes.md", "content": "notes\nmore notes\n" },
+        { "type": "message", "text": "Added a line." },
+    ]] });
+    let harness = start(ClientProfile::Neovim, script, json!({})).await;
+    let notes = harness.uri_of("notes.md");
+    harness
+        .client
+        .open(&notes, "markdown", "<!-- baton: add a line -->\nnotes\n")
+        .await;
+    let actions = harness
+        .code_actions(&notes, ((0, 0), (0, 0)), json!([]))
+        .await;
+    let action = crate::support::find_action(&actions, "baton (agent scripted): task: add a line");
+    assert_eq!(action["command"]["command"], "baton.task");
+    let token = harness.run_action(action).await;
+    let events = harness.job_end(&token).await;
+    assert_eq!(Harness::end_message(&events), "done");
+    // The shadow held the buffer's text (marker line included); the agent's version drops the
+    // marker and adds a line, and the user changed nothing meanwhile, so it lands whole.
+    assert_eq!(harness.agreed_text(&notes).await, "notes\nmore notes\n");
+    assert_eq!(
+        std::fs::read_to_string(harness.root.join("notes.md")).unwrap(),
+        NOTES,
+        "the disk is untouched"
+    );
     harness.finish().await;
 }
