@@ -4,8 +4,9 @@
 //! file-change event, so it reads only what moved: every manifest entry is `lstat`ed and
 //! compared with the stamp its copy had after seeding; only a file whose stamp differs (or is
 //! too recent to prove anything, see the manifest's racy window) is read and compared with its
-//! base. Files the agent created are found by walking the shadow with its ignore rules: what
-//! they ignore (`target/`, `node_modules/`, caches) is build output and is never landed.
+//! base. Files the agent created are found by listing only the directories whose stamp moved
+//! (see [`crate::shadow::created`]), with the copy's ignore rules: what they ignore (`target/`,
+//! `node_modules/`, caches) is build output and is never landed.
 //!
 //! Nothing that could be wrong is landed: binary files (a NUL byte or invalid UTF-8), files over
 //! [`Limits::max_file_bytes`], symlinks (editors cannot create them; those leading out of the
@@ -20,7 +21,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::shadow::{Entry, Shadow, Source, Stamp, content_hash, walk_shadow};
+use crate::shadow::created::{Ignores, find_created};
+use crate::shadow::{Entry, Shadow, Source, Stamp, content_hash};
 
 /// Limits on what is landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +150,7 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
     let mut created: Vec<(String, String)> = Vec::new();
     let mut dirs = crate::shadow::paths::RealDirs::new(&shadow.root);
 
-    for (key, entry) in &shadow.entries {
+    for (key, entry) in &shadow.manifest.entries {
         let path = shadow.root.join(key);
         let metadata = if dirs.parents_are_real(key) {
             fs::symlink_metadata(&path).ok()
@@ -188,21 +190,22 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
             deleted_candidate(shadow, key, entry, &mut deleted, &mut out);
             continue;
         }
-        if Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(shadow.synced_at_ns) {
+        if Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(shadow.manifest.synced_at_ns) {
             continue;
         }
         modified(shadow, key, entry, &path, metadata.len(), &mut out);
     }
 
-    match walk_shadow(&shadow.root) {
-        Ok(keys) => {
-            for key in keys {
-                if !shadow.entries.contains_key(&key) {
-                    classify_created(shadow, &key, &mut created, &mut out);
-                }
-            }
-        }
-        Err(error) => tracing::warn!("walking shadow {}: {error}", shadow.root.display()),
+    let mut ignores = Ignores::new(&shadow.root, &shadow.global_ignore);
+    let found = find_created(
+        &shadow.root,
+        &shadow.manifest.entries,
+        &shadow.manifest.dirs,
+        shadow.manifest.synced_at_ns,
+        &mut ignores,
+    );
+    for key in found.files {
+        classify_created(shadow, &key, &mut created, &mut out);
     }
 
     pair_renames(deleted, created, &mut out);

@@ -41,6 +41,7 @@
 //! stale lock). Two tasks on one workspace at once get two copies; one task after another
 //! reuses slot 0.
 
+pub(crate) mod created;
 mod manifest;
 pub(crate) mod paths;
 #[cfg(test)]
@@ -56,12 +57,16 @@ use std::time::{Duration, Instant};
 use ignore::{WalkBuilder, WalkState};
 
 use crate::changes::{Change, Limits, Refusal};
+pub(crate) use manifest::Manifest;
+use manifest::now_ns;
 pub(crate) use manifest::{Entry, Source, Stamp, content_hash};
-use manifest::{Manifest, now_ns};
 use paths::{RealDirs, relative_key, relative_target, remove_any, symlink_inside};
 
 /// Decides which workspace paths (relative) are left out of the shadow (secrets).
 pub type Exclude = Arc<dyn Fn(&Path) -> bool + Send + Sync>;
+
+/// Base texts read from the workspace (or why they could not be), by relative path.
+pub(crate) type Bases = Mutex<HashMap<String, Result<Arc<[u8]>, Refusal>>>;
 
 /// How many shadows of one workspace may exist at once.
 const MAX_SLOTS: usize = 16;
@@ -101,12 +106,13 @@ pub struct SyncStats {
 pub struct Shadow {
     pub(crate) root: PathBuf,
     pub(crate) workspace: PathBuf,
-    pub(crate) entries: BTreeMap<String, Entry>,
-    pub(crate) synced_at_ns: u64,
+    /// What every file was seeded from, the copy's stamps, and its directories' stamps.
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) global_ignore: Arc<ignore::gitignore::Gitignore>,
     /// Unsaved buffers' texts by relative path: the base of their files.
     pub(crate) overlays: HashMap<String, Arc<str>>,
     /// Workspace bases read so far (or the reason they could not be), by relative path.
-    pub(crate) bases: Mutex<HashMap<String, Result<Arc<[u8]>, Refusal>>>,
+    pub(crate) bases: Bases,
     pub(crate) exclude: Exclude,
     pub(crate) limits: Limits,
     _lock: fs::File,
@@ -117,7 +123,7 @@ impl std::fmt::Debug for Shadow {
         f.debug_struct("Shadow")
             .field("root", &self.root)
             .field("workspace", &self.workspace)
-            .field("files", &self.entries.len())
+            .field("files", &self.manifest.entries.len())
             .finish_non_exhaustive()
     }
 }
@@ -158,7 +164,7 @@ impl Shadow {
             remove_any(&root)?;
         }
         fs::create_dir_all(&root)?;
-        let previous = previous.unwrap_or_else(|| Manifest::new(&workspace));
+        let previous = previous.unwrap_or_else(|| Arc::new(Manifest::new(&workspace)));
 
         let mut wanted = scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
         let overlays = apply_overlay(&workspace, options, &mut wanted);
@@ -194,25 +200,50 @@ impl Shadow {
                 stats.removed += 1;
             }
         }
+        let global_ignore = created::global_ignore();
+        let mut directories = created::ancestors(manifest.entries.keys());
         if !stats.seeded {
-            // What the previous agent created (and its ignore rules do not ignore) goes; the
-            // tree's ignore files were reset above, so they decide.
-            for key in walk_shadow(&root)? {
-                if !manifest.entries.contains_key(&key) && remove_any(&root.join(&key))? {
+            // What the previous agent created (and the tree's ignore rules, reset above, do not
+            // ignore) goes; the directories it made stay (empty) and are watched from now on.
+            let mut ignores = created::Ignores::new(&root, &global_ignore);
+            let found = created::find_created(
+                &root,
+                &manifest.entries,
+                &previous.dirs,
+                previous.synced_at_ns,
+                &mut ignores,
+            );
+            for key in found.files {
+                if dirs.parents_are_real(&key) && remove_any(&root.join(&key))? {
                     stats.removed += 1;
                 }
+            }
+            directories.extend(found.dirs);
+            directories.extend(previous.dirs.keys().cloned());
+        }
+        for directory in directories {
+            let path = if directory.is_empty() {
+                root.clone()
+            } else {
+                root.join(&directory)
+            };
+            if let Ok(metadata) = fs::symlink_metadata(&path)
+                && metadata.is_dir()
+                && dirs.parents_are_real(&directory)
+            {
+                manifest.dirs.insert(directory, Stamp::of(&metadata));
             }
         }
 
         manifest.synced_at_ns = now_ns();
-        manifest.save(&manifest_path)?;
         stats.files = manifest.entries.len();
+        let manifest = manifest.save(&manifest_path)?;
         stats.elapsed = started.elapsed();
         let shadow = Shadow {
             root,
             workspace,
-            entries: manifest.entries,
-            synced_at_ns: manifest.synced_at_ns,
+            manifest,
+            global_ignore,
             overlays,
             bases: Mutex::new(HashMap::new()),
             exclude: options.exclude.clone(),
@@ -473,31 +504,4 @@ fn apply_overlay(
         wanted.insert(key, Wanted::Overlay { text, hash });
     }
     overlays
-}
-
-/// The files and symlinks in a shadow tree that its ignore rules do not ignore (`.git` left
-/// out), as relative keys. What an agent creates is looked for here.
-pub(crate) fn walk_shadow(root: &Path) -> io::Result<Vec<String>> {
-    let mut builder = workspace_walker(root);
-    // The rules above the shadow (baton's state directory) and the git exclude file (there is no
-    // `.git`) say nothing about the tree.
-    builder.parents(false).git_exclude(false);
-    builder.filter_entry(|entry| entry.file_name() != ".git");
-    let mut keys = Vec::new();
-    for entry in builder.build() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                tracing::debug!("shadow walk: {error}");
-                continue;
-            }
-        };
-        if entry.file_type().is_some_and(|kind| !kind.is_dir())
-            && let Some(key) = relative_key(root, entry.path())
-        {
-            keys.push(key);
-        }
-    }
-    keys.sort();
-    Ok(keys)
 }
