@@ -148,15 +148,25 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
     let mut out = Vec::new();
     let mut deleted: Vec<(String, String)> = Vec::new();
     let mut created: Vec<(String, String)> = Vec::new();
+    // Directories first: finding created files `lstat`s every known directory, which is also
+    // what the entries below need to know about their parents.
     let mut dirs = crate::shadow::paths::RealDirs::new(&shadow.root);
+    let mut ignores = Ignores::new(&shadow.root, &shadow.global_ignore);
+    let found = find_created(
+        &shadow.root,
+        &shadow.manifest.entries,
+        &shadow.manifest.dirs,
+        shadow.manifest.synced_at_ns,
+        &mut ignores,
+        &mut dirs,
+    );
 
-    for (key, entry) in &shadow.manifest.entries {
+    let keys: Vec<&str> = shadow.manifest.entries.keys().map(String::as_str).collect();
+    let stats = crate::shadow::paths::lstat_all(&shadow.root, &keys);
+    for ((key, entry), metadata) in shadow.manifest.entries.iter().zip(stats) {
         let path = shadow.root.join(key);
-        let metadata = if dirs.parents_are_real(key) {
-            fs::symlink_metadata(&path).ok()
-        } else {
-            None
-        };
+        // Behind a directory the agent replaced with a symlink, `lstat` saw something else.
+        let metadata = metadata.filter(|_| dirs.parents_are_real(key));
         if let Source::Symlink { target } = &entry.source {
             let unchanged = metadata
                 .as_ref()
@@ -195,15 +205,6 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
         }
         modified(shadow, key, entry, &path, metadata.len(), &mut out);
     }
-
-    let mut ignores = Ignores::new(&shadow.root, &shadow.global_ignore);
-    let found = find_created(
-        &shadow.root,
-        &shadow.manifest.entries,
-        &shadow.manifest.dirs,
-        shadow.manifest.synced_at_ns,
-        &mut ignores,
-    );
     for key in found.files {
         classify_created(shadow, &key, &mut created, &mut out);
     }

@@ -171,14 +171,20 @@ impl Shadow {
 
         let mut manifest = Manifest::new(&workspace);
         let mut dirs = RealDirs::new(&root);
-        for (key, want) in &wanted {
+        let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
+        let copies = if stats.seeded {
+            vec![None; keys.len()]
+        } else {
+            paths::lstat_all(&root, &keys)
+        };
+        for ((key, want), copy) in wanted.iter().zip(copies) {
             let path = root.join(key);
             if let Some(entry) = previous.entries.get(key)
                 && is_current(entry, want, previous.synced_at_ns)
-                && dirs.parents_are_real(key)
-                && fs::symlink_metadata(&path).is_ok_and(|metadata| {
+                && copy.is_some_and(|metadata| {
                     Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
                 })
+                && dirs.parents_are_real(key)
             {
                 manifest.entries.insert(key.clone(), entry.clone());
                 continue;
@@ -206,12 +212,15 @@ impl Shadow {
             // What the previous agent created (and the tree's ignore rules, reset above, do not
             // ignore) goes; the directories it made stay (empty) and are watched from now on.
             let mut ignores = created::Ignores::new(&root, &global_ignore);
+            // Fresh knowledge of the directories: the loop above may have replaced some.
+            let mut real = RealDirs::new(&root);
             let found = created::find_created(
                 &root,
                 &manifest.entries,
                 &previous.dirs,
                 previous.synced_at_ns,
                 &mut ignores,
+                &mut real,
             );
             for key in found.files {
                 if dirs.parents_are_real(&key) && remove_any(&root.join(&key))? {

@@ -111,29 +111,38 @@ pub(crate) struct Found {
     pub(crate) dirs: Vec<String>,
 }
 
-/// Lists the directories whose stamp moved since `synced_at_ns` and walks the new ones.
+/// Lists the directories whose stamp moved since `synced_at_ns` and walks the new ones. `real`
+/// learns, on the way, which known directories are still real directories, so that the caller's
+/// checks of the files below them cost nothing more.
 pub(crate) fn find_created(
     root: &Path,
     entries: &BTreeMap<String, Entry>,
     dirs: &BTreeMap<String, Stamp>,
     synced_at_ns: u64,
     ignores: &mut Ignores<'_>,
+    real: &mut RealDirs<'_>,
 ) -> Found {
     let mut found = Found::default();
-    let mut real = RealDirs::new(root);
     let mut pending = Vec::new();
+    // In key order a directory comes after its parent, so the parent's answer is known by then.
     for (directory, stamp) in dirs {
         let path = if directory.is_empty() {
             root.to_path_buf()
         } else {
             root.join(directory)
         };
-        let Ok(metadata) = fs::symlink_metadata(&path) else {
+        let parents_real = real.parents_are_real(directory);
+        let metadata = fs::symlink_metadata(&path).ok();
+        let is_dir = metadata.as_ref().is_some_and(fs::Metadata::is_dir);
+        if !directory.is_empty() {
+            real.record(directory, parents_real && is_dir);
+        }
+        let Some(metadata) = metadata else {
             continue;
         };
-        if !metadata.is_dir()
+        if !is_dir
+            || !parents_real
             || (Stamp::of(&metadata) == *stamp && !stamp.is_racy(synced_at_ns))
-            || !real.parents_are_real(directory)
         {
             continue;
         }

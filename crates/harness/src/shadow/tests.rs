@@ -684,3 +684,40 @@ fn applying_the_changes_to_the_base_reproduces_the_shadow() {
         assert_eq!(expected, tree(&root), "seed {seed}");
     }
 }
+
+/// Above 2,000 files the stamps are taken on several threads: the answers must line up with
+/// their paths exactly as on one.
+#[test]
+fn a_tree_big_enough_for_parallel_stat_diffs_and_resyncs_exactly() {
+    let files: Vec<(String, String)> = (0..2_100)
+        .map(|n| (format!("d{}/f{n}.txt", n % 37), format!("file {n}\n")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let fixture = fixture(&borrowed);
+    let (shadow, stats) = prepare(&fixture);
+    assert_eq!(stats.copied, 2_100);
+    settle();
+    write(shadow.root(), "d1/f1000.txt", "edited\n");
+    fs::remove_file(shadow.root().join("d36/f2071.txt")).unwrap();
+    assert_eq!(
+        shadow.changes(),
+        [
+            Change::Modified {
+                path: "d1/f1000.txt".into(),
+                base: "file 1000\n".into(),
+                new: "edited\n".into(),
+            },
+            Change::Deleted {
+                path: "d36/f2071.txt".into(),
+                base: "file 2071\n".into(),
+            },
+        ]
+    );
+    drop(shadow);
+    let (shadow, stats) = prepare(&fixture);
+    assert_eq!((stats.copied, stats.removed), (2, 0));
+    assert!(shadow.changes().is_empty());
+}
