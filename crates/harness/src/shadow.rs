@@ -115,7 +115,18 @@ pub struct Shadow {
     pub(crate) bases: Bases,
     pub(crate) exclude: Exclude,
     pub(crate) limits: Limits,
+    /// The thread writing the manifest, joined before the lock is released.
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Declared last: fields drop in order, and the lock must outlive everything else.
     _lock: fs::File,
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Shadow {
@@ -171,9 +182,26 @@ impl Shadow {
 
         let mut manifest = Manifest::new(&workspace);
         let mut dirs = RealDirs::new(&root);
+        if stats.seeded {
+            // A fresh tree: nothing is in the way, so the directories are made first (parents
+            // sort before their children) and the files are copied on every core.
+            for directory in created::ancestors(wanted.keys()) {
+                if !directory.is_empty() {
+                    fs::create_dir(root.join(&directory))?;
+                    dirs.record(&directory, true);
+                }
+            }
+            let items: Vec<(&String, &Wanted)> = wanted.iter().collect();
+            for ((key, _), entry) in items.iter().zip(write_fresh(&workspace, &root, &items)?) {
+                if let Some(entry) = entry {
+                    manifest.entries.insert((*key).clone(), entry);
+                    stats.copied += 1;
+                }
+            }
+        }
         let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
         let copies = if stats.seeded {
-            vec![None; keys.len()]
+            Vec::new()
         } else {
             paths::lstat_all(&root, &keys)
         };
@@ -230,23 +258,41 @@ impl Shadow {
             directories.extend(found.dirs);
             directories.extend(previous.dirs.keys().cloned());
         }
-        for directory in directories {
-            let path = if directory.is_empty() {
-                root.clone()
-            } else {
-                root.join(&directory)
-            };
-            if let Ok(metadata) = fs::symlink_metadata(&path)
+        let directories: Vec<String> = directories.into_iter().collect();
+        let keys: Vec<&str> = directories.iter().map(String::as_str).collect();
+        let found = paths::lstat_all(&root, &keys);
+        for (directory, metadata) in directories.iter().zip(found) {
+            if let Some(metadata) = metadata
                 && metadata.is_dir()
-                && dirs.parents_are_real(&directory)
+                && dirs.parents_are_real(directory)
             {
-                manifest.dirs.insert(directory, Stamp::of(&metadata));
+                manifest
+                    .dirs
+                    .insert(directory.clone(), Stamp::of(&metadata));
             }
+        }
+
+        // A repository the last agent made (`git init`) is not the next agent's business.
+        if !stats.seeded {
+            remove_any(&root.join(".git"))?;
         }
 
         manifest.synced_at_ns = now_ns();
         stats.files = manifest.entries.len();
-        let manifest = manifest.save(&manifest_path)?;
+        let manifest = Arc::new(manifest);
+        // Writing a big tree's manifest (megabytes of JSON) is left to a thread: the agent can
+        // start meanwhile. The shadow joins it before giving up the slot's lock, and a
+        // manifest that was never written only costs the next prepare a fresh seed.
+        let writer = {
+            let manifest = manifest.clone();
+            std::thread::Builder::new()
+                .name("shadow-manifest".into())
+                .spawn(move || {
+                    if let Err(error) = Manifest::save(manifest, &manifest_path) {
+                        tracing::warn!("writing {}: {error}", manifest_path.display());
+                    }
+                })?
+        };
         stats.elapsed = started.elapsed();
         let shadow = Shadow {
             root,
@@ -257,6 +303,7 @@ impl Shadow {
             bases: Mutex::new(HashMap::new()),
             exclude: options.exclude.clone(),
             limits: options.limits,
+            writer: Some(writer),
             _lock: lock,
         };
         Ok((shadow, stats))
@@ -295,6 +342,42 @@ fn take_slot(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
     Err(io::Error::other(format!(
         "{MAX_SLOTS} shadows of this workspace are already in use"
     )))
+}
+
+/// Copies `items` into a fresh tree whose directories exist, on up to four threads (below a
+/// couple of thousand files one is faster).
+fn write_fresh(
+    workspace: &Path,
+    root: &Path,
+    items: &[(&String, &Wanted)],
+) -> io::Result<Vec<Option<Entry>>> {
+    let write_all = |part: &[(&String, &Wanted)]| -> io::Result<Vec<Option<Entry>>> {
+        part.iter()
+            .map(|(key, want)| write_entry(workspace, key, &root.join(key), want, true))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(4);
+    if threads < 2 || items.len() < 2_000 {
+        return write_all(items);
+    }
+    // Contiguous ranges: each thread mostly fills its own directories.
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || write_all(part)))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for worker in workers {
+            let part = worker
+                .join()
+                .map_err(|_| io::Error::other("a shadow copying thread panicked"))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
 }
 
 /// Whether a manifest entry still describes what the workspace wants at its path.
@@ -500,7 +583,11 @@ fn apply_overlay(
         };
         let relative = Path::new(&key);
         let in_walk = matches!(wanted.get(&key), Some(Wanted::Disk { .. }));
+        let under_a_file = created::ancestors(std::iter::once(&key))
+            .iter()
+            .any(|directory| wanted.contains_key(directory));
         let unlisted_new = !wanted.contains_key(&key)
+            && !under_a_file
             && fs::symlink_metadata(workspace.join(&key)).is_err()
             && !key.split('/').any(|part| part == ".git")
             && !(options.exclude)(relative);

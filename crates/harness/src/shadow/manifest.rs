@@ -154,15 +154,14 @@ impl Manifest {
     }
 
     /// Writes the manifest atomically (a temporary file renamed over the old one).
-    pub(crate) fn save(self, path: &Path) -> io::Result<Arc<Manifest>> {
+    pub(crate) fn save(manifest: Arc<Manifest>, path: &Path) -> io::Result<()> {
         let temporary = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(&self).map_err(io::Error::other)?;
+        let bytes = serde_json::to_vec(&*manifest).map_err(io::Error::other)?;
         fs::write(&temporary, bytes)?;
         fs::rename(&temporary, path)?;
-        let manifest = Arc::new(self);
         let stamp = Stamp::of(&fs::symlink_metadata(path)?);
-        written().insert(path.to_path_buf(), (stamp, manifest.clone()));
-        Ok(manifest)
+        written().insert(path.to_path_buf(), (stamp, manifest));
+        Ok(())
     }
 }
 

@@ -260,6 +260,7 @@ fn resync_resets_what_the_last_agent_changed_created_and_deleted() {
     write(&root, "new/created.rs", "agent created\n");
     write(&root, "target/debug/build.o", "build output\n");
     write(&root, ".gitignore", "target/\nnew/\n");
+    write(&root, ".git/HEAD", "ref: refs/heads/agent\n");
     // A directory replaced by a file.
     fs::remove_dir_all(root.join("dir")).unwrap();
     write(&root, "dir", "a file now\n");
@@ -276,6 +277,7 @@ fn resync_resets_what_the_last_agent_changed_created_and_deleted() {
     // (ignored by the workspace's rules) stays for the next build.
     assert!(!copied.contains_key("new/created.rs"));
     assert_eq!(copied["target/debug/build.o"], "build output\n");
+    assert!(!copied.contains_key(".git/HEAD"));
     assert!(stats.removed >= 1);
     assert!(shadow.changes().is_empty());
 }
