@@ -123,6 +123,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     for number in 1..=options.runs {
         println!("bench-task: cold copies, run {number}/{}", options.runs);
         remove(&shadow_dir)?;
+        settle_disk()?;
         let started = Instant::now();
         let (shadow, stats) = Shadow::prepare(&options_for(&shadow_dir))?;
         cold.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -131,6 +132,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         drop(shadow);
 
         remove(&cp_target)?;
+        settle_disk()?;
         cp.push(timed_command(
             Command::new("cp")
                 .arg("-a")
@@ -139,6 +141,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         )?);
 
         remove_worktree(&repo, &worktree_target)?;
+        settle_disk()?;
         worktree.push(timed_command(
             Command::new("git")
                 .arg("-C")
@@ -350,18 +353,20 @@ fn render(
         "How it was measured:\n\n\
          - baton: `Shadow::prepare` called in this (release) process, into an emptied state \
            directory for the cold rows; `std::fs::copy` per file (`copy_file_range`; this file \
-           system {}), no hashing of unchanged files.\n\
+           system {}), on both cores, no hashing.\n\
          - `cp -a <corpus> <dest>` and `git -C <repo> worktree add --detach <dest>` as \
            processes (their start-up included); each destination is removed, untimed, before \
-           its run. Note that `git worktree add` copies only committed files, so it is no \
+           its run, then `sync` runs (untimed) so the removal's writeback does not land in the \
+           measurement. Note that `git worktree add` copies only committed files, so it is no \
            substitute (uncommitted and untracked files are missing), only a yardstick.\n\
          - Re-sync: a shadow of the workspace exists; one file ({}, 5,000 lines) is rewritten \
-           in the workspace, then `prepare` runs again (the shadow's walk, stat of every file, \
-           copy of what changed, manifest write).\n\
+           in the workspace, then `prepare` runs again: the workspace walk, an `lstat` of every \
+           file and directory of the copy (on both cores), the copy of what changed; the \
+           manifest is written on a thread while the agent would start.\n\
          - `changes()`: after `prepare`, the agent's rewrite of the same file is in the shadow; \
-           every call `lstat`s every seeded file, walks the shadow for created files, and reads \
-           and diffs only the changed one (its base is read from the workspace once and \
-           cached).\n\
+           every call `lstat`s every seeded file and every directory (on both cores), lists \
+           only the directories whose stamp moved (to find created files), and reads and diffs \
+           only the changed file (its base is read from the workspace once and cached).\n\
          - CPU is this process's user + system time from `/proc` (10 ms ticks) over all re-syncs \
            or calls, divided by their number: on a machine shared with other builds it shows \
            the work itself where wall time also shows the waiting.\n\
@@ -384,6 +389,7 @@ fn file_system_note(root: &Path) -> String {
     match kind.as_str() {
         "btrfs" | "xfs" => format!("is {kind}: copies are reflinks"),
         "" => "is of an unknown type".to_string(),
+        // `stat -f` names ext4 "ext2/ext3".
         other => format!("is {other}: no reflinks, an in-kernel copy"),
     }
 }
@@ -475,6 +481,12 @@ fn run_command(command: &mut Command) -> anyhow::Result<()> {
         .with_context(|| format!("starting {description}"))?;
     ensure!(status.success(), "{description} failed with {status}");
     Ok(())
+}
+
+/// `sync`, untimed, before each timed copy: the removal before it leaves dirty metadata whose
+/// writeback would otherwise land inside the measurement of whichever copy runs next.
+fn settle_disk() -> anyhow::Result<()> {
+    run_command(&mut Command::new("sync"))
 }
 
 /// This process's user + system CPU time so far (all threads), in milliseconds.
