@@ -123,6 +123,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     for number in 1..=options.runs {
         println!("bench-task: cold copies, run {number}/{}", options.runs);
         remove(&shadow_dir)?;
+        settle_disk()?;
         let started = Instant::now();
         let (shadow, stats) = Shadow::prepare(&options_for(&shadow_dir))?;
         cold.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -131,6 +132,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         drop(shadow);
 
         remove(&cp_target)?;
+        settle_disk()?;
         cp.push(timed_command(
             Command::new("cp")
                 .arg("-a")
@@ -139,6 +141,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         )?);
 
         remove_worktree(&repo, &worktree_target)?;
+        settle_disk()?;
         worktree.push(timed_command(
             Command::new("git")
                 .arg("-C")
@@ -158,7 +161,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let mut resync_copied = Vec::new();
     let (shadow, _) = Shadow::prepare(&options_for(&shadow_dir))?;
     drop(shadow);
-    for number in 0..options.runs.max(5) {
+    let cpu_before = process_cpu()?;
+    for number in 0..options.runs.max(10) {
         std::fs::write(&edited, format!("{original}// bench-task edit {number}\n"))?;
         let started = Instant::now();
         let (shadow, stats) = Shadow::prepare(&options_for(&shadow_dir))?;
@@ -167,11 +171,13 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         resync_copied.push(stats.copied);
         drop(shadow);
     }
+    let resync_cpu = (process_cpu()? - cpu_before) / resync.len() as f64;
     std::fs::write(&edited, &original)?;
 
     // changes(): nothing changed, then one file changed by the agent.
     let (shadow, _) = Shadow::prepare(&options_for(&shadow_dir))?;
     let mut unchanged = Vec::new();
+    let cpu_before = process_cpu()?;
     for _ in 0..CHANGES_CALLS {
         let started = Instant::now();
         let changes = shadow.changes();
@@ -181,12 +187,14 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             "changes() without a change: {changes:?}"
         );
     }
+    let unchanged_cpu = (process_cpu()? - cpu_before) / CHANGES_CALLS as f64;
     let agent_file = shadow.root().join(corpus::EDIT_TARGET);
     std::fs::write(
         &agent_file,
         original.replacen("function_0001", "renamed_0001", 1),
     )?;
     let mut one_changed = Vec::new();
+    let cpu_before = process_cpu()?;
     for _ in 0..CHANGES_CALLS {
         let started = Instant::now();
         let changes = shadow.changes();
@@ -197,6 +205,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             changes.len()
         );
     }
+    let one_changed_cpu = (process_cpu()? - cpu_before) / CHANGES_CALLS as f64;
     drop(shadow);
     // Leave a clean shadow for the next run's re-syncs.
     Shadow::prepare(&options_for(&shadow_dir))?;
@@ -224,14 +233,19 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         },
         Row {
             measure: format!(
-                "re-sync after one changed file (files copied: {})",
+                "re-sync after one changed file ({} runs; files copied: {})",
+                resync.len(),
                 resync_copied
                     .iter()
                     .map(usize::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            baton: spread_milliseconds(&resync_spread),
+            baton: format!(
+                "{} (CPU {} per re-sync)",
+                spread_milliseconds(&resync_spread),
+                milliseconds(resync_cpu)
+            ),
             cp: format!("{:.3}× of a cold `cp -a`", resync_spread.median / cp.median),
             worktree: "—".into(),
             goal: format!("≤ {}", milliseconds(RESYNC_GOAL_MS)),
@@ -242,9 +256,10 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                 "`changes()` with one file changed by the agent, p50 / p99 ({CHANGES_CALLS} calls)"
             ),
             baton: format!(
-                "{} / {}",
+                "{} / {} (CPU {} per call)",
                 milliseconds(percentile(&one_changed, 0.5)),
-                milliseconds(percentile(&one_changed, 0.99))
+                milliseconds(percentile(&one_changed, 0.99)),
+                milliseconds(one_changed_cpu)
             ),
             cp: "—".into(),
             worktree: "—".into(),
@@ -254,9 +269,10 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         Row {
             measure: format!("`changes()` with nothing changed, p50 / p99 ({CHANGES_CALLS} calls)"),
             baton: format!(
-                "{} / {}",
+                "{} / {} (CPU {} per call)",
                 milliseconds(percentile(&unchanged, 0.5)),
-                milliseconds(percentile(&unchanged, 0.99))
+                milliseconds(percentile(&unchanged, 0.99)),
+                milliseconds(unchanged_cpu)
             ),
             cp: "—".into(),
             worktree: "—".into(),
@@ -338,18 +354,23 @@ fn render(
         "How it was measured:\n\n\
          - baton: `Shadow::prepare` called in this (release) process, into an emptied state \
            directory for the cold rows; `std::fs::copy` per file (`copy_file_range`; this file \
-           system {}), no hashing of unchanged files.\n\
+           system {}), on both cores, no hashing.\n\
          - `cp -a <corpus> <dest>` and `git -C <repo> worktree add --detach <dest>` as \
            processes (their start-up included); each destination is removed, untimed, before \
-           its run. Note that `git worktree add` copies only committed files, so it is no \
+           its run, then `sync` runs (untimed) so the removal's writeback does not land in the \
+           measurement. Note that `git worktree add` copies only committed files, so it is no \
            substitute (uncommitted and untracked files are missing), only a yardstick.\n\
          - Re-sync: a shadow of the workspace exists; one file ({}, 5,000 lines) is rewritten \
-           in the workspace, then `prepare` runs again (the shadow's walk, stat of every file, \
-           copy of what changed, manifest write).\n\
+           in the workspace, then `prepare` runs again: the workspace walk, an `lstat` of every \
+           file and directory of the copy (on both cores), the copy of what changed; the \
+           manifest is written on a thread while the agent would start.\n\
          - `changes()`: after `prepare`, the agent's rewrite of the same file is in the shadow; \
-           every call `lstat`s every seeded file, walks the shadow for created files, and reads \
-           and diffs only the changed one (its base is read from the workspace once and \
-           cached).\n\
+           every call `lstat`s every seeded file and every directory (on both cores), lists \
+           only the directories whose stamp moved (to find created files), and reads and diffs \
+           only the changed file (its base is read from the workspace once and cached).\n\
+         - CPU is this process's user + system time from `/proc` (10 ms ticks) over all re-syncs \
+           or calls, divided by their number: on a machine shared with other builds it shows \
+           the work itself where wall time also shows the waiting.\n\
          - The page cache is warm for all three.",
         file_system_note(root),
         corpus::EDIT_TARGET,
@@ -369,6 +390,7 @@ fn file_system_note(root: &Path) -> String {
     match kind.as_str() {
         "btrfs" | "xfs" => format!("is {kind}: copies are reflinks"),
         "" => "is of an unknown type".to_string(),
+        // `stat -f` names ext4 "ext2/ext3".
         other => format!("is {other}: no reflinks, an in-kernel copy"),
     }
 }
@@ -460,6 +482,17 @@ fn run_command(command: &mut Command) -> anyhow::Result<()> {
         .with_context(|| format!("starting {description}"))?;
     ensure!(status.success(), "{description} failed with {status}");
     Ok(())
+}
+
+/// `sync`, untimed, before each timed copy: the removal before it leaves dirty metadata whose
+/// writeback would otherwise land inside the measurement of whichever copy runs next.
+fn settle_disk() -> anyhow::Result<()> {
+    run_command(&mut Command::new("sync"))
+}
+
+/// This process's user + system CPU time so far (all threads), in milliseconds.
+fn process_cpu() -> anyhow::Result<f64> {
+    crate::measure::process_cpu_milliseconds(std::process::id())
 }
 
 /// Wall time of a command in milliseconds.

@@ -4,8 +4,9 @@
 //! file-change event, so it reads only what moved: every manifest entry is `lstat`ed and
 //! compared with the stamp its copy had after seeding; only a file whose stamp differs (or is
 //! too recent to prove anything, see the manifest's racy window) is read and compared with its
-//! base. Files the agent created are found by walking the shadow with its ignore rules: what
-//! they ignore (`target/`, `node_modules/`, caches) is build output and is never landed.
+//! base. Files the agent created are found by listing only the directories whose stamp moved
+//! (see [`crate::shadow::created`]), with the copy's ignore rules: what they ignore (`target/`,
+//! `node_modules/`, caches) is build output and is never landed.
 //!
 //! Nothing that could be wrong is landed: binary files (a NUL byte or invalid UTF-8), files over
 //! [`Limits::max_file_bytes`], symlinks (editors cannot create them; those leading out of the
@@ -20,7 +21,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::shadow::{Entry, Shadow, Source, Stamp, content_hash, walk_shadow};
+use crate::shadow::created::{Ignores, find_created};
+use crate::shadow::{Entry, Shadow, Source, Stamp, content_hash};
 
 /// Limits on what is landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,15 +148,25 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
     let mut out = Vec::new();
     let mut deleted: Vec<(String, String)> = Vec::new();
     let mut created: Vec<(String, String)> = Vec::new();
+    // Directories first: finding created files `lstat`s every known directory, which is also
+    // what the entries below need to know about their parents.
     let mut dirs = crate::shadow::paths::RealDirs::new(&shadow.root);
+    let mut ignores = Ignores::new(&shadow.root, &shadow.global_ignore);
+    let found = find_created(
+        &shadow.root,
+        &shadow.manifest.entries,
+        &shadow.manifest.dirs,
+        shadow.manifest.synced_at_ns,
+        &mut ignores,
+        &mut dirs,
+    );
 
-    for (key, entry) in &shadow.entries {
+    let keys: Vec<&str> = shadow.manifest.entries.keys().map(String::as_str).collect();
+    let stats = crate::shadow::paths::lstat_all(&shadow.root, &keys);
+    for ((key, entry), metadata) in shadow.manifest.entries.iter().zip(stats) {
         let path = shadow.root.join(key);
-        let metadata = if dirs.parents_are_real(key) {
-            fs::symlink_metadata(&path).ok()
-        } else {
-            None
-        };
+        // Behind a directory the agent replaced with a symlink, `lstat` saw something else.
+        let metadata = metadata.filter(|_| dirs.parents_are_real(key));
         if let Source::Symlink { target } = &entry.source {
             let unchanged = metadata
                 .as_ref()
@@ -188,21 +200,13 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
             deleted_candidate(shadow, key, entry, &mut deleted, &mut out);
             continue;
         }
-        if Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(shadow.synced_at_ns) {
+        if Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(shadow.manifest.synced_at_ns) {
             continue;
         }
         modified(shadow, key, entry, &path, metadata.len(), &mut out);
     }
-
-    match walk_shadow(&shadow.root) {
-        Ok(keys) => {
-            for key in keys {
-                if !shadow.entries.contains_key(&key) {
-                    classify_created(shadow, &key, &mut created, &mut out);
-                }
-            }
-        }
-        Err(error) => tracing::warn!("walking shadow {}: {error}", shadow.root.display()),
+    for key in found.files {
+        classify_created(shadow, &key, &mut created, &mut out);
     }
 
     pair_renames(deleted, created, &mut out);

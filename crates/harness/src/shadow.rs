@@ -41,6 +41,7 @@
 //! stale lock). Two tasks on one workspace at once get two copies; one task after another
 //! reuses slot 0.
 
+pub(crate) mod created;
 mod manifest;
 pub(crate) mod paths;
 #[cfg(test)]
@@ -56,12 +57,16 @@ use std::time::{Duration, Instant};
 use ignore::{WalkBuilder, WalkState};
 
 use crate::changes::{Change, Limits, Refusal};
+pub(crate) use manifest::Manifest;
+use manifest::now_ns;
 pub(crate) use manifest::{Entry, Source, Stamp, content_hash};
-use manifest::{Manifest, now_ns};
 use paths::{RealDirs, relative_key, relative_target, remove_any, symlink_inside};
 
 /// Decides which workspace paths (relative) are left out of the shadow (secrets).
 pub type Exclude = Arc<dyn Fn(&Path) -> bool + Send + Sync>;
+
+/// Base texts read from the workspace (or why they could not be), by relative path.
+pub(crate) type Bases = Mutex<HashMap<String, Result<Arc<[u8]>, Refusal>>>;
 
 /// How many shadows of one workspace may exist at once.
 const MAX_SLOTS: usize = 16;
@@ -101,15 +106,27 @@ pub struct SyncStats {
 pub struct Shadow {
     pub(crate) root: PathBuf,
     pub(crate) workspace: PathBuf,
-    pub(crate) entries: BTreeMap<String, Entry>,
-    pub(crate) synced_at_ns: u64,
+    /// What every file was seeded from, the copy's stamps, and its directories' stamps.
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) global_ignore: Arc<ignore::gitignore::Gitignore>,
     /// Unsaved buffers' texts by relative path: the base of their files.
     pub(crate) overlays: HashMap<String, Arc<str>>,
     /// Workspace bases read so far (or the reason they could not be), by relative path.
-    pub(crate) bases: Mutex<HashMap<String, Result<Arc<[u8]>, Refusal>>>,
+    pub(crate) bases: Bases,
     pub(crate) exclude: Exclude,
     pub(crate) limits: Limits,
+    /// The thread writing the manifest, joined before the lock is released.
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Declared last: fields drop in order, and the lock must outlive everything else.
     _lock: fs::File,
+}
+
+impl Drop for Shadow {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Shadow {
@@ -117,7 +134,7 @@ impl std::fmt::Debug for Shadow {
         f.debug_struct("Shadow")
             .field("root", &self.root)
             .field("workspace", &self.workspace)
-            .field("files", &self.entries.len())
+            .field("files", &self.manifest.entries.len())
             .finish_non_exhaustive()
     }
 }
@@ -158,21 +175,44 @@ impl Shadow {
             remove_any(&root)?;
         }
         fs::create_dir_all(&root)?;
-        let previous = previous.unwrap_or_else(|| Manifest::new(&workspace));
+        let previous = previous.unwrap_or_else(|| Arc::new(Manifest::new(&workspace)));
 
         let mut wanted = scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
         let overlays = apply_overlay(&workspace, options, &mut wanted);
 
         let mut manifest = Manifest::new(&workspace);
         let mut dirs = RealDirs::new(&root);
-        for (key, want) in &wanted {
+        if stats.seeded {
+            // A fresh tree: nothing is in the way, so the directories are made first (parents
+            // sort before their children) and the files are copied on every core.
+            for directory in created::ancestors(wanted.keys()) {
+                if !directory.is_empty() {
+                    fs::create_dir(root.join(&directory))?;
+                    dirs.record(&directory, true);
+                }
+            }
+            let items: Vec<(&String, &Wanted)> = wanted.iter().collect();
+            for ((key, _), entry) in items.iter().zip(write_fresh(&workspace, &root, &items)?) {
+                if let Some(entry) = entry {
+                    manifest.entries.insert((*key).clone(), entry);
+                    stats.copied += 1;
+                }
+            }
+        }
+        let keys: Vec<&str> = wanted.keys().map(String::as_str).collect();
+        let copies = if stats.seeded {
+            Vec::new()
+        } else {
+            paths::lstat_all(&root, &keys)
+        };
+        for ((key, want), copy) in wanted.iter().zip(copies) {
             let path = root.join(key);
             if let Some(entry) = previous.entries.get(key)
                 && is_current(entry, want, previous.synced_at_ns)
-                && dirs.parents_are_real(key)
-                && fs::symlink_metadata(&path).is_ok_and(|metadata| {
+                && copy.is_some_and(|metadata| {
                     Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
                 })
+                && dirs.parents_are_real(key)
             {
                 manifest.entries.insert(key.clone(), entry.clone());
                 continue;
@@ -194,29 +234,76 @@ impl Shadow {
                 stats.removed += 1;
             }
         }
+        let global_ignore = created::global_ignore();
+        let mut directories = created::ancestors(manifest.entries.keys());
         if !stats.seeded {
-            // What the previous agent created (and its ignore rules do not ignore) goes; the
-            // tree's ignore files were reset above, so they decide.
-            for key in walk_shadow(&root)? {
-                if !manifest.entries.contains_key(&key) && remove_any(&root.join(&key))? {
+            // What the previous agent created (and the tree's ignore rules, reset above, do not
+            // ignore) goes; the directories it made stay (empty) and are watched from now on.
+            let mut ignores = created::Ignores::new(&root, &global_ignore);
+            // Fresh knowledge of the directories: the loop above may have replaced some.
+            let mut real = RealDirs::new(&root);
+            let found = created::find_created(
+                &root,
+                &manifest.entries,
+                &previous.dirs,
+                previous.synced_at_ns,
+                &mut ignores,
+                &mut real,
+            );
+            for key in found.files {
+                if dirs.parents_are_real(&key) && remove_any(&root.join(&key))? {
                     stats.removed += 1;
                 }
             }
+            directories.extend(found.dirs);
+            directories.extend(previous.dirs.keys().cloned());
+        }
+        let directories: Vec<String> = directories.into_iter().collect();
+        let keys: Vec<&str> = directories.iter().map(String::as_str).collect();
+        let found = paths::lstat_all(&root, &keys);
+        for (directory, metadata) in directories.iter().zip(found) {
+            if let Some(metadata) = metadata
+                && metadata.is_dir()
+                && dirs.parents_are_real(directory)
+            {
+                manifest
+                    .dirs
+                    .insert(directory.clone(), Stamp::of(&metadata));
+            }
+        }
+
+        // A repository the last agent made (`git init`) is not the next agent's business.
+        if !stats.seeded {
+            remove_any(&root.join(".git"))?;
         }
 
         manifest.synced_at_ns = now_ns();
-        manifest.save(&manifest_path)?;
         stats.files = manifest.entries.len();
+        let manifest = Arc::new(manifest);
+        // Writing a big tree's manifest (megabytes of JSON) is left to a thread: the agent can
+        // start meanwhile. The shadow joins it before giving up the slot's lock, and a
+        // manifest that was never written only costs the next prepare a fresh seed.
+        let writer = {
+            let manifest = manifest.clone();
+            std::thread::Builder::new()
+                .name("shadow-manifest".into())
+                .spawn(move || {
+                    if let Err(error) = Manifest::save(manifest, &manifest_path) {
+                        tracing::warn!("writing {}: {error}", manifest_path.display());
+                    }
+                })?
+        };
         stats.elapsed = started.elapsed();
         let shadow = Shadow {
             root,
             workspace,
-            entries: manifest.entries,
-            synced_at_ns: manifest.synced_at_ns,
+            manifest,
+            global_ignore,
             overlays,
             bases: Mutex::new(HashMap::new()),
             exclude: options.exclude.clone(),
             limits: options.limits,
+            writer: Some(writer),
             _lock: lock,
         };
         Ok((shadow, stats))
@@ -255,6 +342,42 @@ fn take_slot(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
     Err(io::Error::other(format!(
         "{MAX_SLOTS} shadows of this workspace are already in use"
     )))
+}
+
+/// Copies `items` into a fresh tree whose directories exist, on up to four threads (below a
+/// couple of thousand files one is faster).
+fn write_fresh(
+    workspace: &Path,
+    root: &Path,
+    items: &[(&String, &Wanted)],
+) -> io::Result<Vec<Option<Entry>>> {
+    let write_all = |part: &[(&String, &Wanted)]| -> io::Result<Vec<Option<Entry>>> {
+        part.iter()
+            .map(|(key, want)| write_entry(workspace, key, &root.join(key), want, true))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(4);
+    if threads < 2 || items.len() < 2_000 {
+        return write_all(items);
+    }
+    // Contiguous ranges: each thread mostly fills its own directories.
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || write_all(part)))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for worker in workers {
+            let part = worker
+                .join()
+                .map_err(|_| io::Error::other("a shadow copying thread panicked"))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
 }
 
 /// Whether a manifest entry still describes what the workspace wants at its path.
@@ -460,7 +583,11 @@ fn apply_overlay(
         };
         let relative = Path::new(&key);
         let in_walk = matches!(wanted.get(&key), Some(Wanted::Disk { .. }));
+        let under_a_file = created::ancestors(std::iter::once(&key))
+            .iter()
+            .any(|directory| wanted.contains_key(directory));
         let unlisted_new = !wanted.contains_key(&key)
+            && !under_a_file
             && fs::symlink_metadata(workspace.join(&key)).is_err()
             && !key.split('/').any(|part| part == ".git")
             && !(options.exclude)(relative);
@@ -473,31 +600,4 @@ fn apply_overlay(
         wanted.insert(key, Wanted::Overlay { text, hash });
     }
     overlays
-}
-
-/// The files and symlinks in a shadow tree that its ignore rules do not ignore (`.git` left
-/// out), as relative keys. What an agent creates is looked for here.
-pub(crate) fn walk_shadow(root: &Path) -> io::Result<Vec<String>> {
-    let mut builder = workspace_walker(root);
-    // The rules above the shadow (baton's state directory) and the git exclude file (there is no
-    // `.git`) say nothing about the tree.
-    builder.parents(false).git_exclude(false);
-    builder.filter_entry(|entry| entry.file_name() != ".git");
-    let mut keys = Vec::new();
-    for entry in builder.build() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                tracing::debug!("shadow walk: {error}");
-                continue;
-            }
-        };
-        if entry.file_type().is_some_and(|kind| !kind.is_dir())
-            && let Some(key) = relative_key(root, entry.path())
-        {
-            keys.push(key);
-        }
-    }
-    keys.sort();
-    Ok(keys)
 }

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the format or its meaning changes: an old manifest then re-seeds.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// A stamp whose modification time lies this close to (or after) the moment the manifest was
 /// written cannot tell a later write in the same timestamp tick apart from ours (git's "racily
@@ -91,6 +92,18 @@ pub(crate) struct Manifest {
     pub(crate) synced_at_ns: u64,
     /// Relative, `/`-separated paths.
     pub(crate) entries: BTreeMap<String, Entry>,
+    /// Every non-ignored directory of the copy (the root as `""`) and its stamp after the last
+    /// `prepare`: what the agent created is looked for only where a stamp moved.
+    pub(crate) dirs: BTreeMap<String, Stamp>,
+}
+
+/// Manifests this process wrote, by path, with the stamp their file had then: a re-sync in the
+/// same process (the server's next task) skips parsing a manifest that nobody touched since
+/// (for a big tree it is a megabyte of JSON).
+static WRITTEN: Mutex<BTreeMap<PathBuf, (Stamp, Arc<Manifest>)>> = Mutex::new(BTreeMap::new());
+
+fn written() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, (Stamp, Arc<Manifest>)>> {
+    WRITTEN.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 impl Manifest {
@@ -100,13 +113,21 @@ impl Manifest {
             workspace: workspace.to_path_buf(),
             synced_at_ns: 0,
             entries: BTreeMap::new(),
+            dirs: BTreeMap::new(),
         }
     }
 
     /// The manifest at `path` if it is whole, of this version, for this workspace, and every
     /// path in it is a plain relative path (a tampered manifest must not make `prepare` write
     /// or delete outside the shadow).
-    pub(crate) fn load(path: &Path, workspace: &Path) -> Option<Manifest> {
+    pub(crate) fn load(path: &Path, workspace: &Path) -> Option<Arc<Manifest>> {
+        let stamp = Stamp::of(&fs::symlink_metadata(path).ok()?);
+        if let Some((written_stamp, manifest)) = written().remove(path)
+            && written_stamp == stamp
+            && manifest.workspace == workspace
+        {
+            return Some(manifest);
+        }
         let bytes = fs::read(path).ok()?;
         let manifest: Manifest = match serde_json::from_slice(&bytes) {
             Ok(manifest) => manifest,
@@ -117,7 +138,11 @@ impl Manifest {
         };
         let valid = manifest.version == VERSION
             && manifest.workspace == workspace
-            && manifest.entries.keys().all(|key| is_plain_relative(key));
+            && manifest.entries.keys().all(|key| is_plain_relative(key))
+            && manifest
+                .dirs
+                .keys()
+                .all(|key| key.is_empty() || is_plain_relative(key));
         if !valid {
             tracing::warn!(
                 "discarding the shadow manifest {}: not for this workspace or version",
@@ -125,15 +150,18 @@ impl Manifest {
             );
             return None;
         }
-        Some(manifest)
+        Some(Arc::new(manifest))
     }
 
     /// Writes the manifest atomically (a temporary file renamed over the old one).
-    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn save(manifest: Arc<Manifest>, path: &Path) -> io::Result<()> {
         let temporary = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(self).map_err(io::Error::other)?;
+        let bytes = serde_json::to_vec(&*manifest).map_err(io::Error::other)?;
         fs::write(&temporary, bytes)?;
-        fs::rename(&temporary, path)
+        fs::rename(&temporary, path)?;
+        let stamp = Stamp::of(&fs::symlink_metadata(path)?);
+        written().insert(path.to_path_buf(), (stamp, manifest));
+        Ok(())
     }
 }
 

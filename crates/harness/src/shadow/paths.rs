@@ -99,6 +99,12 @@ impl<'a> RealDirs<'a> {
         }
     }
 
+    /// Records what a caller found out about `directory` itself (whether it and its parents are
+    /// real directories), so that checking the files below it costs no `lstat`.
+    pub(crate) fn record(&mut self, directory: &str, real: bool) {
+        self.known.insert(directory.to_string(), real);
+    }
+
     /// Whether every directory between the root and `key` is a real directory.
     pub(crate) fn parents_are_real(&mut self, key: &str) -> bool {
         let mut end = 0;
@@ -165,4 +171,40 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<bool> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(error) => Err(error),
     }
+}
+
+/// `lstat`s `root/key` for every key, spread over the available cores: on a big tree this is
+/// most of the work of a re-sync or a diff, and it is all waiting on the kernel. A slot is
+/// `None` when the path is missing (or could not be checked).
+pub(crate) fn lstat_all(root: &Path, keys: &[&str]) -> Vec<Option<fs::Metadata>> {
+    let stat = |key: &&str| fs::symlink_metadata(root.join(key)).ok();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(4);
+    // Below a few thousand files a thread costs more than it saves.
+    if threads < 2 || keys.len() < 2_000 {
+        return keys.iter().map(stat).collect();
+    }
+    let chunk = keys.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = keys
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    scope.spawn(move || part.iter().map(stat).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(part, worker)| {
+                // A worker that panicked is redone here rather than leaving its slots empty
+                // (an empty slot reads as "deleted").
+                worker
+                    .join()
+                    .unwrap_or_else(|_| part.iter().map(stat).collect())
+            })
+            .collect()
+    })
 }

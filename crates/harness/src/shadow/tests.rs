@@ -253,12 +253,14 @@ fn resync_resets_what_the_last_agent_changed_created_and_deleted() {
         ("dir/c.rs", "c\n"),
     ]);
     let (shadow, _) = prepare(&fixture);
+    settle();
     let root = shadow.root().to_path_buf();
     write(&root, "a.rs", "agent wrote this\n");
     fs::remove_file(root.join("b.rs")).unwrap();
     write(&root, "new/created.rs", "agent created\n");
     write(&root, "target/debug/build.o", "build output\n");
     write(&root, ".gitignore", "target/\nnew/\n");
+    write(&root, ".git/HEAD", "ref: refs/heads/agent\n");
     // A directory replaced by a file.
     fs::remove_dir_all(root.join("dir")).unwrap();
     write(&root, "dir", "a file now\n");
@@ -275,6 +277,7 @@ fn resync_resets_what_the_last_agent_changed_created_and_deleted() {
     // (ignored by the workspace's rules) stays for the next build.
     assert!(!copied.contains_key("new/created.rs"));
     assert_eq!(copied["target/debug/build.o"], "build output\n");
+    assert!(!copied.contains_key(".git/HEAD"));
     assert!(stats.removed >= 1);
     assert!(shadow.changes().is_empty());
 }
@@ -291,6 +294,8 @@ fn changes_reports_modified_created_deleted_and_renamed() {
         ("src/touched.rs", "same\n"),
     ]);
     let (shadow, _) = prepare(&fixture);
+    // Past the racy window, created files are found only through directory stamps.
+    settle();
     let root = shadow.root();
     write(root, "src/edit.rs", "fn new() {}\n");
     fs::remove_file(root.join("src/gone.rs")).unwrap();
@@ -621,6 +626,9 @@ fn applying_the_changes_to_the_base_reproduces_the_shadow() {
             .collect();
         let fixture = fixture(&files);
         let (shadow, _) = prepare(&fixture);
+        if seed % 2 == 0 {
+            settle();
+        }
         let root = shadow.root().to_path_buf();
         let mut random = Lcg(seed + 1);
         for step in 0..8 {
@@ -677,4 +685,41 @@ fn applying_the_changes_to_the_base_reproduces_the_shadow() {
         }
         assert_eq!(expected, tree(&root), "seed {seed}");
     }
+}
+
+/// Above 2,000 files the stamps are taken on several threads: the answers must line up with
+/// their paths exactly as on one.
+#[test]
+fn a_tree_big_enough_for_parallel_stat_diffs_and_resyncs_exactly() {
+    let files: Vec<(String, String)> = (0..2_100)
+        .map(|n| (format!("d{}/f{n}.txt", n % 37), format!("file {n}\n")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    let fixture = fixture(&borrowed);
+    let (shadow, stats) = prepare(&fixture);
+    assert_eq!(stats.copied, 2_100);
+    settle();
+    write(shadow.root(), "d1/f1000.txt", "edited\n");
+    fs::remove_file(shadow.root().join("d36/f2071.txt")).unwrap();
+    assert_eq!(
+        shadow.changes(),
+        [
+            Change::Modified {
+                path: "d1/f1000.txt".into(),
+                base: "file 1000\n".into(),
+                new: "edited\n".into(),
+            },
+            Change::Deleted {
+                path: "d36/f2071.txt".into(),
+                base: "file 2071\n".into(),
+            },
+        ]
+    );
+    drop(shadow);
+    let (shadow, stats) = prepare(&fixture);
+    assert_eq!((stats.copied, stats.removed), (2, 0));
+    assert!(shadow.changes().is_empty());
 }
