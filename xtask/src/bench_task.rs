@@ -13,7 +13,7 @@
 //!   changed (the cost of the call the server makes after every file-change event).
 //!
 //! Landing latency (from the agent's change to the edit in the editor) is measured by
-//! [`landing_latency`], the extension point for that part of the bench. Results are printed and
+//! [`landing_latency`] (the landing part, in `bench_landing`). Results are printed and
 //! written into `docs/benchmarks.md` between the `bench-task` markers. Speed is measured, never
 //! asserted.
 
