@@ -371,7 +371,16 @@ fn render(
          - CPU is this process's user + system time from `/proc` (10 ms ticks) over all re-syncs \
            or calls, divided by their number: on a machine shared with other builds it shows \
            the work itself where wall time also shows the waiting.\n\
-         - The page cache is warm for all three.",
+         - The page cache is warm for all three.\n\
+         - Landing rows: the release `baton` under testkit's LSP client (Neovim profile), with \
+           testkit's scripted ACP agent as the harness in a 201-file workspace of its own. The \
+           agent appends the wall-clock time to a stamp file just before it sends each change's \
+           `tool_call_update` completed; the client notes when each `workspace/applyEdit` \
+           arrives; the row is the difference (same machine, same clock). In between: the \
+           server's ACP read, the shadow diff (`changes()`), the merge engine for the open \
+           buffer or one workspace edit of `version: null` edits for the 200 closed files. CPU \
+           and RSS of the `baton` process from `/proc` (10 ms ticks) over the whole turn of 2,000 \
+           `agent_message_chunk` updates (which also rewrite the task document).",
         file_system_note(root),
         corpus::EDIT_TARGET,
     );

@@ -373,3 +373,58 @@ fn lsp_over_a_socket_instead_of_pipes() {
     let status = child.wait().unwrap();
     assert!(status.success(), "baton lsp exited with {status}");
 }
+
+/// `baton doctor` lists each agent: found or not on PATH and, for codex, its version beside the
+/// one baton was checked with. A workspace file cannot point an agent at its own command.
+#[test]
+fn doctor_shows_each_agent_and_codex_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let codex = testkit::codex::require_codex();
+    let codex_command = codex
+        .as_ref()
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "codex".into());
+    let config = dir.path().join(".config/baton");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[harness.agents.codex]\ncommand = [{codex_command:?}, \"app-server\"]\n\
+             [harness.agents.nowhere]\nkind = \"acp\"\ncommand = [\"baton-no-such-agent\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("baton.toml"),
+        "[harness.agents.codex]\ncommand = [\"/bin/evil-agent\"]\n",
+    )
+    .unwrap();
+    let output = baton(dir.path(), &["doctor"], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("agents (harness.agent = codex, approval = auto-edit"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("nowhere: kind=acp command=[\"baton-no-such-agent\"]")
+            && stdout.contains("NOT found on PATH"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("evil-agent"), "{stdout}");
+    assert!(stdout.contains("ignored `harness`"), "{stdout}");
+    if codex.is_some() {
+        assert!(
+            stdout.contains(&format!("found at {codex_command}")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "version: codex-cli {} (baton was checked with codex {})",
+                testkit::codex::CODEX_VERSION,
+                harness::app_server::CODEX_VERSION_CHECKED
+            )),
+            "{stdout}"
+        );
+    }
+}
