@@ -20,7 +20,7 @@ use serde_json::json;
 use testkit::lsp_client::{ClientProfile, LspClient, file_uri};
 
 use crate::bench_task::Row;
-use crate::measure::{Summary, milliseconds, process_cpu_milliseconds};
+use crate::measure::{Summary, milliseconds};
 
 const SINGLE_CHANGES: usize = 40;
 const MANY_FILES: usize = 200;
@@ -214,12 +214,12 @@ async fn measure(baton: &Path, agent: &Path, scratch: &Path) -> anyhow::Result<V
 
     // Turn 3: 2,000 updates.
     let rss_before = rss_kib(pid)?;
-    let cpu_before = process_cpu_milliseconds(pid)?;
+    let cpu_before = cpu_nanoseconds(pid)?;
     let started = Instant::now();
     let job = reply(&client, task, "stream").await?;
     wait_turn(&client, &job).await?;
     let flood_ms = started.elapsed().as_secs_f64() * 1e3;
-    let cpu = process_cpu_milliseconds(pid)? - cpu_before;
+    let cpu = (cpu_nanoseconds(pid)? - cpu_before) as f64 / 1e6;
     let rss_after = rss_kib(pid)?;
     let peak = peak_rss_kib(pid)?;
     client.shutdown().await.context("baton's shutdown")?;
@@ -356,6 +356,23 @@ fn edit_arrivals(
             (to_nanos(*at), uris)
         })
         .collect()
+}
+
+/// The CPU time all of `pid`'s threads have run, in nanoseconds, from each thread's
+/// `/proc/<pid>/task/<tid>/schedstat` (first field): the 10 ms ticks of `/proc/<pid>/stat` are
+/// too coarse for a turn that takes tens of milliseconds. Threads that exited before the call
+/// are not counted, so take both readings while the same threads run.
+fn cpu_nanoseconds(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(entry?.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
 }
 
 fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {

@@ -379,7 +379,8 @@ fn render(
            arrives; the row is the difference (same machine, same clock). In between: the \
            server's ACP read, the shadow diff (`changes()`), the merge engine for the open \
            buffer or one workspace edit of `version: null` edits for the 200 closed files. CPU \
-           and RSS of the `baton` process from `/proc` (10 ms ticks) over the whole turn of 2,000 \
+           (the sum of its threads' `schedstat`, in ns) and RSS of the `baton` process over the \
+           whole turn of 2,000 \
            `agent_message_chunk` updates (which also rewrite the task document).",
         file_system_note(root),
         corpus::EDIT_TARGET,
