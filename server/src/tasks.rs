@@ -675,6 +675,9 @@ impl TaskRun {
             let _ = live.send(Proposal::Finish);
         }
         handle.shutdown().await;
+        // The agent is gone: its shadow slot (a lock held while the shadow lives) is free for
+        // the next task; undo and keep work from the texts the lander kept.
+        drop(shadow);
         self.serve_review(lander, controls).await;
     }
 

@@ -1191,3 +1191,28 @@ async fn a_marker_code_action_starts_a_task_with_the_default_agent() {
     );
     harness.finish().await;
 }
+
+/// A task whose agent has gone gives its shadow back: more tasks than there are shadow slots
+/// (16) run one after another in one session, each seeded and landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_tasks_give_their_shadow_back() {
+    let script = json!({ "turns": [[
+        { "type": "message", "text": "done here" },
+        { "type": "crash", "code": 0 },
+    ]] });
+    let harness = start(ClientProfile::Neovim, script, json!({})).await;
+    for round in 0..18 {
+        let (_, token) = start_task(&harness, &format!("round {round}")).await;
+        let end = progress_end(&harness, &token, TASK_WAIT).await;
+        // The agent exits with its turn unanswered: the turn fails, the task is over.
+        assert!(end.starts_with("failed"), "round {round}: {end}");
+        let messages = harness.client.state().show_messages;
+        assert!(
+            !messages
+                .iter()
+                .any(|message| message.message.contains("already in use")),
+            "round {round}: {messages:?}"
+        );
+    }
+    harness.finish().await;
+}
