@@ -336,6 +336,12 @@ pub struct Features {
     pub workspace_symbols: bool,
     pub definition: bool,
     pub code_actions: bool,
+    /// Next-edit suggestions: after a pause in typing, the fast tier proposes the follow-up
+    /// edits a change needs, as `Hint` diagnostics with code actions. Off by default: every
+    /// pause would send the file to the model on the user's key without being asked.
+    pub next_edit: bool,
+    /// How long after the last change a next-edit round starts.
+    pub next_edit_debounce_ms: u64,
 }
 
 impl Default for Features {
@@ -345,6 +351,8 @@ impl Default for Features {
             workspace_symbols: true,
             definition: true,
             code_actions: true,
+            next_edit: false,
+            next_edit_debounce_ms: 600,
         }
     }
 }

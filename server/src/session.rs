@@ -510,6 +510,8 @@ pub struct Session {
     pub documents: Documents,
     pub jobs: Jobs,
     pub tasks: crate::tasks::Tasks,
+    /// Next-edit proposals published per document (see `next_edit`).
+    pub next_edits: crate::next_edit::NextEdits,
     encoding: RwLock<PositionEncoding>,
     config: RwLock<Arc<Resolved>>,
     client: RwLock<ClientFeatures>,
@@ -547,6 +549,7 @@ impl Default for Session {
             documents: Documents::default(),
             jobs: Jobs::default(),
             tasks: crate::tasks::Tasks::default(),
+            next_edits: crate::next_edit::NextEdits::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             config: RwLock::new(Arc::new(Resolved::default())),
             client: RwLock::new(ClientFeatures::default()),

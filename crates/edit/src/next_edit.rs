@@ -38,9 +38,17 @@ pub struct NextEditPrompt {
     pub user: String,
 }
 
-/// The lines the user changed between two texts, as a small unified diff with the new text's
-/// line numbers; `None` when nothing changed.
-pub fn describe_change(before: &str, after: &str) -> Option<String> {
+/// What the user changed since the last round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The first changed line (0-based) in the new text.
+    pub first_line: usize,
+    /// The changed lines as a small unified diff.
+    pub diff: String,
+}
+
+/// The lines the user changed between two texts; `None` when nothing changed.
+pub fn describe_change(before: &str, after: &str) -> Option<Change> {
     if before == after {
         return None;
     }
@@ -62,7 +70,10 @@ pub fn describe_change(before: &str, after: &str) -> Option<String> {
     for line in added.iter().take(MAX_CHANGE_LINES) {
         out.push_str(&format!("+{line}\n"));
     }
-    Some(out)
+    Some(Change {
+        first_line: prefix,
+        diff: out,
+    })
 }
 
 const SYSTEM: &str = "You predict the follow-up edits a code change makes necessary. \
@@ -419,6 +430,8 @@ mod tests {
     fn the_prompt_shows_the_change_and_numbered_lines_within_budget() {
         let before = TEXT.replace("width", "w");
         let change = describe_change(&before, TEXT).unwrap();
+        assert_eq!(change.first_line, 0);
+        let change = change.diff;
         assert_eq!(
             change,
             "@@ line 1 @@\n-fn area(w: u32, h: u32) -> u32 {\n+fn area(width: u32, h: u32) -> u32 {\n"
