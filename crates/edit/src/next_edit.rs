@@ -171,11 +171,13 @@ pub fn parse_reply(reply: &str) -> Vec<ReplyEdit> {
                 .or_else(|| line.as_str().and_then(|text| text.trim().parse().ok()))?;
             let old = edit.get("old")?.as_str()?.to_string();
             let new = edit.get("new")?.as_str()?.to_string();
-            (line > 0 && !old.is_empty() && old != new && !old.contains('\n')).then(|| ReplyEdit {
-                line: line as usize,
-                old,
-                new,
-            })
+            (line > 0 && !old.is_empty() && old != new && !old.contains('\n')).then_some(
+                ReplyEdit {
+                    line: line as usize,
+                    old,
+                    new,
+                },
+            )
         })
         .take(MAX_PROPOSALS)
         .collect()
