@@ -639,6 +639,19 @@ fn restrict_workspace(source: &Source, value: &mut Value, problems: &mut Vec<Str
             WORKSPACE_ALLOWED_SECTIONS.join(", ")
         ));
     }
+    // Next edits send the file to the model on every pause, unasked: a repository must not
+    // turn them on for the user.
+    if let Some(features) = object.get_mut("features").and_then(Value::as_object_mut)
+        && features
+            .get("next_edit")
+            .is_some_and(|value| value != &Value::Bool(false))
+    {
+        features.remove("next_edit");
+        problems.push(format!(
+            "{source}: ignored `features.next_edit`: a workspace file cannot turn next edits \
+             on; turn them on in your own config"
+        ));
+    }
 }
 
 /// Takes a source's `context.never_send` out of it, so the list is added to the others instead
@@ -1102,6 +1115,22 @@ mod tests {
         assert_eq!(fast.base_url, "https://api.openai.com/v1");
         assert_eq!(fast.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
         assert!(resolved.problems.is_empty());
+    }
+
+    #[test]
+    fn workspace_file_cannot_turn_next_edits_on() {
+        let mut inputs = inputs();
+        inputs.workspace_file = workspace("[features]\nnext_edit = true\n");
+        let resolved = resolve(&inputs);
+        assert!(!resolved.config.features.next_edit);
+        assert!(
+            resolved
+                .problems
+                .iter()
+                .any(|problem| problem.contains("features.next_edit")),
+            "{:?}",
+            resolved.problems
+        );
     }
 
     #[test]
