@@ -45,6 +45,78 @@ use crate::session::{DocumentSnapshot, DocumentUri, Session};
 /// budget for the file listing.
 const BYTES_PER_TOKEN: usize = 4;
 
+/// The most removed names whose uses elsewhere are looked up.
+const MAX_NAMES: usize = 3;
+
+/// The most other files, and lines in all, shown as uses elsewhere.
+const MAX_USE_FILES: usize = 5;
+const MAX_USE_LINES: usize = 20;
+
+/// Larger files are not read for uses.
+const MAX_USE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The lines of other files that use the names, from the index's references (which files) and
+/// the files' text (which lines): open buffers as the user has them, else the disk. Never a
+/// `never_send` file.
+fn uses_elsewhere(
+    index: &index::WorkspaceIndex,
+    names: &[String],
+    own_path: Option<&std::path::Path>,
+    resolved: &crate::config::Resolved,
+    root: Option<&std::path::Path>,
+    open_texts: &[(std::path::PathBuf, String)],
+) -> Vec<next_edit::Use> {
+    let mut uses = Vec::new();
+    for name in names {
+        let files = index
+            .files_referencing(name)
+            .into_iter()
+            .filter(|(path, _)| Some(path.as_path()) != own_path)
+            .filter(|(path, _)| resolved.never_send.check(path, root).is_ok())
+            .take(MAX_USE_FILES);
+        for (path, _) in files {
+            let text = match open_texts.iter().find(|(open, _)| open == &path) {
+                Some((_, text)) => text.clone(),
+                None => {
+                    let small =
+                        std::fs::metadata(&path).is_ok_and(|meta| meta.len() <= MAX_USE_FILE_BYTES);
+                    match small.then(|| std::fs::read_to_string(&path).ok()).flatten() {
+                        Some(text) => text,
+                        None => continue,
+                    }
+                }
+            };
+            let label = root
+                .and_then(|root| path.strip_prefix(root).ok())
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            for (line, content) in text.lines().enumerate() {
+                if uses.len() >= MAX_USE_LINES {
+                    return uses;
+                }
+                if contains_word(content, name) {
+                    uses.push(next_edit::Use {
+                        path_label: label.clone(),
+                        line,
+                        text: content.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    uses
+}
+
+/// Whether `name` occurs in `line` as a whole identifier.
+fn contains_word(line: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    line.match_indices(name).any(|(at, _)| {
+        !line[..at].chars().next_back().is_some_and(is_word)
+            && !line[at + name.len()..].chars().next().is_some_and(is_word)
+    })
+}
+
 /// The proposals published for one document, valid at `version`.
 struct Shown {
     /// The watcher that published them: a document reopened gets a new watcher, and the old
@@ -354,19 +426,48 @@ impl Watcher {
         let language = crate::session::language_of(current, path)
             .map(|language| language.name().to_string())
             .unwrap_or_else(|| current.language_id().to_string());
-        let prompt = next_edit::build_prompt(
-            &path_label,
-            &language,
-            &change.diff,
-            current.rope(),
-            change.first_line,
-            resolved.config.context.max_tokens * BYTES_PER_TOKEN,
-        );
+        let names = next_edit::removed_names(&change, MAX_NAMES);
+        let index = self.session.current_index().filter(|_| !names.is_empty());
+        let open_texts = match &index {
+            Some(_) => self.session.documents.open_texts(),
+            None => Vec::new(),
+        };
+        let own_path = path.map(std::path::Path::to_path_buf);
+        let listing_budget = resolved.config.context.max_tokens * BYTES_PER_TOKEN;
         let rope = current.rope().clone();
         let uri = self.uri.clone();
-        tracing::debug!(%uri, version = current.version(), "next-edit round");
+        tracing::debug!(%uri, version = current.version(), ?names, "next-edit round");
         Some(
             async move {
+                // Reading other files is blocking work; the round is a background task anyway.
+                let uses = match index {
+                    Some(index) => {
+                        let (resolved, root, own_path) =
+                            (resolved.clone(), root.clone(), own_path.clone());
+                        tokio::task::spawn_blocking(move || {
+                            uses_elsewhere(
+                                &index,
+                                &names,
+                                own_path.as_deref(),
+                                &resolved,
+                                root.as_deref(),
+                                &open_texts,
+                            )
+                        })
+                        .await
+                        .unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                };
+                let prompt = next_edit::build_prompt(
+                    &path_label,
+                    &language,
+                    &change.diff,
+                    &rope,
+                    change.first_line,
+                    listing_budget,
+                    &uses,
+                );
                 let request = model::ModelRequest {
                     system: prompt.system,
                     user: prompt.user,

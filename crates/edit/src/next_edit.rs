@@ -87,8 +87,42 @@ Reply with JSON only, no prose and no code fence, in exactly this shape:\n\
 (no line number), as short as possible while still unique on the line, never spanning lines. \
 `new` replaces `old`. If nothing else needs to change, reply {\"edits\": []}.";
 
-/// The prompt for one round: the change, and the file with line numbers (the lines within
-/// `max_bytes` around the change when the file is larger).
+/// The names the change removed: identifiers on its `-` lines that none of its `+` lines has
+/// (a renamed parameter, function or field), in order, at most `most`. Other files that use
+/// them are where a follow-up may be needed.
+pub fn removed_names(change: &Change, most: usize) -> Vec<String> {
+    let words = |sign: char| -> Vec<&str> {
+        change
+            .diff
+            .lines()
+            .filter(|line| line.starts_with(sign))
+            .flat_map(|line| line[1..].split(|c: char| !(c.is_alphanumeric() || c == '_')))
+            .filter(|word| !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()))
+            .collect()
+    };
+    let added = words('+');
+    let mut names: Vec<String> = Vec::new();
+    for word in words('-') {
+        if !added.contains(&word) && !names.iter().any(|name| name == word) {
+            names.push(word.to_string());
+        }
+    }
+    names.truncate(most);
+    names
+}
+
+/// A line in another file that uses a name the change touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Use {
+    pub path_label: String,
+    /// 0-based.
+    pub line: usize,
+    pub text: String,
+}
+
+/// The prompt for one round: the change, the file with line numbers (the lines within
+/// `max_bytes` around the change when the file is larger), and the uses in other files, for
+/// context.
 pub fn build_prompt(
     path_label: &str,
     language: &str,
@@ -96,8 +130,13 @@ pub fn build_prompt(
     document: &Rope,
     changed_line: usize,
     max_bytes: usize,
+    uses: &[Use],
 ) -> NextEditPrompt {
-    let lines = document.len_lines();
+    // Ropey counts an empty line after a final line break; it is not worth a number.
+    let lines = match document.len_lines() {
+        lines if lines > 1 && document.line(lines - 1).len_bytes() == 0 => lines - 1,
+        lines => lines,
+    };
     // Grow a window around the changed line until the budget is spent: the places to follow
     // up on are usually close to the change.
     let center = changed_line.min(lines.saturating_sub(1));
@@ -125,10 +164,24 @@ pub fn build_prompt(
         let text = text.trim_end_matches(['\n', '\r']);
         listing.push_str(&format!("{:>5}| {text}\n", line + 1));
     }
-    let user = format!(
+    let mut user = format!(
         "File: {path_label} ({language})\n\nThe user's change:\n```diff\n{change}```\n\n\
          The file now, with line numbers:\n```\n{listing}```\n"
     );
+    if !uses.is_empty() {
+        user.push_str(
+            "\nOther files use what changed (context only: propose edits in this file only):\n```\n",
+        );
+        for found in uses {
+            user.push_str(&format!(
+                "{}:{}: {}\n",
+                found.path_label,
+                found.line + 1,
+                found.text.trim()
+            ));
+        }
+        user.push_str("```\n");
+    }
     NextEditPrompt {
         system: SYSTEM.to_string(),
         user,
@@ -433,6 +486,7 @@ mod tests {
         let before = TEXT.replace("width", "w");
         let change = describe_change(&before, TEXT).unwrap();
         assert_eq!(change.first_line, 0);
+        assert_eq!(removed_names(&change, 3), vec!["w".to_string()]);
         let change = change.diff;
         assert_eq!(
             change,
@@ -440,7 +494,24 @@ mod tests {
         );
         assert_eq!(describe_change(TEXT, TEXT), None);
         let rope = Rope::from_str(TEXT);
-        let prompt = build_prompt("src/area.rs", "rust", &change, &rope, 0, 10_000);
+        let prompt = build_prompt(
+            "src/area.rs",
+            "rust",
+            &change,
+            &rope,
+            0,
+            10_000,
+            &[Use {
+                path_label: "src/main.rs".into(),
+                line: 4,
+                text: "    area(1, 2);".into(),
+            }],
+        );
+        assert!(
+            prompt.user.contains("src/main.rs:5: area(1, 2);"),
+            "{}",
+            prompt.user
+        );
         assert!(
             prompt.user.contains("    3|     w * h\n"),
             "{}",
@@ -448,7 +519,7 @@ mod tests {
         );
         assert!(prompt.system.contains("\"edits\""));
         // A small budget keeps the lines nearest the change.
-        let small = build_prompt("src/area.rs", "rust", &change, &rope, 2, 30);
+        let small = build_prompt("src/area.rs", "rust", &change, &rope, 2, 30, &[]);
         assert!(small.user.contains("    3|     w * h\n"), "{}", small.user);
         assert!(!small.user.contains("    1| fn area"), "{}", small.user);
     }

@@ -267,3 +267,34 @@ async fn a_malformed_reply_gives_no_diagnostics() {
     assert_eq!(shown.len(), 2);
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn uses_in_other_files_go_into_the_prompt_as_context() {
+    let harness = Harness::with(Options {
+        settings: json!({ "features": { "next_edit": true, "next_edit_debounce_ms": 30 } }),
+        workspace_files: vec![(
+            "src/main.rs",
+            "fn main() {\n    let size = area(2, 3);\n    drop(size);\n}\n".to_string(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    harness.indexed().await;
+    harness.fake.push(Reply::text("{\"edits\": []}"));
+    let uri = harness.open("src/area.rs", "rust", AREA).await;
+    // Renaming the function: its call in main.rs is where a follow-up is needed.
+    harness
+        .client
+        .change(&uri, ((0, 3), (0, 7)), "surface")
+        .await;
+    until_fake(&harness, "the round's request", |harness| {
+        harness.fake.requests().len() == 1
+    })
+    .await;
+    let body = harness.fake.requests()[0].body.to_string();
+    assert!(
+        body.contains("src/main.rs:2: let size = area(2, 3);"),
+        "{body}"
+    );
+    harness.finish().await;
+}
