@@ -285,7 +285,11 @@ pub fn watch(session: Arc<Session>, client: Client, http: reqwest::Client, uri: 
     let owner = session.next_edits.watchers.fetch_add(1, Ordering::Relaxed);
     // Subscribed here, synchronously, in message order: a change that arrives right after the
     // open must be seen as a change, not as part of the opened text.
-    let Some(subscription) = session.subscribe(&uri) else {
+    let subscription =
+        session
+            .documents
+            .observe(&uri, session.encoding(), session.index().as_deref());
+    let Some(subscription) = subscription else {
         return;
     };
     tokio::spawn(async move {
