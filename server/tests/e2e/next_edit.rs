@@ -122,6 +122,11 @@ async fn helix_a_renamed_parameter_gets_its_other_uses_proposed() {
     a_renamed_parameter_gets_its_other_uses_proposed(ClientProfile::Helix).await;
 }
 
+#[tokio::test]
+async fn zed_a_renamed_parameter_gets_its_other_uses_proposed() {
+    a_renamed_parameter_gets_its_other_uses_proposed(ClientProfile::Zed).await;
+}
+
 async fn apply_all_applies_every_proposal(profile: ClientProfile) {
     let harness = start(profile, true).await;
     let (uri, _) = rename_and_wait(&harness).await;
@@ -200,6 +205,23 @@ async fn next_edit_off_sends_no_model_request() {
     assert_eq!(harness.server_text(&uri).await.1, harness.client.text(&uri));
     assert!(harness.fake.requests().is_empty());
     assert!(!harness.client.state().diagnostics.contains_key(&uri));
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn a_never_send_file_gets_no_model_request() {
+    let harness = start(ClientProfile::Neovim, true).await;
+    harness.fake.push(Reply::text(REPLY));
+    let uri = harness.open(".env", "sh", "KEY=one\nOTHER=one\n").await;
+    harness.client.change(&uri, ((0, 4), (0, 7)), "two").await;
+    // A generous wait, many times the debounce: the assertion is that nothing came at all.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(harness.fake.requests().is_empty());
+    assert!(
+        harness.log_lines_with("no next edits").contains("never"),
+        "{}",
+        harness.log_lines_with("next")
+    );
     harness.finish().await;
 }
 
