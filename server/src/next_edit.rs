@@ -533,3 +533,103 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "fn f(é: u8) -> u8 {\n    let ü = 1; é + ü\n}\n";
+
+    fn snapshot(version: i32, encoding: PositionEncoding) -> DocumentSnapshot {
+        DocumentSnapshot {
+            uri: DocumentUri::new("file:///repo/src/f.rs"),
+            document: Document::new(TEXT, version, "rust"),
+            tree: None,
+            path: None,
+            encoding,
+        }
+    }
+
+    /// The proposal over the second `é` (on line 1), shown for version 3.
+    fn next_edits() -> NextEdits {
+        let start = TEXT.rfind('é').unwrap();
+        let next_edits = NextEdits::default();
+        next_edits.shown.insert(
+            DocumentUri::new("file:///repo/src/f.rs"),
+            Shown {
+                owner: 0,
+                version: 3,
+                proposals: vec![Proposal {
+                    range: start..start + 'é'.len_utf8(),
+                    old: "é".into(),
+                    new: "e".into(),
+                }],
+            },
+        );
+        next_edits
+    }
+
+    fn params(line: u32, character: u32) -> lsp::CodeActionParams {
+        serde_json::from_value(serde_json::json!({
+            "textDocument": { "uri": "file:///repo/src/f.rs" },
+            "range": { "start": { "line": line, "character": character },
+                       "end": { "line": line, "character": character } },
+            "context": { "diagnostics": [] },
+        }))
+        .unwrap()
+    }
+
+    fn as_json(actions: &[lsp::CodeActionOrCommand]) -> Vec<serde_json::Value> {
+        actions
+            .iter()
+            .map(|action| serde_json::to_value(action).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_proposal_maps_to_the_clients_encoding_and_carries_a_versioned_edit() {
+        // "    let ü = 1; " is 15 characters in UTF-16 and 16 bytes in UTF-8.
+        for (encoding, start) in [(PositionEncoding::Utf16, 15), (PositionEncoding::Utf8, 16)] {
+            let actions =
+                next_edits().code_actions(&snapshot(3, encoding), &params(1, start), true);
+            let actions = as_json(&actions);
+            assert_eq!(actions.len(), 1, "{actions:#?}");
+            let action = &actions[0];
+            assert_eq!(action["isPreferred"], true);
+            let change = &action["edit"]["documentChanges"][0];
+            assert_eq!(change["textDocument"]["version"], 3);
+            let width = if encoding == PositionEncoding::Utf8 {
+                2
+            } else {
+                1
+            };
+            assert_eq!(
+                change["edits"][0]["range"],
+                serde_json::json!({ "start": { "line": 1, "character": start },
+                                    "end": { "line": 1, "character": start + width } })
+            );
+            assert_eq!(change["edits"][0]["newText"], "e");
+            assert_eq!(action["diagnostics"][0]["severity"], 4);
+            assert_eq!(action["diagnostics"][0]["source"], "baton");
+        }
+    }
+
+    #[test]
+    fn nothing_is_offered_for_another_version_or_elsewhere() {
+        let next_edits = next_edits();
+        let stale =
+            next_edits.code_actions(&snapshot(4, PositionEncoding::Utf16), &params(1, 15), true);
+        assert!(stale.is_empty());
+        let elsewhere =
+            next_edits.code_actions(&snapshot(3, PositionEncoding::Utf16), &params(0, 0), true);
+        assert!(elsewhere.is_empty());
+        // A client without versioned edits gets `changes`.
+        let plain =
+            next_edits.code_actions(&snapshot(3, PositionEncoding::Utf16), &params(1, 15), false);
+        let plain = as_json(&plain);
+        assert_eq!(
+            plain[0]["edit"]["changes"]["file:///repo/src/f.rs"][0]["newText"],
+            "e"
+        );
+    }
+}
