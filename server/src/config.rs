@@ -336,6 +336,12 @@ pub struct Features {
     pub workspace_symbols: bool,
     pub definition: bool,
     pub code_actions: bool,
+    /// Next-edit suggestions: after a pause in typing, the fast tier proposes the follow-up
+    /// edits a change needs, as `Hint` diagnostics with code actions. Off by default: every
+    /// pause would send the file to the model on the user's key without being asked.
+    pub next_edit: bool,
+    /// How long after the last change a next-edit round starts.
+    pub next_edit_debounce_ms: u64,
 }
 
 impl Default for Features {
@@ -345,6 +351,8 @@ impl Default for Features {
             workspace_symbols: true,
             definition: true,
             code_actions: true,
+            next_edit: false,
+            next_edit_debounce_ms: 600,
         }
     }
 }
@@ -629,6 +637,19 @@ fn restrict_workspace(source: &Source, value: &mut Value, problems: &mut Vec<Str
             "{source}: ignored `{key}`: a workspace file may only set {}; model endpoints, key \
              variables and commands come from your own config",
             WORKSPACE_ALLOWED_SECTIONS.join(", ")
+        ));
+    }
+    // Next edits send the file to the model on every pause, unasked: a repository must not
+    // turn them on for the user.
+    if let Some(features) = object.get_mut("features").and_then(Value::as_object_mut)
+        && features
+            .get("next_edit")
+            .is_some_and(|value| value != &Value::Bool(false))
+    {
+        features.remove("next_edit");
+        problems.push(format!(
+            "{source}: ignored `features.next_edit`: a workspace file cannot turn next edits \
+             on; turn them on in your own config"
         ));
     }
 }
@@ -1094,6 +1115,22 @@ mod tests {
         assert_eq!(fast.base_url, "https://api.openai.com/v1");
         assert_eq!(fast.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
         assert!(resolved.problems.is_empty());
+    }
+
+    #[test]
+    fn workspace_file_cannot_turn_next_edits_on() {
+        let mut inputs = inputs();
+        inputs.workspace_file = workspace("[features]\nnext_edit = true\n");
+        let resolved = resolve(&inputs);
+        assert!(!resolved.config.features.next_edit);
+        assert!(
+            resolved
+                .problems
+                .iter()
+                .any(|problem| problem.contains("features.next_edit")),
+            "{:?}",
+            resolved.problems
+        );
     }
 
     #[test]

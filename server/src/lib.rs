@@ -16,6 +16,7 @@ pub mod job_guard;
 pub mod jobs;
 pub mod logging;
 pub mod lsp;
+pub mod next_edit;
 pub mod panics;
 pub mod session;
 pub mod stdio;

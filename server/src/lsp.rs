@@ -336,7 +336,20 @@ impl LanguageServer for Backend {
         if !self.session.config().config.features.code_actions {
             return Ok(None);
         }
-        Ok(Some(self.code_actions(params)))
+        // Next-edit actions first: clients list the preferred fix at the top.
+        let mut actions = match self
+            .session
+            .snapshot(&proto::uri_key(&params.text_document.uri))
+        {
+            Some(snapshot) => self.session.next_edits.code_actions(
+                &snapshot,
+                &params,
+                self.session.client().document_changes,
+            ),
+            None => Vec::new(),
+        };
+        actions.extend(self.code_actions(params));
+        Ok(Some(actions))
     }
 
     async fn execute_command(&self, params: lsp::ExecuteCommandParams) -> Result<Option<Value>> {

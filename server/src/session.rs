@@ -81,6 +81,9 @@ pub struct OpenDocument {
     pending: Vec<AppliedChange>,
     pub path: Option<PathBuf>,
     listeners: Vec<mpsc::UnboundedSender<DocEvent>>,
+    /// Followers that are not jobs (the next-edit watcher): told about changes the same way,
+    /// but not counted as jobs in messages.
+    observers: Vec<mpsc::UnboundedSender<DocEvent>>,
 }
 
 impl OpenDocument {
@@ -150,13 +153,15 @@ impl OpenDocument {
                 self.refresh(index);
             }
         }
-        if !self.listeners.is_empty() {
+        if !self.listeners.is_empty() || !self.observers.is_empty() {
             let event = DocEvent {
                 document: self.document.clone(),
                 changes: applied,
             };
             self.listeners
                 .retain(|listener| listener.send(event.clone()).is_ok());
+            self.observers
+                .retain(|observer| observer.send(event.clone()).is_ok());
         }
     }
 }
@@ -251,6 +256,7 @@ impl Documents {
                         pending: Vec::new(),
                         path: path.clone(),
                         listeners: Vec::new(),
+                        observers: Vec::new(),
                     };
                     // A huge buffer would hold up every later message while it parses; such
                     // files get no tree (no markers by node, no symbols) but still sync and edit.
@@ -326,6 +332,7 @@ impl Documents {
                         tracing::error!(%uri, "following a change panicked ({message}); reparsing and ending the jobs on it");
                         let jobs = open.listeners.len();
                         open.listeners.clear();
+                        open.observers.clear();
                         open.rebuild_tree(index);
                         let name = display_name(&uri).to_string();
                         let jobs = if jobs > 0 {
@@ -451,6 +458,20 @@ impl Documents {
         Some((open.snapshot(encoding), receiver))
     }
 
+    /// [`Documents::subscribe`] for a follower that is not a job (see `OpenDocument::observers`).
+    pub fn observe(
+        &self,
+        uri: &DocumentUri,
+        encoding: PositionEncoding,
+        index: Option<&WorkspaceIndex>,
+    ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
+        let mut open = self.open.get_mut(uri)?;
+        open.refresh(index);
+        let (sender, receiver) = mpsc::unbounded_channel();
+        open.observers.push(sender);
+        Some((open.snapshot(encoding), receiver))
+    }
+
     pub fn uris(&self) -> Vec<DocumentUri> {
         self.open.iter().map(|open| open.key().clone()).collect()
     }
@@ -510,6 +531,8 @@ pub struct Session {
     pub documents: Documents,
     pub jobs: Jobs,
     pub tasks: crate::tasks::Tasks,
+    /// Next-edit proposals published per document (see `next_edit`).
+    pub next_edits: crate::next_edit::NextEdits,
     encoding: RwLock<PositionEncoding>,
     config: RwLock<Arc<Resolved>>,
     client: RwLock<ClientFeatures>,
@@ -547,6 +570,7 @@ impl Default for Session {
             documents: Documents::default(),
             jobs: Jobs::default(),
             tasks: crate::tasks::Tasks::default(),
+            next_edits: crate::next_edit::NextEdits::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             config: RwLock::new(Arc::new(Resolved::default())),
             client: RwLock::new(ClientFeatures::default()),

@@ -14,11 +14,14 @@
 //! - [`engine`] is one job's landing as a synchronous state machine: events in (model text,
 //!   document changes, the editor's answers, timers, cancel), effects out (send this edit,
 //!   report progress, finish). The server drives it; agents will land their changes through it.
+//! - [`next_edit`] is next-edit suggestions: the prompt showing the user's change, the JSON
+//!   reply's parsing, proposals placed in the document and moved through later changes.
 
 pub mod diff;
 pub mod engine;
 pub mod landing;
 pub mod merge;
+pub mod next_edit;
 pub mod preview;
 pub mod prompt;
 pub mod reply;

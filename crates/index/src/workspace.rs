@@ -658,6 +658,22 @@ impl WorkspaceIndex {
         found
     }
 
+    /// The files (open buffers included) that reference `name`, with how often, most uses
+    /// first, then by path: where a change to `name` may need following up.
+    pub fn files_referencing(&self, name: &str) -> Vec<(PathBuf, u32)> {
+        let mut found = Vec::new();
+        self.for_each_file(|path, symbols| {
+            if let Ok(at) = symbols
+                .references
+                .binary_search_by(|(referenced, _)| (**referenced).cmp(name))
+            {
+                found.push((path.to_path_buf(), symbols.references[at].1));
+            }
+        });
+        found.sort_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(&right.0)));
+        found
+    }
+
     /// The definitions of one indexed file (or open buffer), in position order.
     pub fn file_symbols(&self, path: &Path) -> Vec<Symbol> {
         let symbols = match self.open.get(path) {

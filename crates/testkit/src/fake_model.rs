@@ -81,6 +81,8 @@ pub struct RecordedRequest {
     pub last_token_at: Option<Instant>,
     /// How many text tokens were sent.
     pub tokens_sent: usize,
+    /// Whether the client dropped the answer's body before it ended (an aborted stream).
+    pub abandoned: bool,
 }
 
 impl RecordedRequest {
@@ -507,6 +509,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             first_token_at: None,
             last_token_at: None,
             tokens_sent: 0,
+            abandoned: false,
         });
         let index = state.requests.len() - 1;
         let format = format_of(&path);
@@ -574,6 +577,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         start: None,
         shared,
         index,
+        finished: false,
     };
     let frames = futures::stream::unfold(generator, |mut generator| async move {
         let chunk = generator.next_frame().await?;
@@ -1112,6 +1116,16 @@ struct Generator {
     start: Option<Instant>,
     shared: Arc<Shared>,
     index: usize,
+    /// Set once the body ended; a generator dropped before that was abandoned by the client.
+    finished: bool,
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.lock().requests[self.index].abandoned = true;
+        }
+    }
 }
 
 impl Generator {
@@ -1123,6 +1137,7 @@ impl Generator {
                 // Hold the connection open until the client leaves or the fake is dropped.
                 std::future::pending::<()>().await;
             }
+            self.finished = true;
             return None;
         }
         if self.start.is_none() && !self.delay.is_zero() {

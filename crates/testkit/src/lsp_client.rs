@@ -628,6 +628,15 @@ impl LspClient {
         self.change_nowait(uri, range, new_text);
     }
 
+    /// Applies a code action's own `edit` (a `WorkspaceEdit`) the way the profile's editor
+    /// applies a `workspace/applyEdit`, as it does when the user picks such an action: version
+    /// checks included, a `didChange` for each changed document. Returns what the editor would
+    /// answer (`applied`, and `failureReason` when it refused).
+    pub fn apply_code_action_edit(&self, edit: &Value) -> Value {
+        let mut inner = self.shared.lock();
+        apply_workspace_edit(&self.shared, &mut inner, json!({ "edit": edit }))
+    }
+
     /// [`LspClient::change`] without awaiting anything, for sending thousands of changes in a loop.
     /// Panics if the document is not open or the range is invalid: that is a mistake in the test.
     pub fn change_nowait(&self, uri: &str, range: ((u32, u32), (u32, u32)), new_text: &str) {

@@ -131,13 +131,25 @@ impl Ordered {
             | DocumentUpdate::Change { uri, .. }
             | DocumentUpdate::Close { uri } => uri.clone(),
         };
+        let opened = matches!(update, DocumentUpdate::Open { .. });
         let index = self.session.index();
         match self
             .session
             .documents
             .apply(update, self.session.encoding(), index.as_deref())
         {
-            Ok(()) => self.session.note_focus(&uri),
+            Ok(()) => {
+                self.session.note_focus(&uri);
+                if opened {
+                    let backend = self.inner.inner();
+                    crate::next_edit::watch(
+                        self.session.clone(),
+                        backend.client.clone(),
+                        backend.http.clone(),
+                        uri,
+                    );
+                }
+            }
             Err(UpdateError::Refused(err)) => tracing::warn!("{err}"),
             Err(UpdateError::Internal(message)) => {
                 tracing::error!("{message}");

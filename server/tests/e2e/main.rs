@@ -14,6 +14,7 @@ mod index;
 mod multibyte;
 mod neovim;
 mod neovim_tasks;
+mod next_edit;
 mod panics;
 mod stress;
 mod task_faults;

@@ -1,0 +1,526 @@
+//! Next-edit suggestions, in byte offsets: the prompt that shows the model what the user just
+//! changed, the parsing of its reply, the mapping of the proposed edits onto the document, and
+//! how proposals follow later changes.
+//!
+//! The reply format is a small JSON object, `{"edits": [{"line": N, "old": "…", "new": "…"}]}`,
+//! because models reproduce a fixed JSON shape reliably and a text is found again by searching
+//! for `old` near line `N`, which survives a model that miscounts lines by one or two. Every
+//! malformed part of a reply is dropped on its own: a broken reply gives fewer proposals (or
+//! none), never an error.
+
+use std::ops::Range;
+
+use ropey::Rope;
+use serde::Deserialize;
+use text::AppliedChange;
+
+/// How far from the line the model named its `old` text is looked for.
+const LINE_SLACK: usize = 2;
+
+/// The most changed lines shown on each side of the user's change.
+const MAX_CHANGE_LINES: usize = 40;
+
+/// The most proposals kept from one reply: more is a model rewriting the file, not following up.
+pub const MAX_PROPOSALS: usize = 20;
+
+/// One proposed follow-up edit: replace `range` (which holds `old`) with `new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub range: Range<usize>,
+    pub old: String,
+    pub new: String,
+}
+
+/// What a round sends: the system and user prompt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NextEditPrompt {
+    pub system: String,
+    pub user: String,
+}
+
+/// What the user changed since the last round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The first changed line (0-based) in the new text.
+    pub first_line: usize,
+    /// The changed lines as a small unified diff.
+    pub diff: String,
+}
+
+/// The lines the user changed between two texts; `None` when nothing changed.
+pub fn describe_change(before: &str, after: &str) -> Option<Change> {
+    if before == after {
+        return None;
+    }
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let removed = &old[prefix..old.len() - suffix];
+    let added = &new[prefix..new.len() - suffix];
+    let mut out = format!("@@ line {} @@\n", prefix + 1);
+    for line in removed.iter().take(MAX_CHANGE_LINES) {
+        out.push_str(&format!("-{line}\n"));
+    }
+    for line in added.iter().take(MAX_CHANGE_LINES) {
+        out.push_str(&format!("+{line}\n"));
+    }
+    Some(Change {
+        first_line: prefix,
+        diff: out,
+    })
+}
+
+const SYSTEM: &str = "You predict the follow-up edits a code change makes necessary. \
+The user just changed a file (the diff shows it). Find the other places in the file that must \
+change to match: uses of a renamed parameter, variable, field or function, call sites of a \
+changed signature, constructors of a struct that gained a field. Do not repeat or undo the \
+user's change, and do not propose unrelated improvements.\n\
+Reply with JSON only, no prose and no code fence, in exactly this shape:\n\
+{\"edits\": [{\"line\": 12, \"old\": \"text on that line\", \"new\": \"its replacement\"}]}\n\
+`line` is the line number shown in the file listing. `old` is copied exactly from that line \
+(no line number), as short as possible while still unique on the line, never spanning lines. \
+`new` replaces `old`. If nothing else needs to change, reply {\"edits\": []}.";
+
+/// The names the change removed: identifiers on its `-` lines that none of its `+` lines has
+/// (a renamed parameter, function or field), in order, at most `most`. Other files that use
+/// them are where a follow-up may be needed.
+pub fn removed_names(change: &Change, most: usize) -> Vec<String> {
+    let words = |sign: char| -> Vec<&str> {
+        change
+            .diff
+            .lines()
+            .filter(|line| line.starts_with(sign))
+            .flat_map(|line| line[1..].split(|c: char| !(c.is_alphanumeric() || c == '_')))
+            .filter(|word| !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()))
+            .collect()
+    };
+    let added = words('+');
+    let mut names: Vec<String> = Vec::new();
+    for word in words('-') {
+        if !added.contains(&word) && !names.iter().any(|name| name == word) {
+            names.push(word.to_string());
+        }
+    }
+    names.truncate(most);
+    names
+}
+
+/// A line in another file that uses a name the change touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Use {
+    pub path_label: String,
+    /// 0-based.
+    pub line: usize,
+    pub text: String,
+}
+
+/// The prompt for one round: the change, the file with line numbers (the lines within
+/// `max_bytes` around the change when the file is larger), and the uses in other files, for
+/// context.
+pub fn build_prompt(
+    path_label: &str,
+    language: &str,
+    change: &str,
+    document: &Rope,
+    changed_line: usize,
+    max_bytes: usize,
+    uses: &[Use],
+) -> NextEditPrompt {
+    // Ropey counts an empty line after a final line break; it is not worth a number.
+    let lines = match document.len_lines() {
+        lines if lines > 1 && document.line(lines - 1).len_bytes() == 0 => lines - 1,
+        lines => lines,
+    };
+    // Grow a window around the changed line until the budget is spent: the places to follow
+    // up on are usually close to the change.
+    let center = changed_line.min(lines.saturating_sub(1));
+    let (mut first, mut last) = (center, center);
+    let mut used = document.line(center).len_bytes();
+    loop {
+        let mut grew = false;
+        if first > 0 && used + document.line(first - 1).len_bytes() <= max_bytes {
+            first -= 1;
+            used += document.line(first).len_bytes();
+            grew = true;
+        }
+        if last + 1 < lines && used + document.line(last + 1).len_bytes() <= max_bytes {
+            last += 1;
+            used += document.line(last).len_bytes();
+            grew = true;
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut listing = String::with_capacity(used + (last - first + 1) * 8);
+    for line in first..=last {
+        let text = document.line(line).to_string();
+        let text = text.trim_end_matches(['\n', '\r']);
+        listing.push_str(&format!("{:>5}| {text}\n", line + 1));
+    }
+    let mut user = format!(
+        "File: {path_label} ({language})\n\nThe user's change:\n```diff\n{change}```\n\n\
+         The file now, with line numbers:\n```\n{listing}```\n"
+    );
+    if !uses.is_empty() {
+        user.push_str(
+            "\nOther files use what changed (context only: propose edits in this file only):\n```\n",
+        );
+        for found in uses {
+            user.push_str(&format!(
+                "{}:{}: {}\n",
+                found.path_label,
+                found.line + 1,
+                found.text.trim()
+            ));
+        }
+        user.push_str("```\n");
+    }
+    NextEditPrompt {
+        system: SYSTEM.to_string(),
+        user,
+    }
+}
+
+/// One edit as the model wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyEdit {
+    /// 1-based, as in the listing.
+    pub line: usize,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Deserialize)]
+struct RawReply {
+    edits: Vec<serde_json::Value>,
+}
+
+/// Reads the model's reply: the JSON object anywhere in it (a code fence or a sentence around
+/// it is ignored), each well-formed edit kept, each malformed one dropped.
+pub fn parse_reply(reply: &str) -> Vec<ReplyEdit> {
+    let (Some(start), Some(end)) = (reply.find('{'), reply.rfind('}')) else {
+        return Vec::new();
+    };
+    if end < start {
+        return Vec::new();
+    }
+    let Ok(raw) = serde_json::from_str::<RawReply>(&reply[start..=end]) else {
+        return Vec::new();
+    };
+    raw.edits
+        .iter()
+        .filter_map(|edit| {
+            let line = edit.get("line")?;
+            // Models write numbers as strings now and then.
+            let line = line
+                .as_u64()
+                .or_else(|| line.as_str().and_then(|text| text.trim().parse().ok()))?;
+            let old = edit.get("old")?.as_str()?.to_string();
+            let new = edit.get("new")?.as_str()?.to_string();
+            (line > 0 && !old.is_empty() && old != new && !old.contains('\n')).then_some(
+                ReplyEdit {
+                    line: line as usize,
+                    old,
+                    new,
+                },
+            )
+        })
+        .take(MAX_PROPOSALS)
+        .collect()
+}
+
+/// Places each reply edit in the document: `old` is looked for on its line, then on the lines
+/// nearest to it. An edit whose text is nowhere near, or that overlaps an earlier one, is
+/// dropped. Each proposal is narrowed to the part that actually changes (so typing next to a
+/// proposal does not count as typing in it).
+pub fn map_to_document(edits: &[ReplyEdit], document: &Rope) -> Vec<Proposal> {
+    let lines = document.len_lines();
+    let mut proposals: Vec<Proposal> = Vec::new();
+    for edit in edits {
+        let named = edit.line - 1;
+        let mut candidates = vec![named];
+        for distance in 1..=LINE_SLACK {
+            candidates.push(named.wrapping_sub(distance));
+            candidates.push(named + distance);
+        }
+        let found = candidates
+            .into_iter()
+            .filter(|&line| line < lines)
+            .find_map(|line| {
+                let text = document.line(line).to_string();
+                let column = text.find(&edit.old)?;
+                Some(document.line_to_byte(line) + column)
+            });
+        let Some(start) = found else { continue };
+        let proposal = narrow(start, &edit.old, &edit.new);
+        let overlaps = proposals.iter().any(|other| {
+            proposal.range.start < other.range.end && other.range.start < proposal.range.end
+        });
+        if !overlaps {
+            proposals.push(proposal);
+        }
+    }
+    proposals.sort_by_key(|proposal| proposal.range.start);
+    proposals
+}
+
+/// Trims what `old` and `new` share at both ends, on character boundaries, always leaving at
+/// least one character of `old` to show a diagnostic over: `w` → `width` stays on the `w`.
+fn narrow(start: usize, old: &str, new: &str) -> Proposal {
+    let common =
+        |a: &mut dyn Iterator<Item = char>, b: &mut dyn Iterator<Item = char>, most: usize| {
+            let mut bytes = 0;
+            for (x, y) in a.zip(b) {
+                if x != y || bytes + x.len_utf8() > most {
+                    break;
+                }
+                bytes += x.len_utf8();
+            }
+            bytes
+        };
+    let last_char = old.chars().next_back().map_or(0, char::len_utf8);
+    let suffix = common(
+        &mut old.chars().rev(),
+        &mut new.chars().rev(),
+        old.len() - last_char.min(old.len()),
+    );
+    let (old_rest, new_rest) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
+    let keep = old_rest.chars().next_back().map_or(0, char::len_utf8);
+    let prefix = common(
+        &mut old_rest.chars(),
+        &mut new_rest.chars(),
+        old_rest.len() - keep.min(old_rest.len()),
+    );
+    Proposal {
+        range: start + prefix..start + old_rest.len(),
+        old: old_rest[prefix..].to_string(),
+        new: new_rest[prefix..].to_string(),
+    }
+}
+
+/// What one applied change did to the proposals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followed {
+    /// The change touched no proposal: they moved with it.
+    Elsewhere,
+    /// The change was inside (or at the edge of) a proposal, which is gone: the user made that
+    /// edit, took the suggestion, or typed something else there.
+    AtProposal,
+}
+
+/// Moves the proposals through one applied change; those it touches are dropped.
+pub fn follow(proposals: &mut Vec<Proposal>, change: &AppliedChange) -> Followed {
+    let before = proposals.len();
+    let delta = change.new_end_byte as isize - change.old_end_byte as isize;
+    proposals.retain_mut(|proposal| {
+        if change.old_end_byte < proposal.range.start {
+            proposal.range.start = (proposal.range.start as isize + delta) as usize;
+            proposal.range.end = (proposal.range.end as isize + delta) as usize;
+            true
+        } else {
+            // Touching counts: typing right after a proposed name is typing in it.
+            change.start_byte > proposal.range.end
+        }
+    });
+    if proposals.len() < before {
+        Followed::AtProposal
+    } else {
+        Followed::Elsewhere
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use text::{ContentChange, Document, PositionEncoding};
+
+    const TEXT: &str = "fn area(width: u32, h: u32) -> u32 {\n    let w2 = w * 2;\n    w * h\n}\n";
+
+    #[test]
+    fn a_reply_is_found_inside_prose_and_fences() {
+        let reply = "Sure:\n```json\n{\"edits\": [{\"line\": 2, \"old\": \"w *\", \"new\": \"width *\"}, {\"line\": \"3\", \"old\": \"w * h\", \"new\": \"width * h\"}]}\n```";
+        assert_eq!(
+            parse_reply(reply),
+            vec![
+                ReplyEdit {
+                    line: 2,
+                    old: "w *".into(),
+                    new: "width *".into()
+                },
+                ReplyEdit {
+                    line: 3,
+                    old: "w * h".into(),
+                    new: "width * h".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_replies_and_edits_give_nothing() {
+        for reply in [
+            "",
+            "no json here",
+            "} backwards {",
+            "{\"edits\": [",
+            "{\"edits\": 3}",
+            "{\"changes\": []}",
+            "{\"edits\": [{\"line\": 0, \"old\": \"a\", \"new\": \"b\"}]}",
+            "{\"edits\": [{\"line\": 1, \"old\": \"\", \"new\": \"b\"}]}",
+            "{\"edits\": [{\"line\": 1, \"old\": \"a\", \"new\": \"a\"}]}",
+            "{\"edits\": [{\"line\": 1, \"old\": \"a\\nb\", \"new\": \"c\"}]}",
+            "{\"edits\": [{\"line\": -4, \"old\": \"a\", \"new\": \"b\"}, {\"old\": \"a\"}, 7]}",
+        ] {
+            assert_eq!(parse_reply(reply), Vec::new(), "{reply:?}");
+        }
+        // One bad edit does not spoil the good one beside it.
+        let mixed =
+            "{\"edits\": [{\"line\": \"x\"}, {\"line\": 3, \"old\": \"w\", \"new\": \"width\"}]}";
+        assert_eq!(parse_reply(mixed).len(), 1);
+    }
+
+    #[test]
+    fn edits_map_to_the_changed_part_near_their_line() {
+        let rope = Rope::from_str(TEXT);
+        let edits = parse_reply(
+            "{\"edits\": [\
+             {\"line\": 2, \"old\": \"w * 2\", \"new\": \"width * 2\"},\
+             {\"line\": 4, \"old\": \"w * h\", \"new\": \"width * h\"},\
+             {\"line\": 3, \"old\": \"not in the file\", \"new\": \"x\"}]}",
+        );
+        let proposals = map_to_document(&edits, &rope);
+        // The second edit named line 4 but its text is on line 3: found within the slack.
+        let texts: Vec<(String, &str, &str)> = proposals
+            .iter()
+            .map(|p| {
+                (
+                    TEXT[p.range.clone()].to_string(),
+                    p.old.as_str(),
+                    p.new.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("w".to_string(), "w", "width"),
+                ("w".to_string(), "w", "width"),
+            ]
+        );
+        assert_eq!(proposals[0].range.start, TEXT.find("w * 2").unwrap());
+        assert_eq!(proposals[1].range.start, TEXT.find("w * h").unwrap());
+    }
+
+    #[test]
+    fn an_insertion_keeps_one_character_and_overlaps_are_dropped() {
+        let rope = Rope::from_str(TEXT);
+        let edits = vec![
+            ReplyEdit {
+                line: 3,
+                old: "w * h".into(),
+                new: "w * h * 1".into(),
+            },
+            ReplyEdit {
+                line: 3,
+                old: "h".into(),
+                new: "height".into(),
+            },
+        ];
+        let proposals = map_to_document(&edits, &rope);
+        assert_eq!(proposals.len(), 1);
+        // Narrowed to its last character, where the insertion goes.
+        assert_eq!(&TEXT[proposals[0].range.clone()], "h");
+        assert_eq!(proposals[0].new, "h * 1");
+    }
+
+    #[test]
+    fn proposals_move_with_changes_elsewhere_and_go_when_touched() {
+        let mut document = Document::new(TEXT, 1, "rust");
+        let edits = parse_reply(
+            "{\"edits\": [{\"line\": 2, \"old\": \"w * 2\", \"new\": \"width * 2\"}, {\"line\": 3, \"old\": \"w * h\", \"new\": \"width * h\"}]}",
+        );
+        let mut proposals = map_to_document(&edits, document.rope());
+        // Typing on the first line, before both: they move.
+        let applied = document
+            .apply_changes(
+                2,
+                &[ContentChange {
+                    range: Some(document.range(3..3, PositionEncoding::Utf8)),
+                    text: "_".into(),
+                }],
+                PositionEncoding::Utf8,
+            )
+            .unwrap();
+        assert_eq!(follow(&mut proposals, &applied[0]), Followed::Elsewhere);
+        let text = document.text();
+        assert!(proposals.iter().all(|p| &text[p.range.clone()] == "w"));
+        // Typing right after the second proposal's `w`: it goes, the first stays.
+        let at = proposals[1].range.end;
+        let applied = document
+            .apply_changes(
+                3,
+                &[ContentChange {
+                    range: Some(document.range(at..at, PositionEncoding::Utf8)),
+                    text: "i".into(),
+                }],
+                PositionEncoding::Utf8,
+            )
+            .unwrap();
+        assert_eq!(follow(&mut proposals, &applied[0]), Followed::AtProposal);
+        assert_eq!(proposals.len(), 1);
+        assert_eq!(
+            proposals[0].range.start,
+            document.text().find("w * 2").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_prompt_shows_the_change_and_numbered_lines_within_budget() {
+        let before = TEXT.replace("width", "w");
+        let change = describe_change(&before, TEXT).unwrap();
+        assert_eq!(change.first_line, 0);
+        assert_eq!(removed_names(&change, 3), vec!["w".to_string()]);
+        let change = change.diff;
+        assert_eq!(
+            change,
+            "@@ line 1 @@\n-fn area(w: u32, h: u32) -> u32 {\n+fn area(width: u32, h: u32) -> u32 {\n"
+        );
+        assert_eq!(describe_change(TEXT, TEXT), None);
+        let rope = Rope::from_str(TEXT);
+        let prompt = build_prompt(
+            "src/area.rs",
+            "rust",
+            &change,
+            &rope,
+            0,
+            10_000,
+            &[Use {
+                path_label: "src/main.rs".into(),
+                line: 4,
+                text: "    area(1, 2);".into(),
+            }],
+        );
+        assert!(
+            prompt.user.contains("src/main.rs:5: area(1, 2);"),
+            "{}",
+            prompt.user
+        );
+        assert!(
+            prompt.user.contains("    3|     w * h\n"),
+            "{}",
+            prompt.user
+        );
+        assert!(prompt.system.contains("\"edits\""));
+        // A small budget keeps the lines nearest the change.
+        let small = build_prompt("src/area.rs", "rust", &change, &rope, 2, 30, &[]);
+        assert!(small.user.contains("    3|     w * h\n"), "{}", small.user);
+        assert!(!small.user.contains("    1| fn area"), "{}", small.user);
+    }
+}
