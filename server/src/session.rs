@@ -417,6 +417,11 @@ impl Documents {
         )
     }
 
+    /// The version of an open document, without bringing its tree up to date.
+    pub fn version(&self, uri: &DocumentUri) -> Option<i32> {
+        self.open.get(uri).map(|open| open.document.version())
+    }
+
     /// A snapshot of a document and its up-to-date tree.
     pub fn snapshot(
         &self,
@@ -510,6 +515,8 @@ pub struct Session {
     pub documents: Documents,
     pub jobs: Jobs,
     pub tasks: crate::tasks::Tasks,
+    /// Inline completion's per-document state: requests in flight, debounce, cache.
+    pub completions: crate::completion::Completions,
     encoding: RwLock<PositionEncoding>,
     config: RwLock<Arc<Resolved>>,
     client: RwLock<ClientFeatures>,
@@ -547,6 +554,7 @@ impl Default for Session {
             documents: Documents::default(),
             jobs: Jobs::default(),
             tasks: crate::tasks::Tasks::default(),
+            completions: crate::completion::Completions::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             config: RwLock::new(Arc::new(Resolved::default())),
             client: RwLock::new(ClientFeatures::default()),

@@ -137,7 +137,16 @@ impl Ordered {
             .documents
             .apply(update, self.session.encoding(), index.as_deref())
         {
-            Ok(()) => self.session.note_focus(&uri),
+            Ok(()) => {
+                self.session.note_focus(&uri);
+                // A pending inline completion is stale now; it is cancelled before any later
+                // message is handled.
+                if request.method() == "textDocument/didClose" {
+                    self.session.completions.note_close(&uri);
+                } else {
+                    self.session.completions.note_change(&uri);
+                }
+            }
             Err(UpdateError::Refused(err)) => tracing::warn!("{err}"),
             Err(UpdateError::Internal(message)) => {
                 tracing::error!("{message}");
