@@ -1,7 +1,7 @@
 //! Neovim 0.12's inline completion, imitated on top of [`LspClient`].
 //!
-//! What is imitated (read from `runtime/lua/vim/lsp/inline_completion.lua`; see also
-//! `docs/clients.md`): once `vim.lsp.inline_completion.enable()` is on, every `InsertEnter`,
+//! What is imitated (as recorded from `runtime/lua/vim/lsp/inline_completion.lua` in the
+//! project's client notes): once `vim.lsp.inline_completion.enable()` is on, every `InsertEnter`,
 //! `CursorMovedI` and `TextChangedP` restarts a 200 ms timer; when it fires, the previous
 //! request (if still pending) is cancelled with `$/cancelRequest` and
 //! `textDocument/inlineCompletion` is sent with `context.triggerKind = 2` (Automatic) at the
