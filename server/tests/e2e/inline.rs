@@ -262,3 +262,26 @@ async fn the_completion_fallback_offers_the_suggestion_as_one_item_when_enabled(
     );
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn the_debounce_holds_the_model_call_until_the_document_is_quiet() {
+    // A debounce far longer than the test: the model must not be asked while it runs.
+    let harness = start(
+        "openai",
+        json!({ "completion": { "debounce_ms": 600_000 } }),
+    )
+    .await;
+    harness.fake.push(Reply::text("items.len();\n"));
+    let (uri, mut neovim) = open_and_type(&harness).await;
+    let pending = neovim.pause().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        harness.fake.requests().is_empty(),
+        "asked the model during the debounce"
+    );
+    // The next keystroke ends the wait with an empty answer, still without a model call.
+    harness.client.change(&uri, ((1, 12), (1, 12)), "i").await;
+    assert_eq!(pending.response().await.unwrap(), json!([]));
+    assert!(harness.fake.requests().is_empty());
+    harness.finish().await;
+}
