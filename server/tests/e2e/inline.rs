@@ -264,6 +264,30 @@ async fn the_completion_fallback_offers_the_suggestion_as_one_item_when_enabled(
 }
 
 #[tokio::test]
+async fn a_chat_prompt_carries_a_slice_of_the_repo_map() {
+    let harness = Harness::with(Options {
+        workspace_files: vec![(
+            "src/weights.rs",
+            "pub fn item_weight(item: &Item) -> u32 {\n    item.weight\n}\n".to_string(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    harness.indexed().await;
+    harness.fake.push(Reply::text("items.len();\n"));
+    let (_uri, mut neovim) = open_and_type(&harness).await;
+    let answer = neovim.pause().await.response().await;
+    assert_eq!(first_insert_text(&answer).as_deref(), Some("items.len();"));
+    let user = harness.fake.requests()[0].body["input"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("Repository map"), "{user}");
+    assert!(user.contains("item_weight"), "{user}");
+    harness.finish().await;
+}
+
+#[tokio::test]
 async fn the_debounce_holds_the_model_call_until_the_document_is_quiet() {
     // A debounce far longer than the test: the model must not be asked while it runs.
     let harness = start(
