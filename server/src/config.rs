@@ -104,6 +104,7 @@ pub struct Config {
     pub index: IndexSettings,
     pub context: ContextSettings,
     pub edit: EditSettings,
+    pub completion: CompletionSettings,
     pub features: Features,
     pub actions: Actions,
     pub harness: HarnessSettings,
@@ -238,7 +239,9 @@ impl ModelEntry {
             None => match self.provider {
                 ProviderKind::Openai => "https://api.openai.com/v1".into(),
                 ProviderKind::Anthropic => "https://api.anthropic.com/v1".into(),
-                ProviderKind::OpenaiChat => "http://127.0.0.1:11434/v1".into(),
+                ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => {
+                    "http://127.0.0.1:11434/v1".into()
+                }
             },
         }
     }
@@ -250,7 +253,7 @@ impl ModelEntry {
             None => match self.provider {
                 ProviderKind::Openai => Some("OPENAI_API_KEY".into()),
                 ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY".into()),
-                ProviderKind::OpenaiChat => None,
+                ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => None,
             },
         }
     }
@@ -328,6 +331,27 @@ impl Default for EditSettings {
     }
 }
 
+/// Inline completion (ghost text). Only the user's own sources may set it: a workspace file
+/// that shortened the debounce would send more requests on the user's key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompletionSettings {
+    /// The model is asked only once the document has been unchanged this long.
+    pub debounce_ms: u64,
+    /// The most a suggestion may cost, in output tokens (the fast tier's own limit applies
+    /// when it is lower).
+    pub max_output_tokens: u32,
+}
+
+impl Default for CompletionSettings {
+    fn default() -> CompletionSettings {
+        CompletionSettings {
+            debounce_ms: 150,
+            max_output_tokens: 128,
+        }
+    }
+}
+
 /// Requests baton answers; each can be switched off when the language's own server does it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -342,6 +366,11 @@ pub struct Features {
     pub next_edit: bool,
     /// How long after the last change a next-edit round starts.
     pub next_edit_debounce_ms: u64,
+    /// `textDocument/inlineCompletion` (LSP 3.18) on the fast tier.
+    pub inline_completion: bool,
+    /// The inline suggestion as one `textDocument/completion` item, for clients without inline
+    /// completion (Helix). Off by default: it adds an item to every completion menu.
+    pub completion_fallback: bool,
 }
 
 impl Default for Features {
@@ -353,6 +382,8 @@ impl Default for Features {
             code_actions: true,
             next_edit: false,
             next_edit_debounce_ms: 600,
+            inline_completion: true,
+            completion_fallback: false,
         }
     }
 }

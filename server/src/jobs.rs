@@ -115,6 +115,7 @@ impl EditJob {
         ModelRequest {
             system: prompt.system,
             user: prompt.user,
+            suffix: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! [`frontend::Frontend`], so `baton edit` runs the very same job without an editor.
 
 pub mod cli;
+pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod error;

@@ -6,6 +6,7 @@
 
 mod commands;
 mod frontend;
+mod inline;
 mod ordered;
 pub mod proto;
 mod symbols;
@@ -33,7 +34,7 @@ pub struct Backend {
 /// Serves LSP on stdin/stdout until the client exits.
 pub async fn serve_stdio() {
     let session = Arc::new(Session::default());
-    let (service, socket) = LspService::new({
+    let (service, socket) = LspService::build({
         let session = session.clone();
         move |client| Backend {
             frontend: Arc::new(frontend::LspFrontend {
@@ -44,7 +45,10 @@ pub async fn serve_stdio() {
             session,
             http: model::http_client(),
         }
-    });
+    })
+    // LSP 3.18; not in tower-lsp-server's `LanguageServer` trait (see `inline`).
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .finish();
     let service = ordered::Ordered {
         inner: service,
         session: session.clone(),
@@ -220,6 +224,20 @@ impl LanguageServer for Backend {
             document_symbol_provider: features.document_symbols.then_some(lsp::OneOf::Left(true)),
             workspace_symbol_provider: features.workspace_symbols.then_some(lsp::OneOf::Left(true)),
             definition_provider: features.definition.then_some(lsp::OneOf::Left(true)),
+            inline_completion_provider: features
+                .inline_completion
+                .then_some(lsp::OneOf::Left(true)),
+            completion_provider: features
+                .completion_fallback
+                .then(|| lsp::CompletionOptions {
+                    trigger_characters: Some(
+                        inline::FALLBACK_TRIGGER_CHARACTERS
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect(),
+                    ),
+                    ..lsp::CompletionOptions::default()
+                }),
             execute_command_provider: Some(lsp::ExecuteCommandOptions {
                 commands: COMMANDS.iter().map(|command| command.to_string()).collect(),
                 ..lsp::ExecuteCommandOptions::default()
@@ -350,6 +368,16 @@ impl LanguageServer for Backend {
         };
         actions.extend(self.code_actions(params));
         Ok(Some(actions))
+    }
+
+    async fn completion(
+        &self,
+        params: lsp::CompletionParams,
+    ) -> Result<Option<lsp::CompletionResponse>> {
+        if !self.session.config().config.features.completion_fallback {
+            return Ok(None);
+        }
+        self.completion_fallback(params).await
     }
 
     async fn execute_command(&self, params: lsp::ExecuteCommandParams) -> Result<Option<Value>> {

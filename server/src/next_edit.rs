@@ -475,6 +475,7 @@ impl Watcher {
                 let request = model::ModelRequest {
                     system: prompt.system,
                     user: prompt.user,
+                    suffix: None,
                 };
                 let mut stream = match provider.stream(request).await {
                     Ok(stream) => stream,

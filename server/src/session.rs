@@ -424,6 +424,11 @@ impl Documents {
         )
     }
 
+    /// The version of an open document, without bringing its tree up to date.
+    pub fn version(&self, uri: &DocumentUri) -> Option<i32> {
+        self.open.get(uri).map(|open| open.document.version())
+    }
+
     /// A snapshot of a document and its up-to-date tree.
     pub fn snapshot(
         &self,
@@ -533,6 +538,8 @@ pub struct Session {
     pub tasks: crate::tasks::Tasks,
     /// Next-edit proposals published per document (see `next_edit`).
     pub next_edits: crate::next_edit::NextEdits,
+    /// Inline completion's per-document state: requests in flight, debounce, cache.
+    pub completions: crate::completion::Completions,
     encoding: RwLock<PositionEncoding>,
     config: RwLock<Arc<Resolved>>,
     client: RwLock<ClientFeatures>,
@@ -571,6 +578,7 @@ impl Default for Session {
             jobs: Jobs::default(),
             tasks: crate::tasks::Tasks::default(),
             next_edits: crate::next_edit::NextEdits::default(),
+            completions: crate::completion::Completions::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),
             config: RwLock::new(Arc::new(Resolved::default())),
             client: RwLock::new(ClientFeatures::default()),

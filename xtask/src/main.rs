@@ -4,6 +4,9 @@
 //!
 //! - `bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]`: the inline edit benchmark
 //!   (see [`bench_edit`]); prints its table and records it in `docs/benchmarks.md`.
+//! - `bench-complete [--no-build]`: inline completion while a scripted Neovim 0.12 types a line
+//!   against the fake model (see [`bench_complete`]): model requests per keystroke, cache hits,
+//!   overhead over the model's time to a first line, stale answers; same output.
 //! - `fuzz [--minutes N] [--target NAME] [--first-seed S]`: every fuzz target (the server loop,
 //!   `sse`, `positions`, `markers`, `tags`, `file_symbols`, `config`), or one, for N minutes each
 //!   (see [`fuzz`]).
@@ -17,6 +20,7 @@
 //!   the release baton (see [`soak`]); prints divergences, lost characters, jobs by outcome, RSS
 //!   and file descriptors, records them in `docs/benchmarks.md`, and fails when a goal is missed.
 
+mod bench_complete;
 mod bench_edit;
 mod bench_index;
 mod bench_landing;
@@ -28,8 +32,8 @@ mod soak;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub const USAGE: &str =
-    "usage: cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
+pub const USAGE: &str = "usage: cargo xtask bench-complete [--no-build]
+       cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
        cargo xtask bench-task [--corpus DIR] [--runs N]
        cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]
@@ -38,6 +42,8 @@ pub const USAGE: &str =
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
+        Some("bench-complete") => bench_complete::Options::parse(&arguments[1..])
+            .and_then(|options| bench_complete::run(&workspace_root(), &options)),
         Some("bench-edit") => bench_edit::Options::parse(&arguments[1..])
             .and_then(|options| bench_edit::run(&workspace_root(), &options)),
         Some("bench-index") => bench_index::Options::parse(&arguments[1..])

@@ -142,7 +142,13 @@ pub fn release_baton(root: &Path, build: bool) -> anyhow::Result<std::path::Path
 
 /// The sections of `docs/benchmarks.md`, each owned by one bench command. A new file gets all of
 /// them, empty, so each command only ever replaces its own.
-const SECTIONS: &[&str] = &["bench-edit", "bench-index", "bench-task", "soak"];
+const SECTIONS: &[&str] = &[
+    "bench-edit",
+    "bench-complete",
+    "bench-index",
+    "bench-task",
+    "soak",
+];
 
 /// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path`, creating
 /// the file (with every known section) or appending the section when missing.

@@ -1,8 +1,10 @@
 //! LLM providers behind one trait.
 //!
-//! baton talks to three streaming APIs: OpenAI's Responses API (`openai`), the
+//! baton talks to four streaming APIs: OpenAI's Responses API (`openai`), the
 //! OpenAI-compatible chat completions API that Ollama, llama.cpp and most local servers speak
-//! (`openai-chat`), and Anthropic's Messages API (`anthropic`). [`provider`] builds a
+//! (`openai-chat`), Anthropic's Messages API (`anthropic`), and the OpenAI-compatible legacy
+//! completions API with fill-in-the-middle (`openai-fim`: `prompt` + `suffix`, which Ollama,
+//! llama.cpp, vLLM, Codestral and DeepSeek serve). [`provider`] builds a
 //! [`Provider`] for one [`ModelSettings`]; [`Provider::stream`] sends one request and yields
 //! the answer's text as it arrives.
 //!
@@ -47,15 +49,19 @@ pub enum ProviderKind {
     OpenaiChat,
     /// Anthropic Messages API: `POST {base_url}/messages`.
     Anthropic,
+    /// OpenAI-compatible fill-in-the-middle completions: `POST {base_url}/completions` with
+    /// `prompt` (the text before the cursor) and `suffix` (the text after it).
+    OpenaiFim,
 }
 
 impl ProviderKind {
-    /// The name used in configuration: `openai`, `openai-chat` or `anthropic`.
+    /// The name used in configuration: `openai`, `openai-chat`, `anthropic` or `openai-fim`.
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::OpenaiChat => "openai-chat",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiFim => "openai-fim",
         }
     }
 
@@ -63,7 +69,7 @@ impl ProviderKind {
     pub fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::Openai => "https://api.openai.com/v1",
-            ProviderKind::OpenaiChat => "http://127.0.0.1:11434/v1",
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => "http://127.0.0.1:11434/v1",
             ProviderKind::Anthropic => "https://api.anthropic.com/v1",
         }
     }
@@ -72,7 +78,7 @@ impl ProviderKind {
     pub fn default_api_key_env(self) -> Option<&'static str> {
         match self {
             ProviderKind::Openai => Some("OPENAI_API_KEY"),
-            ProviderKind::OpenaiChat => None,
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => None,
             ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
         }
     }
@@ -128,10 +134,15 @@ impl ModelSettings {
 }
 
 /// One request: a system prompt and one user message.
+///
+/// A fill-in-the-middle provider (`openai-fim`) has no roles: it sends `user` as the `prompt`
+/// (the text before the cursor) and `suffix` as the text after it, and ignores `system`. The
+/// chat providers ignore `suffix`.
 #[derive(Clone, Debug, Default)]
 pub struct ModelRequest {
     pub system: String,
     pub user: String,
+    pub suffix: Option<String>,
 }
 
 /// The answer's text deltas, in order; an error is always the last item.

@@ -12,6 +12,7 @@ pub(crate) fn endpoint(kind: ProviderKind) -> &'static str {
         ProviderKind::Openai => "/responses",
         ProviderKind::OpenaiChat => "/chat/completions",
         ProviderKind::Anthropic => "/messages",
+        ProviderKind::OpenaiFim => "/completions",
     }
 }
 
@@ -32,6 +33,13 @@ pub(crate) fn request_body(settings: &ModelSettings, request: &ModelRequest) -> 
                 {"role": "system", "content": request.system},
                 {"role": "user", "content": request.user},
             ],
+            "stream": true,
+            "max_tokens": settings.max_output_tokens,
+        }),
+        ProviderKind::OpenaiFim => json!({
+            "model": settings.model,
+            "prompt": request.user,
+            "suffix": request.suffix.as_deref().unwrap_or(""),
             "stream": true,
             "max_tokens": settings.max_output_tokens,
         }),
@@ -57,7 +65,7 @@ pub(crate) fn headers(kind: ProviderKind, key: Option<&str>) -> Result<HeaderMap
         detail: "the API key contains characters that cannot go in an HTTP header".to_string(),
     };
     match kind {
-        ProviderKind::Openai | ProviderKind::OpenaiChat => {
+        ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => {
             if let Some(key) = key {
                 let mut value =
                     HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| bad_key())?;
@@ -113,7 +121,11 @@ impl Decoder {
     }
 
     pub fn on_event(&mut self, event: &SseEvent) -> Result<Step, ModelError> {
-        if self.kind == ProviderKind::OpenaiChat && event.data.trim() == "[DONE]" {
+        if matches!(
+            self.kind,
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiFim
+        ) && event.data.trim() == "[DONE]"
+        {
             return Ok(Step::Done);
         }
         let value: Value =
@@ -122,7 +134,7 @@ impl Decoder {
             })?;
         match self.kind {
             ProviderKind::Openai => responses_event(event, &value),
-            ProviderKind::OpenaiChat => self.chat_event(&value),
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => self.chat_event(&value),
             ProviderKind::Anthropic => messages_event(event, &value),
         }
     }
@@ -140,11 +152,12 @@ impl Decoder {
         if choice.get("finish_reason").is_some_and(|r| !r.is_null()) {
             self.finished = true;
         }
-        match choice
-            .get("delta")
-            .and_then(|d| d.get("content"))
-            .and_then(Value::as_str)
-        {
+        // Chat chunks carry `delta.content`; completions (FIM) chunks carry `text`.
+        let text = match self.kind {
+            ProviderKind::OpenaiFim => choice.get("text"),
+            _ => choice.get("delta").and_then(|d| d.get("content")),
+        };
+        match text.and_then(Value::as_str) {
             Some(text) if !text.is_empty() => Ok(Step::Text(text.to_string())),
             _ => Ok(Step::Skip),
         }
@@ -295,6 +308,48 @@ mod tests {
         );
         assert!(d.complete_at_eof());
         assert_eq!(d.on_event(&ev("", "[DONE]")).unwrap(), Step::Done);
+    }
+
+    #[test]
+    fn fim_chunks_carry_text_and_end_with_done() {
+        let mut d = Decoder::new(ProviderKind::OpenaiFim);
+        assert_eq!(
+            d.on_event(&ev(
+                "",
+                r#"{"id":"cmpl-1","object":"text_completion","choices":[{"index":0,"text":"x + ","finish_reason":null}]}"#
+            ))
+            .unwrap(),
+            Step::Text("x + ".into())
+        );
+        assert_eq!(
+            d.on_event(&ev(
+                "",
+                r#"{"choices":[{"index":0,"text":"","finish_reason":"stop"}]}"#
+            ))
+            .unwrap(),
+            Step::Skip
+        );
+        assert!(d.complete_at_eof());
+        assert_eq!(d.on_event(&ev("", "[DONE]")).unwrap(), Step::Done);
+    }
+
+    #[test]
+    fn fim_body_sends_prompt_and_suffix() {
+        let settings =
+            ModelSettings::new(ProviderKind::OpenaiFim, "coder", "http://127.0.0.1:1/v1");
+        let body = request_body(
+            &settings,
+            &ModelRequest {
+                system: "ignored".into(),
+                user: "fn main() {".into(),
+                suffix: Some("}\n".into()),
+            },
+        );
+        assert_eq!(body["prompt"], "fn main() {");
+        assert_eq!(body["suffix"], "}\n");
+        assert_eq!(body["stream"], true);
+        assert!(body.get("messages").is_none());
+        assert_eq!(endpoint(ProviderKind::OpenaiFim), "/completions");
     }
 
     #[test]

@@ -16,10 +16,11 @@ const KEY_ENV: &str = "BATON_MODEL_TEST_KEY";
 const KEY: &str = "sk-test-0123456789abcdef";
 const UNSET_ENV: &str = "BATON_MODEL_TEST_NEVER_SET";
 const EMPTY_ENV: &str = "BATON_MODEL_TEST_EMPTY_KEY";
-const KINDS: [ProviderKind; 3] = [
+const KINDS: [ProviderKind; 4] = [
     ProviderKind::Openai,
     ProviderKind::OpenaiChat,
     ProviderKind::Anthropic,
+    ProviderKind::OpenaiFim,
 ];
 const TEXT: &str = "fn main() {\n    println!(\"héllo, wörld 🦀\");\n}\nThe answer is forty-two.\n";
 
@@ -55,6 +56,7 @@ fn request() -> ModelRequest {
     ModelRequest {
         system: "You are terse.".to_string(),
         user: "Say it.".to_string(),
+        suffix: None,
     }
 }
 
@@ -161,6 +163,17 @@ async fn requests_use_each_providers_wire_format() {
                 assert_eq!(body["messages"][0]["content"], "You are terse.");
                 assert_eq!(body["messages"][1]["role"], "user");
                 assert_eq!(body["messages"][1]["content"], "Say it.");
+                assert_eq!(body["max_tokens"], 321);
+                assert_eq!(
+                    recorded.header("authorization"),
+                    Some(format!("Bearer {KEY}").as_str())
+                );
+            }
+            ProviderKind::OpenaiFim => {
+                assert_eq!(recorded.path, "/v1/completions");
+                assert_eq!(body["prompt"], "Say it.");
+                assert_eq!(body["suffix"], "");
+                assert!(body.get("messages").is_none());
                 assert_eq!(body["max_tokens"], 321);
                 assert_eq!(
                     recorded.header("authorization"),

@@ -5,7 +5,10 @@
 //! - `POST /v1/responses`: OpenAI Responses API (`response.created` … `response.completed`);
 //! - `POST /v1/chat/completions`: OpenAI-compatible chat completions (`chat.completion.chunk`
 //!   objects then `data: [DONE]`), as OpenAI, Ollama and llama.cpp stream them;
-//! - `POST /v1/messages`: Anthropic Messages (`message_start` … `message_stop`).
+//! - `POST /v1/messages`: Anthropic Messages (`message_start` … `message_stop`);
+//! - `POST /v1/completions`: OpenAI-compatible (legacy) completions, as fill-in-the-middle
+//!   servers stream them (`text_completion` objects with `choices[0].text`, then
+//!   `data: [DONE]`); the request's `prompt` and `suffix` are recorded like any body.
 //!
 //! A Responses reply is either one message of text ([`Reply::text`]) or a sequence of output
 //! items ([`Reply::items`]): messages, codex's `apply_patch` custom tool call, `exec_command`
@@ -81,8 +84,9 @@ pub struct RecordedRequest {
     pub last_token_at: Option<Instant>,
     /// How many text tokens were sent.
     pub tokens_sent: usize,
-    /// Whether the client dropped the answer's body before it ended (an aborted stream).
-    pub abandoned: bool,
+    /// The client went away before the streamed body ended (it dropped the connection, or
+    /// the stream, mid-answer): what a cancelled request looks like from the server.
+    pub aborted: bool,
 }
 
 impl RecordedRequest {
@@ -462,6 +466,7 @@ enum Format {
     Responses,
     Chat,
     Messages,
+    Completions,
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
@@ -509,7 +514,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             first_token_at: None,
             last_token_at: None,
             tokens_sent: 0,
-            abandoned: false,
+            aborted: false,
         });
         let index = state.requests.len() - 1;
         let format = format_of(&path);
@@ -577,7 +582,6 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         start: None,
         shared,
         index,
-        finished: false,
     };
     let frames = futures::stream::unfold(generator, |mut generator| async move {
         let chunk = generator.next_frame().await?;
@@ -649,6 +653,8 @@ fn format_of(path: &str) -> Option<Format> {
         Some(Format::Chat)
     } else if path.ends_with("/messages") {
         Some(Format::Messages)
+    } else if path.ends_with("/completions") {
+        Some(Format::Completions)
     } else {
         None
     }
@@ -732,23 +738,34 @@ fn script(format: Format, model: &str, request_index: usize, reply: &Reply) -> S
             let events = responses_events(model, id, &items, count, &ending);
             out.extend(events);
         }
-        Format::Chat => {
+        Format::Chat | Format::Completions => {
+            // Chat chunks carry `delta.content`; completions chunks carry `text`.
             let chunk = |delta: Value, finish: Value| {
-                sse(
-                    None,
-                    &json!({
+                let body = if format == Format::Completions {
+                    json!({
+                        "id": format!("cmpl-fake-{id}"), "object": "text_completion",
+                        "created": 1_700_000_000u64, "model": model,
+                        "choices": [{"index": 0, "logprobs": null, "finish_reason": finish,
+                                     "text": delta.get("content").cloned()
+                                         .unwrap_or_else(|| json!(""))}],
+                    })
+                } else {
+                    json!({
                         "id": format!("chatcmpl-fake-{id}"), "object": "chat.completion.chunk",
                         "created": 1_700_000_000u64, "model": model,
                         "system_fingerprint": "fp_fake",
                         "choices": [{"index": 0, "delta": delta, "logprobs": null,
                                      "finish_reason": finish}],
-                    }),
-                )
+                    })
+                };
+                sse(None, &body)
             };
-            push(
-                chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-                None,
-            );
+            if format == Format::Chat {
+                push(
+                    chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+                    None,
+                );
+            }
             for (i, token) in tokens.iter().enumerate() {
                 push(chunk(json!({"content": token}), Value::Null), Some(i));
             }
@@ -1116,14 +1133,18 @@ struct Generator {
     start: Option<Instant>,
     shared: Arc<Shared>,
     index: usize,
-    /// Set once the body ended; a generator dropped before that was abandoned by the client.
-    finished: bool,
 }
 
 impl Drop for Generator {
+    /// A body dropped with events left was abandoned by the client (hyper drops the body when
+    /// the connection closes); a stalled body that sent everything counts too, since only the
+    /// client can end it.
     fn drop(&mut self) {
-        if !self.finished {
-            self.shared.lock().requests[self.index].abandoned = true;
+        if !self.events.is_empty() || self.stall {
+            let mut state = self.shared.lock();
+            if let Some(request) = state.requests.get_mut(self.index) {
+                request.aborted = true;
+            }
         }
     }
 }
@@ -1137,7 +1158,6 @@ impl Generator {
                 // Hold the connection open until the client leaves or the fake is dropped.
                 std::future::pending::<()>().await;
             }
-            self.finished = true;
             return None;
         }
         if self.start.is_none() && !self.delay.is_zero() {

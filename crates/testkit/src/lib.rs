@@ -2,6 +2,7 @@
 
 pub mod codex;
 pub mod fake_model;
+pub mod inline_completion;
 pub mod lsp_client;
 pub mod neovim;
 pub mod scripted_agent;

@@ -146,8 +146,15 @@ impl Ordered {
                         self.session.clone(),
                         backend.client.clone(),
                         backend.http.clone(),
-                        uri,
+                        uri.clone(),
                     );
+                }
+                // A pending inline completion is stale now; it is cancelled before any later
+                // message is handled.
+                if request.method() == "textDocument/didClose" {
+                    self.session.completions.note_close(&uri);
+                } else {
+                    self.session.completions.note_change(&uri);
                 }
             }
             Err(UpdateError::Refused(err)) => tracing::warn!("{err}"),

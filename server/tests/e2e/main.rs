@@ -11,6 +11,7 @@ mod edits;
 mod faults;
 mod fuzz;
 mod index;
+mod inline;
 mod multibyte;
 mod neovim;
 mod neovim_tasks;

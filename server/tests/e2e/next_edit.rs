@@ -251,7 +251,7 @@ async fn a_change_during_the_stream_aborts_it_and_the_next_round_answers() {
         .change(&uri, ((0, 0), (0, 0)), "// area\n")
         .await;
     until_fake(&harness, "the first stream to be dropped", |harness| {
-        harness.fake.requests()[0].abandoned
+        harness.fake.requests()[0].aborted
     })
     .await;
     let shown = diagnostics(&harness, &uri, 2).await;

@@ -143,6 +143,7 @@ fn provider() -> impl Strategy<Value = ProviderKind> {
         Just(ProviderKind::Openai),
         Just(ProviderKind::OpenaiChat),
         Just(ProviderKind::Anthropic),
+        Just(ProviderKind::OpenaiFim),
     ]
 }
 
@@ -267,6 +268,19 @@ fn script(
                 (Some("response.completed"), json!({"type": "response.completed", "response": {"id": "r", "status": "completed"}}).to_string()),
             ],
         },
+        ProviderKind::OpenaiFim => {
+            let mut closing = vec![
+                (None, json!({"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}).to_string()),
+            ];
+            if with_done {
+                closing.push((None, "[DONE]".to_string()));
+            }
+            Script {
+                opening: Vec::new(),
+                body,
+                closing,
+            }
+        }
         ProviderKind::OpenaiChat => {
             let mut closing = vec![
                 (None, json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).to_string()),
@@ -307,6 +321,10 @@ fn text_event(kind: ProviderKind, token: &str, unknown_field: bool) -> Event {
             None,
             json!({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": null}]}),
         ),
+        ProviderKind::OpenaiFim => (
+            None,
+            json!({"choices": [{"index": 0, "text": token, "finish_reason": null}]}),
+        ),
         ProviderKind::Anthropic => (
             Some("content_block_delta"),
             json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}),
@@ -325,7 +343,7 @@ fn text_event(kind: ProviderKind, token: &str, unknown_field: bool) -> Event {
 fn unknown_event(kind: ProviderKind) -> Event {
     match kind {
         ProviderKind::Openai => (Some("response.reasoning.delta"), json!({"type": "response.reasoning.delta", "delta": "not text"}).to_string()),
-        ProviderKind::OpenaiChat => (None, json!({"object": "keep-alive", "created": 1}).to_string()),
+        ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => (None, json!({"object": "keep-alive", "created": 1}).to_string()),
         ProviderKind::Anthropic => (
             Some("content_block_delta"),
             json!({"type": "content_block_delta", "index": 1, "delta": {"type": "thinking_delta", "thinking": "not text"}}).to_string(),
@@ -353,7 +371,9 @@ fn hostile(kind: ProviderKind, hostile: Hostile) -> Event {
         ),
         // Chat deltas without content are normal (a role, a tool call), so the chat protocol's
         // only hostile events here are broken JSON and an error object.
-        (ProviderKind::OpenaiChat, _) => (None, json!({"error": {"message": "boom"}}).to_string()),
+        (ProviderKind::OpenaiChat | ProviderKind::OpenaiFim, _) => {
+            (None, json!({"error": {"message": "boom"}}).to_string())
+        }
         (ProviderKind::Anthropic, Hostile::TextEventWithoutText) => (
             Some("content_block_delta"),
             json!({"type": "content_block_delta", "delta": {"type": "text_delta"}}).to_string(),
