@@ -166,26 +166,19 @@ fn codex_home_for(harness_fake: &str) -> CodexHome {
     CodexHome::scratch(harness_fake).expect("a CODEX_HOME")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn codex_app_server_task_lands_edit_create_delete_in_the_clients_buffers() {
-    let Some(codex) = testkit::codex::require_codex() else {
-        return;
-    };
+/// Runs the edit/create/delete task through a real agent binary: `kind` and `command` of its
+/// `harness.agents.<name>` entry.
+async fn real_agent_task(name: &str, kind: &str, command: Vec<String>) {
     // The fake model must exist before the agent's config names it: start the harness with a
     // placeholder, then point the agent at the fake through didChangeConfiguration.
     let harness = start(
         ClientProfile::Neovim,
-        "codex",
-        json!({ "kind": "codex-app-server", "command": ["true"] }),
+        name,
+        json!({ "kind": kind, "command": ["true"] }),
     )
     .await;
     let home = codex_home_for(&harness.fake.base_url());
-    let settings = agent_settings(
-        "codex-app-server",
-        vec![codex.to_string_lossy().into_owned(), "app-server".into()],
-        &home,
-    );
-    configure_agent(&harness, "codex", settings).await;
+    configure_agent(&harness, name, agent_settings(kind, command, &home)).await;
     harness
         .fake
         .push(Reply::items(vec![Item::apply_patch(task_patch())]));
@@ -197,27 +190,21 @@ async fn codex_app_server_task_lands_edit_create_delete_in_the_clients_buffers()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_app_server_task_lands_edit_create_delete_in_the_clients_buffers() {
+    let Some(codex) = testkit::codex::require_codex() else {
+        return;
+    };
+    let command = vec![codex.to_string_lossy().into_owned(), "app-server".into()];
+    real_agent_task("codex", "codex-app-server", command).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_acp_task_lands_edit_create_delete_in_the_clients_buffers() {
     let Some(codex_acp) = testkit::codex::require_codex_acp() else {
         return;
     };
-    let harness = start(
-        ClientProfile::Neovim,
-        "codex-acp",
-        json!({ "kind": "acp", "command": ["true"] }),
-    )
-    .await;
-    let home = codex_home_for(&harness.fake.base_url());
-    let settings = agent_settings("acp", vec![codex_acp.to_string_lossy().into_owned()], &home);
-    configure_agent(&harness, "codex-acp", settings).await;
-    harness
-        .fake
-        .push(Reply::items(vec![Item::apply_patch(task_patch())]));
-    harness
-        .fake
-        .push(Reply::items(vec![Item::message("Done.")]));
-    lands_everything_in_the_client(harness).await;
-    drop(home);
+    let command = vec![codex_acp.to_string_lossy().into_owned()];
+    real_agent_task("codex-acp", "acp", command).await;
 }
 
 /// Sends the agent's settings as editor settings (`workspace/didChangeConfiguration`).
