@@ -220,6 +220,43 @@ pub async fn run_merge(
     (outcome, driver.engine.conflicts())
 }
 
+/// A merge landing running in an open buffer: where its proposals go and how it ends.
+#[derive(Debug)]
+pub struct MergeRun {
+    pub proposals: mpsc::UnboundedSender<Proposal>,
+    pub done: tokio::task::JoinHandle<(Outcome, usize)>,
+}
+
+/// Starts landing `first` into the buffer the editor has open for `path`, three-way merged
+/// against `base` (the text `first` was computed from); `None` when the file is not open.
+pub fn spawn_merge(
+    session: &crate::session::Session,
+    frontend: Arc<dyn Frontend>,
+    path: &std::path::Path,
+    base: String,
+    first: String,
+    settings: &EditSettings,
+) -> Option<MergeRun> {
+    let uri = session.documents.uri_for_path(path)?;
+    let (snapshot, events) = session.subscribe(&uri)?;
+    let (proposals, receiver) = mpsc::unbounded_channel();
+    let _ = proposals.send(Proposal::Text(first));
+    let settings = settings.clone();
+    let done = tokio::spawn(async move {
+        run_merge(
+            frontend,
+            uri,
+            snapshot.document,
+            base,
+            events,
+            receiver,
+            &settings,
+        )
+        .await
+    });
+    Some(MergeRun { proposals, done })
+}
+
 /// Where a job's text comes from.
 enum Source {
     /// Nothing (more) will come: the source failed or was never connected.
@@ -434,7 +471,8 @@ fn effect_name(effect: &Effect) -> String {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+/// Sleeps until `at`; never wakes without one (callers guard that `select!` branch).
+pub(crate) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -38,6 +38,7 @@ use edit::next_edit::{self, Followed, Proposal};
 use text::{Document, PositionEncoding};
 
 use crate::config::Tier;
+use crate::jobs::sleep_until;
 use crate::lsp::proto;
 use crate::session::{DocumentSnapshot, DocumentUri, Session};
 
@@ -524,14 +525,6 @@ impl Watcher {
         self.client
             .publish_diagnostics(uri, diagnostics, Some(document.version()))
             .await;
-    }
-}
-
-/// Sleeps until the deadline; never wakes without one (the `select!` guards that case).
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

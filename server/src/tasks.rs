@@ -39,10 +39,10 @@ use harness::shadow::{Shadow, ShadowOptions};
 use crate::config::{AgentKindSetting, ApprovalPolicy, HarnessSettings, Resolved};
 use crate::error::Error;
 use crate::frontend::{Frontend, MessageLevel};
-use crate::jobs::Proposal;
+use crate::jobs::{Proposal, sleep_until};
 use crate::session::Session;
 
-use document::{PermissionEntry, TaskLog};
+use document::{PermissionEntry, TaskLog, one_line};
 use landing::Lander;
 
 /// Running and finished tasks of this session, by id.
@@ -405,13 +405,7 @@ impl TaskRun {
         };
         let cwd = match &shadow {
             Some(shadow) => shadow.root().to_path_buf(),
-            None => self
-                .harness()
-                .agents
-                .get(&self.spec.name)
-                .and_then(|agent| agent.remote_cwd.clone())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| self.root.clone()),
+            None => self.remote_cwd(),
         };
         let files = Arc::new(files::BufferFiles {
             session: self.session.clone(),
@@ -513,7 +507,7 @@ impl TaskRun {
                             let found = match &shadow {
                                 Some(shadow) => {
                                     // The shadow's diff cannot see writes that left it.
-                                    let mut found = outside_reports(shadow.root(), &changes);
+                                    let mut found = shadow.refusals_outside(&changes);
                                     found.extend(diff_shadow(shadow.clone()).await);
                                     found
                                 }
@@ -578,7 +572,7 @@ impl TaskRun {
                             };
                             self.set_status(&status);
                             // The document tells the whole turn before its progress ends.
-                            self.publish(&lander).await;
+                            self.publish().await;
                             self.finish_turn(&mut turn_token, &progress, &end).await;
                             idle_since = Some(tokio::time::Instant::now());
                         }
@@ -593,7 +587,7 @@ impl TaskRun {
                             }
                             lander.settle().await;
                             self.set_status(if shutting_down { "cancelled; the agent was stopped" } else { "ended: the agent exited" });
-                            self.publish(&lander).await;
+                            self.publish().await;
                             if turn_token.is_some() {
                                 let end = if shutting_down { TurnEnd::Cancelled } else { TurnEnd::Failed(format!("the agent exited: {reason}")) };
                                 let message = if shutting_down { "cancelled".to_string() } else { format!("failed: the agent exited: {}", one_line(&reason)) };
@@ -649,13 +643,16 @@ impl TaskRun {
                             }
                             let _ = handle.answer(id, answer);
                         }
-                        Control::Undo(path) => lander.undo(path.as_deref()).await,
+                        Control::Undo(path) => {
+                            lander.undo(path.as_deref()).await;
+                            self.record(&lander);
+                        }
                         Control::Keep => lander.keep_all().await,
                     }
                 }
                 _ = tick.tick(), if dirty => {
                     dirty = false;
-                    self.publish(&lander).await;
+                    self.publish().await;
                 }
                 _ = sleep_until(idle_deadline), if idle_deadline.is_some() && !exited && !shutting_down => {
                     shutting_down = true;
@@ -670,7 +667,7 @@ impl TaskRun {
             }
         }
         // The document stays; so does the entry, for review actions on its files.
-        self.publish(&lander).await;
+        self.publish().await;
         if let Some(live) = self.document_live.take() {
             let _ = live.send(Proposal::Finish);
         }
@@ -689,7 +686,10 @@ impl TaskRun {
     ) {
         while let Some(control) = controls.recv().await {
             match control {
-                Control::Undo(path) => lander.undo(path.as_deref()).await,
+                Control::Undo(path) => {
+                    lander.undo(path.as_deref()).await;
+                    self.record(&lander);
+                }
                 Control::Keep => lander.keep_all().await,
                 Control::Reply(_) => {
                     self.frontend
@@ -701,7 +701,7 @@ impl TaskRun {
                 }
                 Control::Permission { .. } => {}
             }
-            self.publish(&lander).await;
+            self.publish().await;
             if let Some(live) = self.document_live.take() {
                 let _ = live.send(Proposal::Finish);
             }
@@ -748,6 +748,16 @@ impl TaskRun {
                 how: format!("denied (no answer within {timeout} s)"),
             });
         });
+    }
+
+    /// Where a remote agent (`connect`) works: `remote_cwd`, else the workspace's own path.
+    fn remote_cwd(&self) -> PathBuf {
+        self.harness()
+            .agents
+            .get(&self.spec.name)
+            .and_then(|agent| agent.remote_cwd.clone())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.clone())
     }
 
     fn set_status(&self, status: &str) {
@@ -799,8 +809,15 @@ impl TaskRun {
 
     async fn land(&self, lander: &mut Lander, changes: Vec<Change>) {
         lander.land(changes).await;
-        let changed = lander.changed_paths();
-        *self.entry.changed.lock().unwrap_or_else(|p| p.into_inner()) = changed;
+        self.record(lander);
+    }
+
+    /// What commands and code actions read of the task's changes: the files it changed and
+    /// its whole diff, brought up to date when they change (a landing or an undo), not on
+    /// every update of the document.
+    fn record(&self, lander: &Lander) {
+        *self.entry.changed.lock().unwrap_or_else(|p| p.into_inner()) = lander.changed_paths();
+        *self.entry.diff.lock().unwrap_or_else(|p| p.into_inner()) = lander.unified_diff();
     }
 
     /// A remote agent's reported changes, as changes to land: its diffs applied to the text
@@ -810,13 +827,7 @@ impl TaskRun {
         texts: &mut RemoteTexts,
         reported: Vec<ReportedChange>,
     ) -> Vec<Change> {
-        let cwd = self
-            .harness()
-            .agents
-            .get(&self.spec.name)
-            .and_then(|agent| agent.remote_cwd.clone())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.root.clone());
+        let cwd = self.remote_cwd();
         let relative = |path: &Path| -> Option<String> {
             let relative = if path.is_absolute() {
                 path.strip_prefix(&cwd).ok()?.to_path_buf()
@@ -935,16 +946,8 @@ impl TaskRun {
     }
 
     async fn fail(&mut self, token: &str, reason: String) {
-        {
-            let mut log = self.log();
-            log.errors.push(reason.clone());
-            log.status = format!("failed: {}", one_line(&reason));
-        }
-        let text = self.log().render();
-        let _ = std::fs::write(&self.entry.document, &text);
-        self.document_text = text;
-        self.frontend
-            .progress_end(token, format!("failed: {}", one_line(&reason)))
+        let status = format!("failed: {}", one_line(&reason));
+        self.end_before_start(token, reason.clone(), status.clone(), status)
             .await;
         self.frontend
             .show_message(
@@ -952,23 +955,31 @@ impl TaskRun {
                 format!("baton task {}: {reason}", self.entry.id),
             )
             .await;
-        self.session.jobs.finish(token);
-        *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Ends a task cancelled while its agent was starting (nothing ran yet).
     async fn cancelled_before_start(&mut self, token: &str) {
-        {
+        self.end_before_start(
+            token,
+            "cancelled by you".into(),
+            "cancelled before the agent started".into(),
+            "cancelled".into(),
+        )
+        .await;
+    }
+
+    /// Ends a task that never got to run its agent: the error and status into the document
+    /// (written to disk: nothing has opened it through baton yet), the progress ended.
+    async fn end_before_start(&mut self, token: &str, error: String, status: String, end: String) {
+        let text = {
             let mut log = self.log();
-            log.errors.push("cancelled by you".into());
-            log.status = "cancelled before the agent started".into();
-        }
-        let text = self.log().render();
+            log.errors.push(error);
+            log.status = status;
+            log.render()
+        };
         let _ = std::fs::write(&self.entry.document, &text);
         self.document_text = text;
-        self.frontend
-            .progress_end(token, "cancelled".to_string())
-            .await;
+        self.frontend.progress_end(token, end).await;
         self.session.jobs.finish(token);
         *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
@@ -987,45 +998,32 @@ impl TaskRun {
 
     /// Brings the task document up to date: through the merge engine while the editor has it
     /// open (the user may be typing a reply in it), else on disk.
-    async fn publish(&mut self, lander: &Lander) {
+    async fn publish(&mut self) {
         let text = self.log().render();
-        *self.entry.diff.lock().unwrap_or_else(|p| p.into_inner()) = lander.unified_diff();
         if text == self.document_text {
             return;
         }
         let path = self.entry.document.clone();
-        match self.session.documents.uri_for_path(&path) {
-            Some(uri) => {
-                let live = self
-                    .document_live
-                    .as_ref()
-                    .is_some_and(|live| live.send(Proposal::Text(text.clone())).is_ok());
-                if !live && let Some((snapshot, events)) = self.session.subscribe(&uri) {
-                    let (proposals, receiver) = mpsc::unbounded_channel();
-                    let _ = proposals.send(Proposal::Text(text.clone()));
-                    let frontend = self.frontend.clone();
-                    let settings = self.config.config.edit.clone();
-                    let base = self.document_text.clone();
-                    tokio::spawn(async move {
-                        crate::jobs::run_merge(
-                            frontend,
-                            uri,
-                            snapshot.document,
-                            base,
-                            events,
-                            receiver,
-                            &settings,
-                        )
-                        .await
-                    });
-                    self.document_live = Some(proposals);
-                }
+        if self.session.documents.uri_for_path(&path).is_some() {
+            let live = self
+                .document_live
+                .as_ref()
+                .is_some_and(|live| live.send(Proposal::Text(text.clone())).is_ok());
+            if !live {
+                self.document_live = crate::jobs::spawn_merge(
+                    &self.session,
+                    self.frontend.clone(),
+                    &path,
+                    self.document_text.clone(),
+                    text.clone(),
+                    &self.config.config.edit,
+                )
+                .map(|run| run.proposals);
             }
-            None => {
-                self.document_live = None;
-                if let Err(err) = std::fs::write(&path, &text) {
-                    tracing::warn!(%err, "could not write the task document");
-                }
+        } else {
+            self.document_live = None;
+            if let Err(err) = std::fs::write(&path, &text) {
+                tracing::warn!(%err, "could not write the task document");
             }
         }
         self.document_text = text;
@@ -1056,84 +1054,8 @@ fn kind_code(kind: PermissionKind) -> u8 {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The changes an agent reported at paths that resolve outside its shadow (an absolute path
-/// elsewhere, `..`, a symlink leading out), as refusals: diffing the shadow never finds those
-/// writes, yet the user must be told they were not landed.
-fn outside_reports(root: &Path, reported: &[ReportedChange]) -> Vec<Change> {
-    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let paths = reported.iter().flat_map(|change| {
-        let moved = match &change.kind {
-            ReportedKind::Update { move_path, .. } => move_path.as_ref(),
-            _ => None,
-        };
-        std::iter::once(&change.path).chain(moved)
-    });
-    let mut refused = Vec::new();
-    for path in paths {
-        let lexical = normalize(&root.join(path));
-        let relative = lexical
-            .strip_prefix(root)
-            .or_else(|_| lexical.strip_prefix(&real_root))
-            .ok()
-            .map(Path::to_path_buf);
-        let resolved = resolve_existing(&lexical);
-        if relative.is_some() && resolved.starts_with(&real_root) {
-            continue;
-        }
-        refused.push(Change::Refused {
-            path: relative.unwrap_or_else(|| path.clone()),
-            reason: Refusal::OutsideWorkspace { target: resolved },
-        });
-    }
-    refused
-}
-
-/// `path` with `.` and `..` taken out, without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `path` with its longest existing ancestor's symlinks resolved.
-fn resolve_existing(path: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut current = path;
-    loop {
-        if let Ok(real) = current.canonicalize() {
-            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
-        }
-        match (current.parent(), current.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                current = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
-
 async fn diff_shadow(shadow: Arc<Shadow>) -> Vec<Change> {
     tokio::task::spawn_blocking(move || shadow.changes())
         .await
         .unwrap_or_default()
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

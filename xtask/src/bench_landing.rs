@@ -20,7 +20,7 @@ use serde_json::json;
 use testkit::lsp_client::{ClientProfile, LspClient, file_uri};
 
 use crate::bench_task::Row;
-use crate::measure::{Summary, milliseconds};
+use crate::measure::{Summary, milliseconds, proc_status_kib};
 
 const SINGLE_CHANGES: usize = 40;
 const MANY_FILES: usize = 200;
@@ -375,20 +375,10 @@ fn cpu_nanoseconds(pid: u32) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|number| number.parse().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
-}
-
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    status_kib(pid, "VmRSS:")
+    proc_status_kib(pid, "VmRSS:")
 }
 
 fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    status_kib(pid, "VmHWM:")
+    proc_status_kib(pid, "VmHWM:")
 }

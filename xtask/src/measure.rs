@@ -67,6 +67,18 @@ pub fn process_cpu_milliseconds(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// `getconf CLK_TCK`, which is 100 on every Linux in practice.
+/// A `kB` figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`, …), in KiB. Linux only.
+pub fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")

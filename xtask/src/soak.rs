@@ -149,14 +149,7 @@ impl ProcessSample {
 }
 
 fn sample_process(pid: u32, at: Duration, model_port: u16) -> anyhow::Result<ProcessSample> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let rss_kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|number| number.parse().ok())
-        .context("no VmRSS in /proc/<pid>/status")?;
+    let rss_kib = crate::measure::proc_status_kib(pid, "VmRSS:")?;
     let mut open_fds = 0;
     let mut socket_inodes = BTreeSet::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))

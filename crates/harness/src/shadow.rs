@@ -56,6 +56,7 @@ use std::time::{Duration, Instant};
 
 use ignore::{WalkBuilder, WalkState};
 
+use crate::agent::{ReportedChange, ReportedKind};
 use crate::changes::{Change, Limits, Refusal};
 pub(crate) use manifest::Manifest;
 use manifest::now_ns;
@@ -317,6 +318,39 @@ impl Shadow {
     /// The real workspace (canonical) the shadow was seeded from.
     pub fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// The changes an agent *reported* at paths that resolve outside the shadow (an absolute
+    /// path elsewhere, `..`, a symlink leading out), as refusals: [`Shadow::changes`] never
+    /// finds those writes, yet the user must be told they were not landed.
+    pub fn refusals_outside(&self, reported: &[ReportedChange]) -> Vec<Change> {
+        let root = &self.root;
+        let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let paths = reported.iter().flat_map(|change| {
+            let moved = match &change.kind {
+                ReportedKind::Update { move_path, .. } => move_path.as_ref(),
+                _ => None,
+            };
+            std::iter::once(&change.path).chain(moved)
+        });
+        let mut refused = Vec::new();
+        for path in paths {
+            let lexical = paths::normalize(&root.join(path));
+            let relative = lexical
+                .strip_prefix(root)
+                .or_else(|_| lexical.strip_prefix(&real_root))
+                .ok()
+                .map(Path::to_path_buf);
+            let resolved = paths::resolve_existing(&lexical);
+            if relative.is_some() && resolved.starts_with(&real_root) {
+                continue;
+            }
+            refused.push(Change::Refused {
+                path: relative.unwrap_or_else(|| path.clone()),
+                reason: Refusal::OutsideWorkspace { target: resolved },
+            });
+        }
+        refused
     }
 
     /// Everything the agent changed in the copy since it was prepared, sorted by path.

@@ -38,6 +38,11 @@ pub const COMMANDS: &[&str] = &[
     "baton.task.diff",
 ];
 
+/// Adds one code action: title, kind, command, its argument, the diagnostics it fixes, and
+/// whether it is preferred.
+type PushAction<'a> =
+    dyn FnMut(String, lsp::CodeActionKind, &str, Value, Option<Vec<lsp::Diagnostic>>, bool) + 'a;
+
 /// How many lines of a range are searched for `baton:` markers.
 const MAX_MARKER_LINES: u32 = 200;
 
@@ -245,14 +250,7 @@ impl Backend {
         &self,
         snapshot: &crate::session::DocumentSnapshot,
         line: usize,
-        push: &mut impl FnMut(
-            String,
-            lsp::CodeActionKind,
-            &str,
-            Value,
-            Option<Vec<lsp::Diagnostic>>,
-            bool,
-        ),
+        push: &mut PushAction<'_>,
     ) {
         use crate::tasks::document::LineAction;
         let Some(path) = snapshot.path.as_deref() else {
@@ -328,18 +326,7 @@ impl Backend {
         }
     }
 
-    fn review_actions(
-        &self,
-        id: u64,
-        push: &mut impl FnMut(
-            String,
-            lsp::CodeActionKind,
-            &str,
-            Value,
-            Option<Vec<lsp::Diagnostic>>,
-            bool,
-        ),
-    ) {
+    fn review_actions(&self, id: u64, push: &mut PushAction<'_>) {
         let review = lsp::CodeActionKind::new("source.baton.review");
         push(
             format!("baton: undo task {id}'s changes to all files"),

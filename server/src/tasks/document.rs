@@ -191,7 +191,7 @@ impl TaskLog {
 }
 
 /// Text on one line: a title or list item must not break the document's shape.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use edit::diff::minimal_edits;
@@ -28,7 +27,7 @@ use text::Document;
 
 use crate::config::EditSettings;
 use crate::frontend::{FileOperation, Frontend};
-use crate::jobs::{self, Outcome, Proposal};
+use crate::jobs::{self, MergeRun, Outcome, Proposal};
 use crate::session::Session;
 use crate::tasks::document::{FileEntry, FileState, TaskLog};
 
@@ -49,17 +48,11 @@ struct FileLanding {
     /// The agent's text last sent to the editor (`None` once deleted).
     agent: Option<String>,
     /// The merge engine landing into the open buffer, while it runs.
-    live: Option<Live>,
+    live: Option<MergeRun>,
     /// For a file the editor had not opened: the text baton's last `version: null` edit left
     /// in the editor (which now holds it in a buffer, unsaved, while the disk still has the
     /// old text), so the next edit is computed against that and not against the disk.
     held: Option<String>,
-}
-
-#[derive(Debug)]
-struct Live {
-    proposals: mpsc::UnboundedSender<Proposal>,
-    done: JoinHandle<(Outcome, usize)>,
 }
 
 /// Lands one task's changes. See the module documentation.
@@ -312,28 +305,16 @@ impl Lander {
         {
             return;
         }
-        if let Some(uri) = self.session.documents.uri_for_path(&path)
-            && let Some((snapshot, events)) = self.session.subscribe(&uri)
-        {
-            let (proposals, receiver) = mpsc::unbounded_channel();
-            let _ = proposals.send(Proposal::Text(new.to_string()));
-            let frontend = self.frontend.clone();
-            let settings = self.settings.clone();
-            let base = previous.to_string();
-            let done = tokio::spawn(async move {
-                jobs::run_merge(
-                    frontend,
-                    uri,
-                    snapshot.document,
-                    base,
-                    events,
-                    receiver,
-                    &settings,
-                )
-                .await
-            });
+        if let Some(run) = jobs::spawn_merge(
+            &self.session,
+            self.frontend.clone(),
+            &path,
+            previous.to_string(),
+            new.to_string(),
+            &self.settings,
+        ) {
             if let Some(landing) = self.files.get_mut(relative) {
-                landing.live = Some(Live { proposals, done });
+                landing.live = Some(run);
             }
             return;
         }
@@ -501,24 +482,26 @@ impl Lander {
                 }
                 (Kind::Modified, Some(base), Some(agent)) => {
                     let path = self.path(&key);
-                    if let Some(uri) = self.session.documents.uri_for_path(&path)
-                        && let Some((snapshot, events)) = self.session.subscribe(&uri)
-                    {
-                        // Reverting is merging the base back in, with the agent's text as the
-                        // common ancestor: the agent's changes go, the user's stay.
-                        let (proposals, receiver) = mpsc::unbounded_channel();
-                        let _ = proposals.send(Proposal::Text(base.clone()));
-                        let _ = proposals.send(Proposal::Finish);
-                        let (outcome, conflicts) = jobs::run_merge(
-                            self.frontend.clone(),
-                            uri,
-                            snapshot.document,
-                            agent,
-                            events,
-                            receiver,
-                            &self.settings,
-                        )
-                        .await;
+                    // Reverting is merging the base back in, with the agent's text as the
+                    // common ancestor: the agent's changes go, the user's stay.
+                    if let Some(run) = jobs::spawn_merge(
+                        &self.session,
+                        self.frontend.clone(),
+                        &path,
+                        agent.clone(),
+                        base.clone(),
+                        &self.settings,
+                    ) {
+                        let _ = run.proposals.send(Proposal::Finish);
+                        let (outcome, conflicts) = run.done.await.unwrap_or_else(|err| {
+                            (
+                                Outcome::Failed {
+                                    reason: err.to_string(),
+                                    restored: false,
+                                },
+                                0,
+                            )
+                        });
                         if let Outcome::Failed { reason, .. } = outcome {
                             self.error(format!("undoing `{key}`: {reason}"));
                         }

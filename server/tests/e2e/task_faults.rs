@@ -873,23 +873,7 @@ async fn cancelling_an_agent_that_never_answers_initialize_stops_it() {
     let harness = start_in(home, ClientProfile::Neovim, json!({}), settings).await;
     let (answer, token) = start_task(&harness, "never starts").await;
     let pid = agent_pid(&harness).await;
-    harness
-        .client
-        .wait_for("the task to be starting its agent", TASK_WAIT, |state| {
-            state
-                .progress
-                .get(&token)?
-                .iter()
-                .any(|event| {
-                    event
-                        .message
-                        .as_deref()
-                        .is_some_and(|message| message.starts_with("starting"))
-                })
-                .then_some(())
-        })
-        .await
-        .unwrap();
+    wait_starting_agent(&harness, &token).await;
     harness
         .execute("baton.cancel", json!([token]))
         .await
@@ -903,12 +887,19 @@ async fn cancelling_an_agent_that_never_answers_initialize_stops_it() {
     // The editor quits while another agent hangs in its handshake: it does not stay behind.
     let (_, token) = start_task(&harness, "never starts either").await;
     let pid = agent_pid(&harness).await;
+    wait_starting_agent(&harness, &token).await;
+    harness.finish().await;
+    assert_gone(pid).await;
+}
+
+/// Waits until the task's progress says it is starting its agent.
+async fn wait_starting_agent(harness: &Harness, token: &str) {
     harness
         .client
         .wait_for("the task to be starting its agent", TASK_WAIT, |state| {
             state
                 .progress
-                .get(&token)?
+                .get(token)?
                 .iter()
                 .any(|event| {
                     event
@@ -920,8 +911,6 @@ async fn cancelling_an_agent_that_never_answers_initialize_stops_it() {
         })
         .await
         .unwrap();
-    harness.finish().await;
-    assert_gone(pid).await;
 }
 
 /// Runs the code action titled `title` on the task document's line for permission `id`

@@ -39,6 +39,24 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `path` with its longest existing ancestor's symlinks resolved (the rest appended as is).
+pub(crate) fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 /// Where a symlink at `link_key` (relative to `root`) with target `target` points, relative to
 /// `root`; `None` when it leads outside `root` (absolute elsewhere, or `..` past the root).
 /// Lexical: a chain of links is checked link by link, since each one is itself in the tree.
