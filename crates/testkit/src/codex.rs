@@ -83,9 +83,13 @@ pub fn require_codex() -> Option<PathBuf> {
     require(codex_bin(), "codex", "BATON_CODEX_BIN")
 }
 
-/// `codex-acp` for a test, like [`require_codex`].
+/// `codex-acp` for a test, like [`require_codex`]. It also needs a `bwrap` (without one every
+/// patch fails inside the agent and the client is never told), so a missing `bwrap` counts as
+/// missing codex-acp.
 pub fn require_codex_acp() -> Option<PathBuf> {
-    require(codex_acp_bin(), "codex-acp", "BATON_CODEX_ACP_BIN")
+    let codex_acp = require(codex_acp_bin(), "codex-acp", "BATON_CODEX_ACP_BIN")?;
+    require(bwrap_bin(), "bwrap (bubblewrap, which codex-acp needs)", "PATH")?;
+    Some(codex_acp)
 }
 
 fn require(found: Option<PathBuf>, name: &str, variable: &str) -> Option<PathBuf> {
