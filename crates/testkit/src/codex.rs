@@ -88,7 +88,11 @@ pub fn require_codex() -> Option<PathBuf> {
 /// missing codex-acp.
 pub fn require_codex_acp() -> Option<PathBuf> {
     let codex_acp = require(codex_acp_bin(), "codex-acp", "BATON_CODEX_ACP_BIN")?;
-    require(bwrap_bin(), "bwrap (bubblewrap, which codex-acp needs)", "PATH")?;
+    require(
+        bwrap_bin(),
+        "bwrap (bubblewrap, which codex-acp needs)",
+        "PATH",
+    )?;
     Some(codex_acp)
 }
 
