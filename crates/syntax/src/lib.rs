@@ -19,6 +19,6 @@ mod tree;
 mod tests;
 
 pub use language::Language;
-pub use marker::{Marker, comment_text, find_marker};
+pub use marker::{Marker, comment_text, find_marker, find_plan_marker};
 pub use symbols::{OutlineItem, Scope, SymbolKind, Tag};
 pub use tree::SyntaxTree;

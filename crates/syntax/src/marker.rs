@@ -1,5 +1,6 @@
 //! Text-only comment helpers that work for any language, including ones without a grammar:
-//! finding `baton: <instruction>` marker lines and stripping comment syntax from comments.
+//! finding `baton: <instruction>` and `baton plan: <instruction>` marker lines and stripping
+//! comment syntax from comments.
 
 use std::ops::Range;
 
@@ -33,6 +34,17 @@ const MAX_MARKER_LINE_BYTES: usize = 16 * 1024;
 /// the marker line is consumed by the edit. `baton:` is matched case-insensitively. Returns
 /// `None` when the instruction is empty.
 pub fn find_marker(source: &Rope, line: usize) -> Option<Marker> {
+    find_keyword_marker(source, line, MARKER_KEYWORD)
+}
+
+/// Finds a `baton plan: <instruction>` marker comment on `line` (0-based): the same comment
+/// syntaxes as [`find_marker`], asking for a plan instead of an edit. The two never match the
+/// same line (`baton plan:` is not `baton:`).
+pub fn find_plan_marker(source: &Rope, line: usize) -> Option<Marker> {
+    find_keyword_marker(source, line, PLAN_MARKER_KEYWORD)
+}
+
+fn find_keyword_marker(source: &Rope, line: usize, keyword: &str) -> Option<Marker> {
     if line >= source.len_lines() {
         return None;
     }
@@ -42,7 +54,7 @@ pub fn find_marker(source: &Rope, line: usize) -> Option<Marker> {
         return None;
     }
     let text = boundary::rope_slice_within(source, start..end).to_string();
-    let instruction = marker_instruction(&text)?;
+    let instruction = marker_instruction(&text, keyword)?;
     Some(Marker {
         line,
         line_range: start..end,
@@ -55,7 +67,7 @@ pub fn find_marker(source: &Rope, line: usize) -> Option<Marker> {
 /// Any text may reach this (the editor asks for code actions on every line), so it never
 /// slices at a computed offset: openers, the keyword and closers are all stripped as prefixes
 /// and suffixes, which cannot split a character however the line is written.
-fn marker_instruction(line: &str) -> Option<String> {
+fn marker_instruction(line: &str, keyword: &str) -> Option<String> {
     let trimmed = line.trim();
     let mut rest = OPENERS
         .iter()
@@ -72,7 +84,7 @@ fn marker_instruction(line: &str) -> Option<String> {
             }
         })?;
     rest = rest.trim_start();
-    let mut instruction = boundary::strip_prefix_ignore_ascii_case(rest, MARKER_KEYWORD)?.trim();
+    let mut instruction = boundary::strip_prefix_ignore_ascii_case(rest, keyword)?.trim();
     while let Some(inner) = CLOSERS
         .iter()
         .find_map(|closer| instruction.strip_suffix(*closer))
@@ -84,6 +96,9 @@ fn marker_instruction(line: &str) -> Option<String> {
 
 /// The keyword that makes a comment a marker, matched ignoring ASCII case.
 const MARKER_KEYWORD: &str = "baton:";
+
+/// The keyword of a plan marker, matched ignoring ASCII case.
+const PLAN_MARKER_KEYWORD: &str = "baton plan:";
 
 /// Strips comment syntax from a comment's text: `// make it async` becomes `make it async`.
 /// Handles runs of line comments (`//`, `///`, `//!`, `#`, `--`, `;`), block comments

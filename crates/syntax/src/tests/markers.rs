@@ -322,3 +322,31 @@ fn multi_byte_comments_cut_at_every_byte() {
         "#]],
     );
 }
+
+/// `baton plan:` markers ask for a plan: found by `find_plan_marker` in every comment syntax,
+/// never by `find_marker` (and the other way round).
+#[test]
+fn plan_markers_are_their_own_kind() {
+    let text = "// baton plan: split the parser\n# BATON PLAN: add retries -->\n/* baton plan: */\n// baton: edit this\n<!-- baton plan: docs site -->\n";
+    let rope = Rope::from_str(text);
+    let plans: Vec<Option<String>> = (0..5)
+        .map(|line| crate::find_plan_marker(&rope, line).map(|marker| marker.instruction))
+        .collect();
+    assert_eq!(
+        plans,
+        vec![
+            Some("split the parser".to_string()),
+            Some("add retries".to_string()),
+            None,
+            None,
+            Some("docs site".to_string()),
+        ]
+    );
+    let edits: Vec<Option<String>> = (0..5)
+        .map(|line| find_marker(&rope, line).map(|marker| marker.instruction))
+        .collect();
+    assert_eq!(
+        edits,
+        vec![None, None, None, Some("edit this".to_string()), None]
+    );
+}
