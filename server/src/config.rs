@@ -27,7 +27,12 @@ use serde_json::{Map, Value};
 use model::{ModelSettings, ProviderKind};
 
 /// The sections a workspace `baton.toml` may set.
-const WORKSPACE_ALLOWED_SECTIONS: &[&str] = &["index", "context", "edit", "features"];
+const WORKSPACE_ALLOWED_SECTIONS: &[&str] = &["index", "context", "edit", "features", "plan"];
+
+/// The keys of `[plan]` a workspace file may set: where its plans are kept (so a team can keep
+/// them in the repository) and whether steps may run inline. Which model or agent writes and
+/// executes plans stays the user's choice.
+const WORKSPACE_PLAN_KEYS: &[&str] = &["dir", "inline_steps"];
 
 /// Limits a workspace file may only lower. A hostile repository that raised them could make every
 /// prompt as large as the model allows (on the user's key) or have huge generated files indexed;
@@ -108,6 +113,7 @@ pub struct Config {
     pub features: Features,
     pub actions: Actions,
     pub harness: HarnessSettings,
+    pub plan: PlanSettings,
     pub log: LogSettings,
 }
 
@@ -386,6 +392,42 @@ impl Default for Features {
             completion_fallback: false,
         }
     }
+}
+
+/// Plan mode: where plans come from, where their documents live, what executes them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanSettings {
+    /// Who writes plans: the deep tier, or an agent of `harness.agents` in its plan mode.
+    pub source: PlanSource,
+    /// The agent plans come from with `source = "agent"` (default: `harness.agent`).
+    pub agent: Option<String>,
+    /// Where plan documents are written.
+    pub dir: PlanDir,
+    /// The agent "Execute plan" uses by default (default: `harness.agent`); the code actions
+    /// also offer every other agent.
+    pub execute_with: Option<String>,
+    /// A step that names one file open in the editor runs as an inline edit on the fast tier
+    /// instead of an agent task (offered as its own code action).
+    pub inline_steps: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanSource {
+    #[default]
+    Deep,
+    Agent,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanDir {
+    /// Under baton's state directory (`plans/`).
+    #[default]
+    State,
+    /// Under the workspace's `.baton/plans/`, so a team can keep its plans.
+    Workspace,
 }
 
 /// External agents for `baton.task` (user config and editor settings only: a workspace file
@@ -669,6 +711,21 @@ fn restrict_workspace(source: &Source, value: &mut Value, problems: &mut Vec<Str
              variables and commands come from your own config",
             WORKSPACE_ALLOWED_SECTIONS.join(", ")
         ));
+    }
+    if let Some(plan) = object.get_mut("plan").and_then(Value::as_object_mut) {
+        let chosen: Vec<String> = plan
+            .keys()
+            .filter(|key| !WORKSPACE_PLAN_KEYS.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        for key in chosen {
+            plan.remove(&key);
+            problems.push(format!(
+                "{source}: ignored `plan.{key}`: a workspace file may only set plan.{}; which \
+                 model or agent plans and executes is your own choice",
+                WORKSPACE_PLAN_KEYS.join(", plan.")
+            ));
+        }
     }
     // Next edits send the file to the model on every pause, unasked: a repository must not
     // turn them on for the user.
@@ -1196,6 +1253,41 @@ mod tests {
         );
         assert_eq!(resolved.config.context.max_tokens, 123);
         assert_eq!(resolved.problems.len(), 3, "{:?}", resolved.problems);
+    }
+
+    #[test]
+    fn workspace_file_keeps_plans_but_cannot_choose_who_plans() {
+        let mut inputs = inputs();
+        inputs.workspace_file = Some((
+            "/repo/baton.toml".into(),
+            Ok(r#"
+                [plan]
+                dir = "workspace"
+                inline_steps = true
+                source = "agent"
+                agent = "evil"
+                execute_with = "evil"
+            "#
+            .into()),
+        ));
+        let resolved = resolve(&inputs);
+        let plan = &resolved.config.plan;
+        assert_eq!(plan.dir, PlanDir::Workspace);
+        assert!(plan.inline_steps);
+        assert_eq!(plan.source, PlanSource::Deep);
+        assert_eq!(
+            (plan.agent.as_deref(), plan.execute_with.as_deref()),
+            (None, None)
+        );
+        assert_eq!(resolved.problems.len(), 3, "{:?}", resolved.problems);
+        assert!(
+            resolved
+                .problems
+                .iter()
+                .all(|problem| problem.contains("ignored `plan.")),
+            "{:?}",
+            resolved.problems
+        );
     }
 
     #[test]
