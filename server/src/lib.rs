@@ -15,6 +15,7 @@ pub mod indexing;
 pub mod job_builder;
 pub mod job_guard;
 pub mod jobs;
+pub mod live_document;
 pub mod logging;
 pub mod lsp;
 pub mod next_edit;

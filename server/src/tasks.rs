@@ -39,7 +39,8 @@ use harness::shadow::{Shadow, ShadowOptions};
 use crate::config::{AgentKindSetting, ApprovalPolicy, HarnessSettings, Resolved};
 use crate::error::Error;
 use crate::frontend::{Frontend, MessageLevel};
-use crate::jobs::{Proposal, sleep_until};
+use crate::jobs::sleep_until;
+use crate::live_document::LiveDocument;
 use crate::session::Session;
 
 use document::{PermissionEntry, TaskLog, one_line};
@@ -314,8 +315,7 @@ pub fn start(
         config,
         root,
         request,
-        document_text: first,
-        document_live: None,
+        document: LiveDocument::new(document.clone(), first),
     };
     let title = format!("baton task {id}");
     crate::job_guard::spawn(session, frontend, token.clone(), title, move |frontend| {
@@ -337,10 +337,8 @@ struct TaskRun {
     config: Arc<Resolved>,
     root: PathBuf,
     request: TaskRequest,
-    /// The document's text as baton last wrote it (the base its updates merge against).
-    document_text: String,
-    /// The merge landing that updates the open task document.
-    document_live: Option<mpsc::UnboundedSender<Proposal>>,
+    /// The task document as baton keeps writing it.
+    document: LiveDocument,
 }
 
 /// How often the task document is brought up to date while the agent streams.
@@ -668,9 +666,7 @@ impl TaskRun {
         }
         // The document stays; so does the entry, for review actions on its files.
         self.publish().await;
-        if let Some(live) = self.document_live.take() {
-            let _ = live.send(Proposal::Finish);
-        }
+        self.document.finish();
         handle.shutdown().await;
         // The agent is gone: its shadow slot (a lock held while the shadow lives) is free for
         // the next task; undo and keep work from the texts the lander kept.
@@ -702,9 +698,7 @@ impl TaskRun {
                 Control::Permission { .. } => {}
             }
             self.publish().await;
-            if let Some(live) = self.document_live.take() {
-                let _ = live.send(Proposal::Finish);
-            }
+            self.document.finish();
         }
     }
 
@@ -978,7 +972,7 @@ impl TaskRun {
             log.render()
         };
         let _ = std::fs::write(&self.entry.document, &text);
-        self.document_text = text;
+        self.document.set_written(text);
         self.frontend.progress_end(token, end).await;
         self.session.jobs.finish(token);
         *self.entry.job.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -992,7 +986,7 @@ impl TaskRun {
         if let Some(uri) = self.session.documents.uri_for_path(&self.entry.document)
             && let Some(snapshot) = self.session.snapshot(&uri)
         {
-            self.document_text = snapshot.document.text();
+            self.document.set_written(snapshot.document.text());
         }
     }
 
@@ -1000,33 +994,14 @@ impl TaskRun {
     /// open (the user may be typing a reply in it), else on disk.
     async fn publish(&mut self) {
         let text = self.log().render();
-        if text == self.document_text {
-            return;
-        }
-        let path = self.entry.document.clone();
-        if self.session.documents.uri_for_path(&path).is_some() {
-            let live = self
-                .document_live
-                .as_ref()
-                .is_some_and(|live| live.send(Proposal::Text(text.clone())).is_ok());
-            if !live {
-                self.document_live = crate::jobs::spawn_merge(
-                    &self.session,
-                    self.frontend.clone(),
-                    &path,
-                    self.document_text.clone(),
-                    text.clone(),
-                    &self.config.config.edit,
-                )
-                .map(|run| run.proposals);
-            }
-        } else {
-            self.document_live = None;
-            if let Err(err) = std::fs::write(&path, &text) {
-                tracing::warn!(%err, "could not write the task document");
-            }
-        }
-        self.document_text = text;
+        self.document
+            .publish(
+                &self.session,
+                &self.frontend,
+                &self.config.config.edit,
+                text,
+            )
+            .await;
     }
 }
 
