@@ -1082,6 +1082,13 @@ mod tests {
     async fn session(
         approval: Approval,
     ) -> (Peer, AgentHandle, mpsc::UnboundedReceiver<AgentEvent>) {
+        session_in(SessionMode::Work, approval).await
+    }
+
+    async fn session_in(
+        mode: SessionMode,
+        approval: Approval,
+    ) -> (Peer, AgentHandle, mpsc::UnboundedReceiver<AgentEvent>) {
         let (outbound, sent) = mpsc::unbounded_channel();
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         let connection = Connection {
@@ -1092,7 +1099,7 @@ mod tests {
         let options = SessionOptions {
             cwd: "/shadow".into(),
             approval,
-            mode: SessionMode::Work,
+            mode,
             files: Arc::new(NoFiles),
             grace: Duration::from_millis(100),
         };
@@ -1105,15 +1112,150 @@ mod tests {
         assert_eq!(init["method"], "initialize");
         assert_eq!(init["params"]["clientInfo"]["name"], "baton");
         assert!(init.get("jsonrpc").is_none());
+        assert_eq!(
+            init["params"]["capabilities"]["experimentalApi"],
+            mode == SessionMode::Plan,
+            "only plan mode opts into the experimental API"
+        );
         // Noise before the answer is skipped.
         peer.send(json!({"method": "configWarning", "params": {"summary": "x"}}));
         peer.send(json!({"id": init["id"], "result": {"userAgent": "fake"}}));
         assert_eq!(peer.recv().await, json!({"method": "initialized"}));
         let thread = peer.recv().await;
         assert_eq!(thread["method"], "thread/start");
-        peer.send(json!({"id": thread["id"], "result": {"thread": {"id": "th"}}}));
+        if mode == SessionMode::Plan {
+            assert_eq!(thread["params"]["sandbox"], "read-only");
+        }
+        peer.send(
+            json!({"id": thread["id"], "result": {"thread": {"id": "th"}, "model": "gpt-5.5"}}),
+        );
         let (handle, events) = started.await.unwrap().expect("handshake");
         (peer, handle, events)
+    }
+
+    #[tokio::test]
+    async fn plan_mode_traffic_plan_items_and_question_answers() {
+        // Plan mode overrides even the widest approval.
+        let (mut peer, handle, mut events) =
+            session_in(SessionMode::Plan, Approval::AutoEdit).await;
+        handle.prompt("plan it").unwrap();
+        let turn_start = peer.recv().await;
+        assert_eq!(turn_start["method"], "turn/start");
+        assert_eq!(
+            turn_start["params"]["sandboxPolicy"],
+            json!({"type": "readOnly", "networkAccess": false})
+        );
+        assert_eq!(
+            turn_start["params"]["collaborationMode"],
+            json!({"mode": "plan", "settings": {"model": "gpt-5.5"}})
+        );
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "tu", "status": "inProgress"}}}));
+        for delta in ["# Plan\n", "1. Do it\n"] {
+            peer.send(
+                json!({"method": "item/plan/delta", "params": {"threadId": "th",
+                "turnId": "tu", "itemId": "p1", "delta": delta}}),
+            );
+        }
+        // Another thread's plan is not ours.
+        peer.send(
+            json!({"method": "item/plan/delta", "params": {"threadId": "sub",
+            "turnId": "x", "itemId": "p9", "delta": "not ours"}}),
+        );
+        peer.send(
+            json!({"method": "item/completed", "params": {"threadId": "th", "turnId": "tu",
+            "item": {"type": "plan", "id": "p1", "text": "# Plan\n1. Do it\n"}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanDelta("# Plan\n".into())
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanDelta("1. Do it\n".into())
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanText("# Plan\n1. Do it\n".into())
+        );
+
+        peer.send(
+            json!({"id": 0, "method": "item/tool/requestUserInput", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_1", "isBlocking": true,
+            "questions": [
+                {"id": "a", "header": "A", "question": "Which?", "isOther": true,
+                 "isSecret": false, "options": [{"label": "X", "description": "x"},
+                                                {"label": "Y", "description": "y"}]},
+                {"id": "b", "header": "B", "question": "Free?", "options": null}]}}),
+        );
+        let AgentEvent::Questions(request) = next(&mut events).await else {
+            panic!("no questions");
+        };
+        assert_eq!(
+            request.questions,
+            vec![
+                UserQuestion {
+                    id: "a".into(),
+                    header: "A".into(),
+                    question: "Which?".into(),
+                    options: vec!["X".into(), "Y".into()],
+                },
+                UserQuestion {
+                    id: "b".into(),
+                    header: "B".into(),
+                    question: "Free?".into(),
+                    options: vec![],
+                },
+            ]
+        );
+        handle
+            .answer_questions(
+                request.id,
+                vec![("a".into(), "Y".into()), ("b".into(), String::new())],
+            )
+            .unwrap();
+        assert_eq!(
+            peer.recv().await,
+            json!({"id": 0, "result": {"answers": {"a": {"answers": ["Y"]}, "b": {"answers": []}}}})
+        );
+
+        // A second request left open is withdrawn when the turn ends.
+        peer.send(
+            json!({"id": 1, "method": "item/tool/requestUserInput", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_2", "isBlocking": true,
+            "questions": [{"id": "c", "header": "C", "question": "More?"}]}}),
+        );
+        let AgentEvent::Questions(open) = next(&mut events).await else {
+            panic!("no questions");
+        };
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "tu", "status": "interrupted", "items": []}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::QuestionsWithdrawn { id: open.id }
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Cancelled)
+        );
+        // codex's `serverRequest/resolved` after the end withdraws nothing twice.
+        peer.send(json!({"method": "serverRequest/resolved", "params": {"threadId": "th", "requestId": 1}}));
+        handle.prompt("again").unwrap();
+        let again = peer.recv().await;
+        assert_eq!(again["params"]["collaborationMode"]["mode"], "plan");
+        peer.send(
+            json!({"id": again["id"], "result": {"turn": {"id": "tu2", "status": "inProgress"}}}),
+        );
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "tu2", "status": "completed", "items": []}}}),
+        );
+        // The connection is ordered: the resolution came before this end, and added nothing.
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Completed)
+        );
     }
 
     #[tokio::test]
