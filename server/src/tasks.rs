@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use harness::agent::{
     self, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, PermissionAnswer, PermissionId,
-    PermissionKind, ReportedChange, ReportedKind, SessionOptions, TurnEnd,
+    PermissionKind, ReportedChange, ReportedKind, SessionMode, SessionOptions, TurnEnd,
 };
 use harness::changes::{Change, Limits, Refusal};
 use harness::shadow::{Shadow, ShadowOptions};
@@ -414,6 +414,7 @@ impl TaskRun {
         let options = SessionOptions {
             cwd: cwd.clone(),
             approval: approval(self.harness().approval),
+            mode: SessionMode::Work,
             files,
             grace: Duration::from_millis(self.harness().grace_ms),
         };
@@ -496,6 +497,21 @@ impl TaskRun {
                             }
                         }
                         AgentEvent::Plan(entries) => self.log().plan = entries,
+                        // The completed plan's text repeats its deltas: only they are kept.
+                        AgentEvent::PlanText(_) => {}
+                        AgentEvent::PlanDelta(text) => {
+                            let mut log = self.log();
+                            if let Some(message) = log.messages.get_mut(turn) {
+                                message.push_str(&text);
+                            }
+                        }
+                        AgentEvent::Questions(request) => {
+                            let _ = handle.answer_questions(request.id, Vec::new());
+                            self.log().errors.push(
+                                "warning: the agent asked questions; tasks cannot answer them — use plan mode".into(),
+                            );
+                        }
+                        AgentEvent::QuestionsWithdrawn { .. } => {}
                         AgentEvent::ToolCall(call) => {
                             if let Some(token) = &turn_token {
                                 self.frontend.progress_report(token, one_line(&call.title)).await;

@@ -26,6 +26,11 @@
 //! - Approval → mode: codex-acp's `auto` for [`Approval::AutoEdit`], `read-only` for
 //!   [`Approval::Ask`] and [`Approval::ReadOnly`]; other agents get the first advertised mode
 //!   whose id or name matches a list of usual names, or no `set_mode` (with a warning).
+//! - [`SessionMode::Plan`]: the first advertised mode whose id or name contains "plan"
+//!   (claude-agent-acp's `plan`), else the read-only mode as for [`Approval::ReadOnly`] with a
+//!   warning that plan mode rests on the prompt alone there (codex-acp has no plan mode).
+//!   Either way permissions are handled as for [`Approval::ReadOnly`]. ACP has no questions:
+//!   the agent's `plan` updates stay [`AgentEvent::Plan`].
 //! - With [`Approval::ReadOnly`] every edit or command permission request is denied at once
 //!   (a command that asks is one that wants to leave the read-only sandbox); a warning says so.
 //!   codex-acp ends the turn as `cancelled` after a rejection.
@@ -75,7 +80,8 @@ use tokio::time::Instant;
 use crate::agent::{
     AgentCommand, AgentError, AgentEvent, AgentHandle, AgentSpec, Approval, FileAccess, ItemId,
     PermissionAnswer, PermissionId, PermissionKind, PermissionRequest, PlanEntry, PlanStatus,
-    ReportedChange, ReportedKind, SessionOptions, ToolCall, ToolKind, ToolStatus, TurnEnd,
+    ReportedChange, ReportedKind, SessionMode, SessionOptions, ToolCall, ToolKind, ToolStatus,
+    TurnEnd,
 };
 
 /// How long `initialize`, `session/new` and `session/set_mode` may take each.
@@ -151,7 +157,11 @@ pub(crate) async fn start(
     let mut actor = Actor {
         name: name.clone(),
         files: options.files.clone(),
-        approval: options.approval,
+        approval: match options.mode {
+            SessionMode::Plan => Approval::ReadOnly,
+            SessionMode::Work => options.approval,
+        },
+        mode: options.mode,
         grace: options.grace,
         child,
         pid,
@@ -353,6 +363,7 @@ struct Actor {
     name: String,
     files: Arc<dyn FileAccess>,
     approval: Approval,
+    mode: SessionMode,
     grace: Duration,
     child: Child,
     pid: Option<u32>,
@@ -453,11 +464,24 @@ impl Actor {
             .map_err(|e| format!("unreadable `session/new` answer: {e}"))?;
         self.session_id = session.session_id.0.to_string();
 
-        match session
-            .modes
-            .as_ref()
-            .and_then(|m| pick_mode(m, self.approval))
-        {
+        let plan_mode = match self.mode {
+            SessionMode::Plan => session.modes.as_ref().and_then(pick_plan_mode),
+            SessionMode::Work => None,
+        };
+        if self.mode == SessionMode::Plan && plan_mode.is_none() {
+            self.warn(
+                "plan mode is prompt-only with this agent: it advertises no plan mode, so it \
+                 runs in its read-only mode"
+                    .into(),
+            );
+        }
+        let chosen = plan_mode.or_else(|| {
+            session
+                .modes
+                .as_ref()
+                .and_then(|m| pick_mode(m, self.approval))
+        });
+        match chosen {
             Some(Some(mode)) => {
                 let set_mode = SetSessionModeRequest::new(self.session_id.clone(), mode.clone());
                 if let Err(e) = self.call("session/set_mode", to_value(&set_mode)).await {
@@ -552,6 +576,10 @@ impl Actor {
                 }
             }
             AgentCommand::Answer { id, answer } => self.answer(id, answer),
+            // ACP agents ask no questions (there is no request to answer).
+            AgentCommand::AnswerQuestions { id, .. } => {
+                tracing::debug!(agent = %self.name, id, "answer to questions an ACP agent never asked");
+            }
             AgentCommand::Shutdown(done) => {
                 self.stop_waiters.push(done);
                 self.stop_requested = true;
@@ -1203,6 +1231,19 @@ fn pick_mode(modes: &SessionModeState, approval: Approval) -> Option<Option<Stri
     }
 }
 
+/// Plan mode's mode: the first whose id or name contains "plan" (`Some(None)` when the agent
+/// is in it already), `None` when the agent has none.
+fn pick_plan_mode(modes: &SessionModeState) -> Option<Option<String>> {
+    let mode = modes.available_modes.iter().find(|m| {
+        m.id.0.to_lowercase().contains("plan") || m.name.to_lowercase().contains("plan")
+    })?;
+    if mode.id == modes.current_mode_id {
+        Some(None)
+    } else {
+        Some(Some(mode.id.0.to_string()))
+    }
+}
+
 /// The option for an answer, by kind, falling back to the nearest kind of the same sense.
 fn choose_option(
     options: &[agent_client_protocol::v1::schema::PermissionOption],
@@ -1500,6 +1541,10 @@ mod tests {
         );
         let odd = modes("x", &[("x", "Something")]);
         assert_eq!(pick_mode(&odd, Approval::AutoEdit), None);
+        assert_eq!(pick_plan_mode(&claude), Some(Some("plan".into())));
+        assert_eq!(pick_plan_mode(&codex), None);
+        let named = modes("a", &[("a", "Ask"), ("architect", "Planning")]);
+        assert_eq!(pick_plan_mode(&named), Some(Some("architect".into())));
     }
 
     #[test]

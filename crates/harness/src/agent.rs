@@ -52,6 +52,21 @@ pub enum Approval {
     ReadOnly,
 }
 
+/// What the session is for (`baton.plan` versus a task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// The agent does the work: edits and commands under [`Approval`].
+    #[default]
+    Work,
+    /// The agent plans and asks, and changes nothing. The app-server runs the thread read-only
+    /// with codex's plan collaboration mode (the plan streams as [`AgentEvent::PlanDelta`],
+    /// questions arrive as [`AgentEvent::Questions`]); an ACP agent is switched to its plan mode
+    /// when it advertises one, else to its read-only mode with a warning that plan mode rests
+    /// on the prompt alone there. Plan mode ignores [`SessionOptions::approval`]: it is
+    /// always read-only.
+    Plan,
+}
+
 /// The session an agent opens.
 #[derive(Clone)]
 pub struct SessionOptions {
@@ -60,6 +75,7 @@ pub struct SessionOptions {
     /// the remote machine for `connect`.
     pub cwd: PathBuf,
     pub approval: Approval,
+    pub mode: SessionMode,
     /// Serves ACP `fs/read_text_file` / `fs/write_text_file` for agents that use them.
     pub files: Arc<dyn FileAccess>,
     /// How long a cancelled or shut-down agent gets before its process is killed.
@@ -85,6 +101,17 @@ pub enum AgentEvent {
     Message(String),
     /// The agent's plan, replaced whole on each update.
     Plan(Vec<PlanEntry>),
+    /// A chunk of a proposed plan's Markdown as it streams (app-server plan mode: the
+    /// `item/plan/delta` of a `plan` item).
+    PlanDelta(String),
+    /// A proposed plan's whole Markdown once its item completed. codex says this text is
+    /// authoritative: it may differ from the concatenated deltas.
+    PlanText(String),
+    /// The agent asks the user questions and waits (app-server plan mode:
+    /// `item/tool/requestUserInput`). Answer with [`AgentHandle::answer_questions`].
+    Questions(QuestionRequest),
+    /// A question request is no longer waited for (the turn was cancelled or ended).
+    QuestionsWithdrawn { id: QuestionId },
     /// A tool call started or changed status.
     ToolCall(ToolCall),
     /// The agent reports that it changed files (an item or tool call completed). For a local
@@ -203,6 +230,27 @@ pub enum PermissionAnswer {
     Deny,
 }
 
+/// An identifier of a question request, unique within one agent connection.
+pub type QuestionId = u64;
+
+/// Questions the agent asks at once; it waits for all the answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionRequest {
+    pub id: QuestionId,
+    pub questions: Vec<UserQuestion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuestion {
+    /// The agent's id for the question: the key of its answer.
+    pub id: String,
+    /// A short label (codex asks for 12 characters or fewer).
+    pub header: String,
+    pub question: String,
+    /// The choices it offers (their labels), recommended first; a free answer is allowed too.
+    pub options: Vec<String>,
+}
+
 /// How a turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEnd {
@@ -234,6 +282,11 @@ pub enum AgentCommand {
     Answer {
         id: PermissionId,
         answer: PermissionAnswer,
+    },
+    /// Answers to a [`QuestionRequest`]: (question id, answer text) pairs.
+    AnswerQuestions {
+        id: QuestionId,
+        answers: Vec<(String, String)>,
     },
     /// Cancel, wait up to the grace period for the process to leave, then kill it. Answered
     /// once the process is gone.
@@ -283,6 +336,16 @@ impl AgentHandle {
 
     pub fn answer(&self, id: PermissionId, answer: PermissionAnswer) -> Result<(), AgentError> {
         self.send(AgentCommand::Answer { id, answer })
+    }
+
+    /// Answers the questions of request `id`: (question id, answer) pairs. A question left out,
+    /// or answered with empty text, goes back unanswered; the agent carries on either way.
+    pub fn answer_questions(
+        &self,
+        id: QuestionId,
+        answers: Vec<(String, String)>,
+    ) -> Result<(), AgentError> {
+        self.send(AgentCommand::AnswerQuestions { id, answers })
     }
 
     /// Stops the agent: cancel, grace period, kill. Returns once its process is gone (at once

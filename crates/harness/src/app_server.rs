@@ -14,11 +14,20 @@
 //! | Ask      | `workspace-write`, `untrusted`          | the same                        |
 //! | ReadOnly | `read-only`, `on-request`               | `readOnly` (a turn's policy sticks to later turns, so it must not widen) |
 //!
+//! [`SessionMode::Plan`] overrides the approval: `initialize` opts into the experimental API,
+//! the thread and every turn are read-only as for `ReadOnly`, and every `turn/start` carries
+//! `collaborationMode: {mode: "plan", settings: {model}}` with the model `thread/start` named
+//! (codex's plan mode lives only in the developer instructions it sends the model, so the
+//! read-only sandbox is what keeps the workspace untouched). The plan streams as
+//! `item/plan/delta` and completes as a `plan` item; `item/tool/requestUserInput` becomes
+//! [`AgentEvent::Questions`], answered with `{answers: {id: {answers: [text]}}}`, and is
+//! withdrawn when the turn ends first. `docs/harness-plan-mode.md` records how codex does it.
+//!
 //! The thread is `ephemeral`: it lives in a shadow copy, and a rollout in the user's
 //! `CODEX_HOME` would name a directory that is about to disappear. One turn runs at a time: a
 //! prompt sent while a turn runs starts when it ends (a cancel drops such prompts).
 //!
-//! Unanswerable server requests (anything but the two approvals) are refused with a JSON-RPC
+//! Unanswerable server requests (anything but the two approvals and the questions) are refused with a JSON-RPC
 //! error at once, because codex blocks the turn until they are answered.
 //!
 //! [`apply::apply_unified`] replays the `update` diffs codex reports, for a remote agent whose
@@ -41,7 +50,8 @@ use tokio::time::{Duration, Instant};
 use crate::agent::{
     AgentCommand, AgentError, AgentEvent, AgentHandle, AgentSpec, Approval, ItemId,
     PermissionAnswer, PermissionId, PermissionKind, PermissionRequest, PlanEntry, PlanStatus,
-    ReportedChange, ReportedKind, SessionOptions, ToolCall, ToolKind, ToolStatus, TurnEnd,
+    QuestionId, QuestionRequest, ReportedChange, ReportedKind, SessionMode, SessionOptions,
+    ToolCall, ToolKind, ToolStatus, TurnEnd, UserQuestion,
 };
 use protocol as p;
 use transport::{Connection, Inbound, Process};
@@ -126,12 +136,17 @@ struct Session {
     events_rx: Option<mpsc::UnboundedReceiver<AgentEvent>>,
     options: SessionOptions,
     thread_id: String,
+    /// The thread's model, from `thread/start` (plan mode's settings name it).
+    model: String,
     next_id: u64,
     requests: HashMap<u64, Pending>,
     turn: TurnState,
     queued: VecDeque<String>,
     permissions: BTreeMap<PermissionId, OpenPermission>,
     next_permission: PermissionId,
+    /// Question requests not answered yet: the JSON-RPC id of codex's request, by id.
+    questions: BTreeMap<QuestionId, Value>,
+    next_question: QuestionId,
     /// The changes of file-change items that started, by item id: an approval request names
     /// only the item, and its detail is the diff.
     file_changes: HashMap<ItemId, Vec<p::FileUpdateChange>>,
@@ -153,12 +168,15 @@ impl Session {
             events_rx: Some(events_rx),
             options,
             thread_id: String::new(),
+            model: String::new(),
             next_id: 1,
             requests: HashMap::new(),
             turn: TurnState::Idle,
             queued: VecDeque::new(),
             permissions: BTreeMap::new(),
             next_permission: 1,
+            questions: BTreeMap::new(),
+            next_question: 1,
             file_changes: HashMap::new(),
             streamed_messages: HashSet::new(),
             last_error: None,
@@ -201,13 +219,13 @@ impl Session {
                     version: env!("CARGO_PKG_VERSION").into(),
                 },
                 capabilities: p::InitializeCapabilities {
-                    experimental_api: false,
+                    experimental_api: self.options.mode == SessionMode::Plan,
                 },
             },
         );
         self.await_response(id, deadline).await?;
         self.write(json!({"method": p::INITIALIZED}));
-        let (approval_policy, sandbox) = match self.options.approval {
+        let (approval_policy, sandbox) = match self.effective_approval() {
             Approval::AutoEdit => (p::AskForApproval::OnRequest, p::SandboxMode::WorkspaceWrite),
             Approval::Ask => (p::AskForApproval::Untrusted, p::SandboxMode::WorkspaceWrite),
             Approval::ReadOnly => (p::AskForApproval::OnRequest, p::SandboxMode::ReadOnly),
@@ -225,7 +243,16 @@ impl Session {
         let started: p::ThreadStartResponse = serde_json::from_value(result)
             .map_err(|e| format!("unexpected thread/start answer: {e}"))?;
         self.thread_id = started.thread.id;
+        self.model = started.model;
         Ok(())
+    }
+
+    /// The approval the sandbox follows: plan mode is always read-only.
+    fn effective_approval(&self) -> Approval {
+        match self.options.mode {
+            SessionMode::Plan => Approval::ReadOnly,
+            SessionMode::Work => self.options.approval,
+        }
     }
 
     /// Waits for the answer to request `id`. Notifications before it (config warnings, the
@@ -332,13 +359,33 @@ impl Session {
                     serde_json::to_value(p::ApprovalResponse { decision }).unwrap_or(Value::Null);
                 self.write(json!({"id": open.rpc_id, "result": result}));
             }
+            AgentCommand::AnswerQuestions { id, answers } => {
+                let Some(rpc_id) = self.questions.remove(&id) else {
+                    tracing::debug!(agent = %self.name, id, "answer to questions no longer open");
+                    return;
+                };
+                let answers = answers
+                    .into_iter()
+                    .map(|(question, answer)| {
+                        let answers = if answer.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![answer]
+                        };
+                        (question, p::ToolRequestUserInputAnswer { answers })
+                    })
+                    .collect();
+                let result = serde_json::to_value(p::ToolRequestUserInputResponse { answers })
+                    .unwrap_or(Value::Null);
+                self.write(json!({"id": rpc_id, "result": result}));
+            }
             // Handled in `run`, which must await it.
             AgentCommand::Shutdown(_) => {}
         }
     }
 
     fn start_turn(&mut self, text: String) {
-        let sandbox_policy = match self.options.approval {
+        let sandbox_policy = match self.effective_approval() {
             // A turn's policy also applies to later turns: a read-only session must not get
             // a writable one here.
             Approval::ReadOnly => p::SandboxPolicy::ReadOnly {
@@ -357,6 +404,14 @@ impl Session {
                 thread_id: self.thread_id.clone(),
                 input: vec![p::UserInput::Text { text }],
                 sandbox_policy,
+                collaboration_mode: (self.options.mode == SessionMode::Plan).then(|| {
+                    p::CollaborationMode {
+                        mode: p::ModeKind::Plan,
+                        settings: p::CollaborationSettings {
+                            model: self.model.clone(),
+                        },
+                    }
+                }),
             },
         );
         self.requests.insert(id, Pending::TurnStart);
@@ -469,6 +524,13 @@ impl Session {
                     self.emit(AgentEvent::Message(n.delta));
                 }
             }
+            p::PLAN_DELTA => {
+                if let Some(n) = parse::<p::PlanDeltaNotification>(self, method, params)
+                    && self.ours(&n.thread_id)
+                {
+                    self.emit(AgentEvent::PlanDelta(n.delta));
+                }
+            }
             p::ITEM_STARTED => {
                 if let Some(n) = parse::<p::ItemNotification>(self, method, params)
                     && self.ours(&n.thread_id)
@@ -548,6 +610,16 @@ impl Session {
                         self.permissions.remove(&id);
                         self.emit(AgentEvent::PermissionWithdrawn { id });
                     }
+                    let resolved: Vec<QuestionId> = self
+                        .questions
+                        .iter()
+                        .filter(|(_, rpc_id)| **rpc_id == n.request_id)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in resolved {
+                        self.questions.remove(&id);
+                        self.emit(AgentEvent::QuestionsWithdrawn { id });
+                    }
                 }
             }
             _ => {}
@@ -573,7 +645,9 @@ impl Session {
                     status: ToolStatus::InProgress,
                 }));
             }
-            p::ThreadItem::AgentMessage { .. } | p::ThreadItem::Other => {}
+            p::ThreadItem::AgentMessage { .. }
+            | p::ThreadItem::Plan { .. }
+            | p::ThreadItem::Other => {}
         }
     }
 
@@ -625,6 +699,7 @@ impl Session {
                     self.emit(AgentEvent::Message(text));
                 }
             }
+            p::ThreadItem::Plan { text, .. } => self.emit(AgentEvent::PlanText(text)),
             p::ThreadItem::Other => {}
         }
     }
@@ -668,12 +743,18 @@ impl Session {
         for id in std::mem::take(&mut self.permissions).into_keys() {
             self.emit(AgentEvent::PermissionWithdrawn { id });
         }
+        for id in std::mem::take(&mut self.questions).into_keys() {
+            self.emit(AgentEvent::QuestionsWithdrawn { id });
+        }
     }
 
     /// Approval requests become permissions whatever thread they come from (unlike
     /// notifications): a sub-agent's request works in the same directory, and refusing it
     /// would fail its action without the user ever being asked.
     fn server_request(&mut self, method: &str, rpc_id: Value, params: Value) {
+        if method == p::REQUEST_USER_INPUT {
+            return self.questions_asked(rpc_id, params);
+        }
         let request = match method {
             p::FILE_CHANGE_APPROVAL => {
                 match serde_json::from_value::<p::FileChangeRequestApprovalParams>(params) {
@@ -713,6 +794,40 @@ impl Session {
             title,
             detail,
         }));
+    }
+
+    /// `item/tool/requestUserInput` becomes [`AgentEvent::Questions`]; a malformed one is
+    /// refused so the turn does not wait for an answer that cannot come.
+    fn questions_asked(&mut self, rpc_id: Value, params: Value) {
+        let request = match serde_json::from_value::<p::ToolRequestUserInputParams>(params) {
+            Ok(request) => request,
+            Err(e) => {
+                self.warn(format!(
+                    "malformed `{}` request: {e}",
+                    p::REQUEST_USER_INPUT
+                ));
+                return self.refuse(rpc_id, p::REQUEST_USER_INPUT);
+            }
+        };
+        let id = self.next_question;
+        self.next_question += 1;
+        self.questions.insert(id, rpc_id);
+        let questions = request
+            .questions
+            .into_iter()
+            .map(|q| UserQuestion {
+                id: q.id,
+                header: q.header,
+                question: q.question,
+                options: q
+                    .options
+                    .into_iter()
+                    .flatten()
+                    .map(|option| option.label)
+                    .collect(),
+            })
+            .collect();
+        self.emit(AgentEvent::Questions(QuestionRequest { id, questions }));
     }
 
     fn refuse(&self, rpc_id: Value, method: &str) {
@@ -921,7 +1036,7 @@ mod tests {
     //! cannot be made to take on demand (garbage, unknown requests, a connection that dies).
 
     use super::*;
-    use crate::agent::FileAccess;
+    use crate::agent::{FileAccess, SessionMode};
     use std::sync::Arc;
 
     struct NoFiles;
@@ -967,6 +1082,13 @@ mod tests {
     async fn session(
         approval: Approval,
     ) -> (Peer, AgentHandle, mpsc::UnboundedReceiver<AgentEvent>) {
+        session_in(SessionMode::Work, approval).await
+    }
+
+    async fn session_in(
+        mode: SessionMode,
+        approval: Approval,
+    ) -> (Peer, AgentHandle, mpsc::UnboundedReceiver<AgentEvent>) {
         let (outbound, sent) = mpsc::unbounded_channel();
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         let connection = Connection {
@@ -977,6 +1099,7 @@ mod tests {
         let options = SessionOptions {
             cwd: "/shadow".into(),
             approval,
+            mode,
             files: Arc::new(NoFiles),
             grace: Duration::from_millis(100),
         };
@@ -989,15 +1112,150 @@ mod tests {
         assert_eq!(init["method"], "initialize");
         assert_eq!(init["params"]["clientInfo"]["name"], "baton");
         assert!(init.get("jsonrpc").is_none());
+        assert_eq!(
+            init["params"]["capabilities"]["experimentalApi"],
+            mode == SessionMode::Plan,
+            "only plan mode opts into the experimental API"
+        );
         // Noise before the answer is skipped.
         peer.send(json!({"method": "configWarning", "params": {"summary": "x"}}));
         peer.send(json!({"id": init["id"], "result": {"userAgent": "fake"}}));
         assert_eq!(peer.recv().await, json!({"method": "initialized"}));
         let thread = peer.recv().await;
         assert_eq!(thread["method"], "thread/start");
-        peer.send(json!({"id": thread["id"], "result": {"thread": {"id": "th"}}}));
+        if mode == SessionMode::Plan {
+            assert_eq!(thread["params"]["sandbox"], "read-only");
+        }
+        peer.send(
+            json!({"id": thread["id"], "result": {"thread": {"id": "th"}, "model": "gpt-5.5"}}),
+        );
         let (handle, events) = started.await.unwrap().expect("handshake");
         (peer, handle, events)
+    }
+
+    #[tokio::test]
+    async fn plan_mode_traffic_plan_items_and_question_answers() {
+        // Plan mode overrides even the widest approval.
+        let (mut peer, handle, mut events) =
+            session_in(SessionMode::Plan, Approval::AutoEdit).await;
+        handle.prompt("plan it").unwrap();
+        let turn_start = peer.recv().await;
+        assert_eq!(turn_start["method"], "turn/start");
+        assert_eq!(
+            turn_start["params"]["sandboxPolicy"],
+            json!({"type": "readOnly", "networkAccess": false})
+        );
+        assert_eq!(
+            turn_start["params"]["collaborationMode"],
+            json!({"mode": "plan", "settings": {"model": "gpt-5.5"}})
+        );
+        peer.send(json!({"id": turn_start["id"], "result": {"turn": {"id": "tu", "status": "inProgress"}}}));
+        for delta in ["# Plan\n", "1. Do it\n"] {
+            peer.send(
+                json!({"method": "item/plan/delta", "params": {"threadId": "th",
+                "turnId": "tu", "itemId": "p1", "delta": delta}}),
+            );
+        }
+        // Another thread's plan is not ours.
+        peer.send(
+            json!({"method": "item/plan/delta", "params": {"threadId": "sub",
+            "turnId": "x", "itemId": "p9", "delta": "not ours"}}),
+        );
+        peer.send(
+            json!({"method": "item/completed", "params": {"threadId": "th", "turnId": "tu",
+            "item": {"type": "plan", "id": "p1", "text": "# Plan\n1. Do it\n"}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanDelta("# Plan\n".into())
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanDelta("1. Do it\n".into())
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::PlanText("# Plan\n1. Do it\n".into())
+        );
+
+        peer.send(
+            json!({"id": 0, "method": "item/tool/requestUserInput", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_1", "isBlocking": true,
+            "questions": [
+                {"id": "a", "header": "A", "question": "Which?", "isOther": true,
+                 "isSecret": false, "options": [{"label": "X", "description": "x"},
+                                                {"label": "Y", "description": "y"}]},
+                {"id": "b", "header": "B", "question": "Free?", "options": null}]}}),
+        );
+        let AgentEvent::Questions(request) = next(&mut events).await else {
+            panic!("no questions");
+        };
+        assert_eq!(
+            request.questions,
+            vec![
+                UserQuestion {
+                    id: "a".into(),
+                    header: "A".into(),
+                    question: "Which?".into(),
+                    options: vec!["X".into(), "Y".into()],
+                },
+                UserQuestion {
+                    id: "b".into(),
+                    header: "B".into(),
+                    question: "Free?".into(),
+                    options: vec![],
+                },
+            ]
+        );
+        handle
+            .answer_questions(
+                request.id,
+                vec![("a".into(), "Y".into()), ("b".into(), String::new())],
+            )
+            .unwrap();
+        assert_eq!(
+            peer.recv().await,
+            json!({"id": 0, "result": {"answers": {"a": {"answers": ["Y"]}, "b": {"answers": []}}}})
+        );
+
+        // A second request left open is withdrawn when the turn ends.
+        peer.send(
+            json!({"id": 1, "method": "item/tool/requestUserInput", "params": {
+            "threadId": "th", "turnId": "tu", "itemId": "call_2", "isBlocking": true,
+            "questions": [{"id": "c", "header": "C", "question": "More?"}]}}),
+        );
+        let AgentEvent::Questions(open) = next(&mut events).await else {
+            panic!("no questions");
+        };
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "tu", "status": "interrupted", "items": []}}}),
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::QuestionsWithdrawn { id: open.id }
+        );
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Cancelled)
+        );
+        // codex's `serverRequest/resolved` after the end withdraws nothing twice.
+        peer.send(json!({"method": "serverRequest/resolved", "params": {"threadId": "th", "requestId": 1}}));
+        handle.prompt("again").unwrap();
+        let again = peer.recv().await;
+        assert_eq!(again["params"]["collaborationMode"]["mode"], "plan");
+        peer.send(
+            json!({"id": again["id"], "result": {"turn": {"id": "tu2", "status": "inProgress"}}}),
+        );
+        peer.send(
+            json!({"method": "turn/completed", "params": {"threadId": "th",
+            "turn": {"id": "tu2", "status": "completed", "items": []}}}),
+        );
+        // The connection is ordered: the resolution came before this end, and added nothing.
+        assert_eq!(
+            next(&mut events).await,
+            AgentEvent::TurnEnded(TurnEnd::Completed)
+        );
     }
 
     #[tokio::test]
@@ -1022,6 +1280,7 @@ mod tests {
             let options = SessionOptions {
                 cwd: "/shadow".into(),
                 approval,
+                mode: SessionMode::Work,
                 files: Arc::new(NoFiles),
                 grace: Duration::from_millis(100),
             };

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use harness::agent::{
     AgentError, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, FileAccess,
-    PermissionAnswer, PermissionKind, ReportedKind, SessionOptions, ToolKind, ToolStatus, TurnEnd,
+    PermissionAnswer, PermissionKind, ReportedKind, SessionMode, SessionOptions, ToolKind,
+    ToolStatus, TurnEnd,
 };
 use testkit::codex::{CodexHome, require_codex_acp, scratch_root};
 use testkit::fake_model::{FakeModel, Item, Reply, patch};
@@ -83,6 +84,7 @@ fn options(cwd: PathBuf, approval: Approval, files: Arc<MemFiles>) -> SessionOpt
     SessionOptions {
         cwd,
         approval,
+        mode: SessionMode::Work,
         files,
         grace: Duration::from_millis(500),
     }
@@ -1471,5 +1473,132 @@ async fn scripted_agent_flood_is_delivered_whole() {
     let expected: String = (0..COUNT).map(|i| format!("{i} ")).collect();
     assert_eq!(text_of(&seen), expected);
     assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    shutdown(handle, events).await;
+}
+
+// ---- Plan mode over ACP: the agent's own plan mode, else read-only with a warning. ----
+
+fn plan_options(scratch: &Scratch) -> SessionOptions {
+    SessionOptions {
+        mode: SessionMode::Plan,
+        ..options(
+            scratch.repo(),
+            Approval::AutoEdit,
+            Arc::new(MemFiles::default()),
+        )
+    }
+}
+
+/// The `modeId`s of the `session/set_mode` requests the agent received.
+fn modes_set(log: &Path) -> Vec<String> {
+    agent_log(log)
+        .iter()
+        .filter(|m| m["method"] == "session/set_mode")
+        .map(|m| {
+            m["params"]["modeId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn prompt_only_warning(events: &[AgentEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, AgentEvent::Warning(w) if w.contains("plan mode is prompt-only")))
+}
+
+#[tokio::test]
+async fn scripted_agent_plan_mode_selects_the_agents_plan_mode() {
+    let scratch = Scratch::new("sa-planmode");
+    let (spec, log, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({
+            "modes": {"current": "default", "available": [
+                {"id": "default", "name": "Always Ask"},
+                {"id": "acceptEdits", "name": "Accept Edits"},
+                {"id": "plan", "name": "Plan Mode"},
+                {"id": "bypassPermissions", "name": "Bypass Permissions"}]},
+            "turns": [[{"type": "plan", "entries": [{"content": "Read hello.txt"}]},
+                       {"type": "message", "text": "Planned."}]]
+        }),
+    );
+    let (handle, mut events) = harness::agent::start(&spec, plan_options(&scratch))
+        .await
+        .expect("the scripted agent starts");
+    handle.prompt("plan").unwrap();
+    let seen = turn(&mut events).await;
+    println!("plan mode: {seen:#?}");
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Completed));
+    assert_eq!(modes_set(&log), vec!["plan".to_string()]);
+    assert!(!prompt_only_warning(&seen), "{seen:?}");
+    // ACP's plan stays a plan of entries.
+    assert!(seen.iter().any(
+        |e| matches!(e, AgentEvent::Plan(entries) if entries.len() == 1 && entries[0].content == "Read hello.txt")
+    ));
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn scripted_agent_without_a_plan_mode_runs_read_only_with_a_warning() {
+    let scratch = Scratch::new("sa-noplanmode");
+    // codex-acp's modes, but starting in `auto`, so choosing read-only needs a set_mode.
+    let (spec, log, _) = scripted_agent(
+        &scratch,
+        serde_json::json!({
+            "modes": {"current": "auto", "available": [
+                {"id": "read-only", "name": "Read Only"},
+                {"id": "auto", "name": "Default"},
+                {"id": "full-access", "name": "Full Access"}]},
+            "turns": [[{"type": "permission", "title": "Edit hello.txt", "path": "hello.txt",
+                        "allowed": [{"type": "write", "path": "hello.txt", "content": "changed\n"}]},
+                       {"type": "message", "text": "not reached"}]]
+        }),
+    );
+    let (handle, mut events) = harness::agent::start(&spec, plan_options(&scratch))
+        .await
+        .expect("the scripted agent starts");
+    handle.prompt("plan").unwrap();
+    let seen = turn(&mut events).await;
+    println!("no plan mode: {seen:#?}");
+    assert_eq!(modes_set(&log), vec!["read-only".to_string()]);
+    assert!(prompt_only_warning(&seen), "{seen:?}");
+    // Plan mode handles permissions read-only: the edit is denied without asking.
+    assert!(!seen.iter().any(|e| matches!(e, AgentEvent::Permission(_))));
+    assert_eq!(turn_end(&seen), Some(&TurnEnd::Cancelled));
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    shutdown(handle, events).await;
+}
+
+#[tokio::test]
+async fn codex_plan_mode_is_read_only_with_a_warning() {
+    let scratch = Scratch::new("planmode");
+    let fake = FakeModel::start().await;
+    let Some(spec) = codex_spec(&scratch, &fake) else {
+        return;
+    };
+    fake.push(Reply::items(vec![Item::apply_patch(edit_patch())]));
+    fake.push(Reply::items(vec![Item::message("Done.")]));
+    let (handle, mut events) = harness::agent::start(&spec, plan_options(&scratch))
+        .await
+        .expect("codex-acp starts");
+    handle.prompt("edit hello.txt").unwrap();
+    let seen = turn(&mut events).await;
+    println!("codex-acp plan mode: {seen:?}");
+    // codex-acp starts in `read-only` (no set_mode needed) and has no plan mode.
+    assert!(prompt_only_warning(&seen), "{seen:?}");
+    assert!(!seen.iter().any(|e| matches!(e, AgentEvent::Permission(_))));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, AgentEvent::Warning(w) if w.contains("read-only: denied")))
+    );
+    assert_eq!(
+        std::fs::read_to_string(scratch.repo().join("hello.txt")).unwrap(),
+        "hello\n"
+    );
     shutdown(handle, events).await;
 }

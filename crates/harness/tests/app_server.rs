@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use harness::agent::{
     self, AgentEvent, AgentHandle, AgentKind, AgentSpec, Approval, FileAccess, PermissionAnswer,
-    PermissionKind, ReportedChange, ReportedKind, SessionOptions, TurnEnd,
+    PermissionKind, QuestionRequest, ReportedChange, ReportedKind, SessionMode, SessionOptions,
+    TurnEnd, UserQuestion,
 };
 use harness::app_server::apply_unified;
 use testkit::codex::{CodexHome, require_codex, scratch_root, unique_dir};
-use testkit::fake_model::{FakeModel, Item, Reply, patch};
+use testkit::fake_model::{FakeModel, Item, Reply, patch, user_question};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// How long any one expected event may take (codex starts in well under a second; the debug
@@ -107,6 +108,7 @@ impl Rig {
         SessionOptions {
             cwd: self.work(),
             approval,
+            mode: SessionMode::Work,
             files: Arc::new(NoFiles),
             grace: Duration::from_secs(5),
         }
@@ -116,6 +118,41 @@ impl Rig {
         agent::start(&self.spec(), self.options(approval))
             .await
             .expect("app-server starts")
+    }
+
+    /// A plan-mode session (its approval is ignored: plan mode is read-only).
+    async fn start_plan(&self) -> (AgentHandle, UnboundedReceiver<AgentEvent>) {
+        let options = SessionOptions {
+            mode: SessionMode::Plan,
+            ..self.options(Approval::AutoEdit)
+        };
+        agent::start(&self.spec(), options)
+            .await
+            .expect("app-server starts in plan mode")
+    }
+
+    /// Every file under the working directory (outside `.git`) with its content.
+    fn tree(&self) -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push((
+                        path.clone(),
+                        std::fs::read_to_string(&path).unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.work(), &mut out);
+        out.sort();
+        out
     }
 }
 
@@ -790,4 +827,305 @@ async fn remote_server_going_away_fails_the_turn_and_exits() {
         ),
         "{rest:?}"
     );
+}
+
+// ---- Plan mode (`collaborationMode: plan`, read-only; see docs/harness-plan-mode.md). ----
+
+const PLAN: &str = "# Greeting plan\n\n1. Read `hello.txt`.\n2. Change the greeting to \"hello, baton\".\n3. Run the tests.\n";
+const REFINED_PLAN: &str =
+    "# Greeting plan, refined\n\n1. Change only `hello.txt`.\n2. Leave README alone.\n";
+
+fn plan_deltas(events: &[AgentEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::PlanDelta(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn plan_texts(events: &[AgentEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::PlanText(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text of every developer message a model request carried.
+fn developer_text(body: &serde_json::Value) -> String {
+    body["input"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| item["role"] == "developer")
+        .flat_map(|item| item["content"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["text"].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn offers_tool(body: &serde_json::Value, name: &str) -> bool {
+    body["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
+}
+
+#[tokio::test]
+async fn plan_mode_streams_the_plan_item_read_only_and_writes_nothing() {
+    let Some(rig) = Rig::new("plan").await else {
+        return;
+    };
+    rig.write("hello.txt", "hello\n");
+    let before = rig.tree();
+    let (handle, mut events) = rig.start_plan().await;
+
+    rig.fake.push(Reply::items(vec![
+        Item::message("I looked around; here is the plan."),
+        Item::proposed_plan(PLAN),
+    ]));
+    handle.prompt("plan the greeting change").unwrap();
+    let seen = turn(&mut events).await;
+    println!("plan turn: {seen:#?}");
+    assert_eq!(turn_end(&seen), &TurnEnd::Completed);
+
+    // The plan streamed in pieces, and the completed item holds exactly what the model wrote
+    // inside the block; the message around it stays a message, without the block.
+    let deltas = plan_deltas(&seen);
+    assert!(deltas.len() > 1, "the plan streamed: {deltas:?}");
+    assert_eq!(deltas.concat(), PLAN);
+    assert_eq!(plan_texts(&seen), vec![PLAN.to_string()]);
+    assert_eq!(text(&seen), "I looked around; here is the plan.");
+    assert!(!text(&seen).contains("proposed_plan"));
+    let first_delta = seen
+        .iter()
+        .position(|e| matches!(e, AgentEvent::PlanDelta(_)))
+        .unwrap();
+    let plan_text = seen
+        .iter()
+        .position(|e| matches!(e, AgentEvent::PlanText(_)))
+        .unwrap();
+    assert!(first_delta < plan_text, "deltas come before the whole plan");
+
+    // What the model was sent: codex's plan-mode instructions (collaborationMode plan reached
+    // it), the read-only sandbox, and the question tool that only plan mode offers.
+    let requests = rig.fake.requests();
+    assert_eq!(requests.len(), 1);
+    let developer = developer_text(&requests[0].body);
+    assert!(
+        developer.contains("<collaboration_mode># Plan Mode"),
+        "plan-mode instructions: {developer}"
+    );
+    assert!(developer.contains("<proposed_plan>"), "{developer}");
+    assert!(
+        developer.contains("`sandbox_mode` is `read-only`"),
+        "read-only sandbox: {developer}"
+    );
+    assert!(offers_tool(&requests[0].body, "request_user_input"));
+
+    // Nothing was written in the working directory.
+    assert_eq!(rig.tree(), before);
+    shutdown_and_check(&handle, &mut events).await;
+}
+
+#[tokio::test]
+async fn work_mode_has_no_plan_mode_instructions_and_questions_are_refused_by_codex() {
+    let Some(rig) = Rig::new("work-no-plan").await else {
+        return;
+    };
+    let (handle, mut events) = rig.start(Approval::AutoEdit).await;
+    rig.fake.push(Reply::items(vec![Item::request_user_input(
+        serde_json::json!([user_question(
+            "lang",
+            "Language",
+            "Which language?",
+            &[("Rust", "fast"), ("Go", "simple")]
+        )]),
+    )]));
+    rig.fake.push(Reply::text("ok"));
+    handle.prompt("hi").unwrap();
+    let seen = turn(&mut events).await;
+    println!("work mode: {seen:#?}");
+    assert_eq!(turn_end(&seen), &TurnEnd::Completed);
+    // codex lists the tool in every mode, but outside plan mode it answers the call itself:
+    // the client is never asked.
+    assert!(!seen.iter().any(|e| matches!(e, AgentEvent::Questions(_))));
+    let requests = rig.fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(!developer_text(&requests[0].body).contains("# Plan Mode"));
+    let output = requests[1].input_items("function_call_output");
+    assert_eq!(output.len(), 1);
+    let text = output[0]["output"].to_string();
+    println!("codex's own answer outside plan mode: {text}");
+    assert!(text.contains("unavailable in Default mode"), "{text}");
+    shutdown_and_check(&handle, &mut events).await;
+}
+
+#[tokio::test]
+async fn plan_mode_question_answered_then_plan_then_refined_on_the_same_thread() {
+    let Some(rig) = Rig::new("plan-questions").await else {
+        return;
+    };
+    rig.write("hello.txt", "hello\n");
+    let before = rig.tree();
+    let (handle, mut events) = rig.start_plan().await;
+
+    rig.fake.push(Reply::items(vec![Item::request_user_input(
+        serde_json::json!([user_question(
+            "scope",
+            "Scope",
+            "Which files may the change touch?",
+            &[
+                ("Only hello.txt (Recommended)", "Smallest change."),
+                ("Every greeting", "Touches more files."),
+            ],
+        )]),
+    )]));
+    rig.fake.push(Reply::items(vec![Item::proposed_plan(PLAN)]));
+    handle.prompt("plan the greeting change").unwrap();
+
+    let mut seen = Vec::new();
+    let request = loop {
+        let event = next(&mut events).await;
+        assert!(
+            !matches!(event, AgentEvent::TurnEnded(_)),
+            "the turn ended before asking: {seen:#?}"
+        );
+        if let AgentEvent::Questions(request) = &event {
+            break request.clone();
+        }
+        seen.push(event);
+    };
+    assert_eq!(
+        request,
+        QuestionRequest {
+            id: request.id,
+            questions: vec![UserQuestion {
+                id: "scope".into(),
+                header: "Scope".into(),
+                question: "Which files may the change touch?".into(),
+                options: vec![
+                    "Only hello.txt (Recommended)".into(),
+                    "Every greeting".into()
+                ],
+            }],
+        }
+    );
+    // The turn waits for the answer: the model has been asked once.
+    assert_eq!(rig.fake.requests().len(), 1);
+
+    handle
+        .answer_questions(
+            request.id,
+            vec![("scope".into(), "Only hello.txt (Recommended)".into())],
+        )
+        .unwrap();
+    let rest = turn(&mut events).await;
+    println!("after the answer: {rest:#?}");
+    assert_eq!(turn_end(&rest), &TurnEnd::Completed);
+    assert_eq!(plan_texts(&rest), vec![PLAN.to_string()]);
+    assert!(
+        !rest
+            .iter()
+            .any(|e| matches!(e, AgentEvent::QuestionsWithdrawn { .. })),
+        "an answered request is not withdrawn"
+    );
+
+    // The answer went back to the model as the tool call's output.
+    let requests = rig.fake.requests();
+    assert_eq!(requests.len(), 2);
+    let call = requests[1].input_items("function_call");
+    let output = requests[1].input_items("function_call_output");
+    assert_eq!(call.len(), 1, "{:?}", requests[1].body["input"]);
+    assert_eq!(call[0]["name"], "request_user_input");
+    assert_eq!(output.len(), 1);
+    assert_eq!(output[0]["call_id"], call[0]["call_id"]);
+    let answer: serde_json::Value =
+        serde_json::from_str(output[0]["output"].as_str().expect("output is text")).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"answers": {"scope": {"answers": ["Only hello.txt (Recommended)"]}}})
+    );
+
+    // Refining continues the same thread, still in plan mode.
+    rig.fake
+        .push(Reply::items(vec![Item::proposed_plan(REFINED_PLAN)]));
+    handle.prompt("refine: leave README alone").unwrap();
+    let refined = turn(&mut events).await;
+    assert_eq!(turn_end(&refined), &TurnEnd::Completed);
+    assert_eq!(plan_texts(&refined), vec![REFINED_PLAN.to_string()]);
+    let requests = rig.fake.requests();
+    assert_eq!(requests.len(), 3);
+    let third = &requests[2];
+    let history = third.body["input"].to_string();
+    assert!(history.contains("plan the greeting change"), "{history}");
+    assert!(history.contains("refine: leave README alone"));
+    assert_eq!(third.input_items("function_call_output").len(), 1);
+    assert!(
+        history.contains("Read `hello.txt`."),
+        "the first plan is in the history"
+    );
+    assert_eq!(
+        third.body["prompt_cache_key"], requests[0].body["prompt_cache_key"],
+        "the same thread"
+    );
+    assert!(developer_text(&third.body).contains("<collaboration_mode># Plan Mode"));
+
+    assert_eq!(rig.tree(), before);
+    shutdown_and_check(&handle, &mut events).await;
+}
+
+#[tokio::test]
+async fn plan_mode_unanswered_question_is_withdrawn_when_the_turn_is_interrupted() {
+    let Some(rig) = Rig::new("plan-withdrawn").await else {
+        return;
+    };
+    let (handle, mut events) = rig.start_plan().await;
+    rig.fake.push(Reply::items(vec![Item::request_user_input(
+        serde_json::json!([user_question(
+            "lang",
+            "Language",
+            "Which language?",
+            &[("Rust", "fast"), ("Go", "simple")]
+        )]),
+    )]));
+    handle.prompt("plan a tool").unwrap();
+    let request = loop {
+        match next(&mut events).await {
+            AgentEvent::Questions(request) => break request,
+            AgentEvent::TurnEnded(end) => panic!("the turn ended before asking: {end:?}"),
+            _ => {}
+        }
+    };
+    handle.cancel().unwrap();
+    let seen = turn(&mut events).await;
+    println!("interrupted: {seen:#?}");
+    assert_eq!(turn_end(&seen), &TurnEnd::Cancelled);
+    let withdrawn: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::QuestionsWithdrawn { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn, vec![request.id]);
+    // A late answer is dropped, and the thread goes on in plan mode.
+    handle
+        .answer_questions(request.id, vec![("lang".into(), "Rust".into())])
+        .unwrap();
+    rig.fake.push(Reply::items(vec![Item::proposed_plan(PLAN)]));
+    handle.prompt("plan it in Rust").unwrap();
+    let next_turn = turn(&mut events).await;
+    assert_eq!(turn_end(&next_turn), &TurnEnd::Completed);
+    assert_eq!(plan_texts(&next_turn), vec![PLAN.to_string()]);
+    assert!(
+        !next_turn
+            .iter()
+            .any(|e| matches!(e, AgentEvent::QuestionsWithdrawn { .. })),
+        "withdrawn once only: {next_turn:?}"
+    );
+    shutdown_and_check(&handle, &mut events).await;
 }

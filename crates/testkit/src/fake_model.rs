@@ -230,6 +230,28 @@ impl Item {
         }
     }
 
+    /// An assistant message that is a proposed plan, written as codex's plan-mode instructions
+    /// ask: `<proposed_plan>` on its own line, the Markdown `plan`, `</proposed_plan>` on its own
+    /// line. It streams in [`tokenize`] tokens like any message, so codex reports the plan in
+    /// several `item/plan/delta`s; its `plan` item then holds `plan` (with a final newline
+    /// added when missing).
+    pub fn proposed_plan(plan: impl AsRef<str>) -> Item {
+        let plan = plan.as_ref();
+        let newline = if plan.ends_with('\n') { "" } else { "\n" };
+        Item::Message(format!(
+            "<proposed_plan>\n{plan}{newline}</proposed_plan>\n"
+        ))
+    }
+
+    /// Codex's `request_user_input` call (offered in plan mode only). `questions` is the tool's
+    /// argument as the model writes it: `[{id, header, question, options: [{label,
+    /// description}]}]` (see [`user_question`]). Codex asks the client with
+    /// `item/tool/requestUserInput` and sends its answer back to the model as this call's
+    /// `function_call_output`, whose `output` is the client's answer JSON.
+    pub fn request_user_input(questions: Value) -> Item {
+        Item::function_call("request_user_input", &json!({ "questions": questions }))
+    }
+
     /// A pause of this long before whatever follows.
     pub fn pause(duration: Duration) -> Item {
         Item::Pause(duration)
@@ -244,6 +266,16 @@ impl Item {
             Item::Pause(_) => "",
         }
     }
+}
+
+/// One question of [`Item::request_user_input`]: options are (label, description) pairs,
+/// recommended first.
+pub fn user_question(id: &str, header: &str, question: &str, options: &[(&str, &str)]) -> Value {
+    let options: Vec<Value> = options
+        .iter()
+        .map(|(label, description)| json!({"label": label, "description": description}))
+        .collect();
+    json!({"id": id, "header": header, "question": question, "options": options})
 }
 
 /// Builders of `apply_patch` input: each returns one hunk, and [`patch::wrap`] puts hunks

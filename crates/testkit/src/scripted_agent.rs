@@ -10,9 +10,11 @@
 //! # Protocol surface
 //!
 //! - `initialize` → protocol version 1, no `loadSession`, no auth methods.
-//! - `session/new {cwd}` → `sessionId` `scripted-session-N` and codex-acp's modes (`read-only`,
-//!   `auto`, `full-access`; current `read-only`). `cwd` must be absolute.
-//! - `session/set_mode {sessionId, modeId}` → `{}` (an unknown mode or session: error -32602).
+//! - `session/new {cwd}` → `sessionId` `scripted-session-N` and the script's `modes` (default
+//!   codex-acp's: `read-only`, `auto`, `full-access`; current `read-only`). `cwd` must be
+//!   absolute.
+//! - `session/set_mode {sessionId, modeId}` → `{}` (a mode it did not advertise, or an unknown
+//!   session: error -32602). The `log` shows which mode a client chose.
 //! - `session/prompt` → runs the turn's steps, then answers `{"stopReason": …}`.
 //! - `session/cancel` (notification) → the running turn stops at the next step boundary (or at
 //!   once during a `sleep`) and the prompt answers `cancelled`.
@@ -34,6 +36,8 @@
 //! - `log`: a file to append every line received on stdin to, verbatim (also
 //!   `SCRIPTED_AGENT_LOG`); answers to `fs/*` and permission requests are in it too;
 //! - `pid_file`: a file to write the process id to at start (also `SCRIPTED_AGENT_PID_FILE`);
+//! - `modes`: the session modes to advertise, `{"current": ID, "available": [{"id", "name"}]}`
+//!   (for example claude-agent-acp's, which include a `plan` mode);
 //! - `stamp_file`: a file to append `<tool call id> <path> <unix ns>` to just before each
 //!   reported change's completion goes out (benchmarks time the client's side from it).
 //!
@@ -116,6 +120,43 @@ pub struct Script {
     /// change's completion is sent, so a benchmark can time what the client does next.
     #[serde(default)]
     pub stamp_file: Option<PathBuf>,
+    /// The modes `session/new` advertises; `None`: codex-acp's.
+    #[serde(default)]
+    pub modes: Option<Modes>,
+}
+
+/// Session modes to advertise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modes {
+    /// The id of the mode a new session starts in.
+    pub current: String,
+    pub available: Vec<Mode>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mode {
+    pub id: String,
+    pub name: String,
+}
+
+impl Modes {
+    /// codex-acp 0.16.0's modes.
+    fn codex_acp() -> Modes {
+        let mode = |id: &str, name: &str| Mode {
+            id: id.into(),
+            name: name.into(),
+        };
+        Modes {
+            current: "read-only".into(),
+            available: vec![
+                mode("read-only", "Read Only"),
+                mode("auto", "Default"),
+                mode("full-access", "Full Access"),
+            ],
+        }
+    }
 }
 
 impl Default for Script {
@@ -128,6 +169,7 @@ impl Default for Script {
             log: None,
             pid_file: None,
             stamp_file: None,
+            modes: None,
         }
     }
 }
@@ -556,7 +598,7 @@ impl Agent {
             "session/new" => self.new_session(&id, &params),
             "session/set_mode" => {
                 let mode = params["modeId"].as_str().unwrap_or_default().to_string();
-                let known = ["read-only", "auto", "full-access"].contains(&mode.as_str());
+                let known = self.modes().available.iter().any(|m| m.id == mode);
                 match self.session_index(&params) {
                     Some(index) if known => {
                         self.sessions[index].mode = mode;
@@ -580,24 +622,29 @@ impl Agent {
             respond_error(id, -32602, "session/new: cwd must be absolute");
             return;
         }
+        let modes = self.modes();
         let session = Session {
             id: format!("scripted-session-{}", self.sessions.len() + 1),
             cwd,
-            mode: "read-only".into(),
+            mode: modes.current.clone(),
         };
-        let mode = |id: &str, name: &str| json!({"id": id, "name": name});
+        let available: Vec<Value> = modes
+            .available
+            .iter()
+            .map(|m| json!({"id": m.id, "name": m.name}))
+            .collect();
         respond(
             id,
             json!({
                 "sessionId": session.id,
-                "modes": {
-                    "currentModeId": session.mode,
-                    "availableModes": [mode("read-only", "Read Only"), mode("auto", "Default"),
-                                       mode("full-access", "Full Access")],
-                },
+                "modes": {"currentModeId": session.mode, "availableModes": available},
             }),
         );
         self.sessions.push(session);
+    }
+
+    fn modes(&self) -> Modes {
+        self.script.modes.clone().unwrap_or_else(Modes::codex_acp)
     }
 
     fn session_index(&self, params: &Value) -> Option<usize> {

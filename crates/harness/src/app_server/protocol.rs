@@ -31,10 +31,12 @@ pub const TURN_PLAN_UPDATED: &str = "turn/plan/updated";
 pub const ITEM_STARTED: &str = "item/started";
 pub const ITEM_COMPLETED: &str = "item/completed";
 pub const AGENT_MESSAGE_DELTA: &str = "item/agentMessage/delta";
+pub const PLAN_DELTA: &str = "item/plan/delta";
 pub const ERROR: &str = "error";
 pub const SERVER_REQUEST_RESOLVED: &str = "serverRequest/resolved";
 pub const FILE_CHANGE_APPROVAL: &str = "item/fileChange/requestApproval";
 pub const COMMAND_APPROVAL: &str = "item/commandExecution/requestApproval";
+pub const REQUEST_USER_INPUT: &str = "item/tool/requestUserInput";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +54,9 @@ pub struct ClientInfo {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitializeCapabilities {
-    /// Off: baton uses only the stable surface (plan mode would need it).
+    /// On only in plan mode: `collaborationMode`, plan items and `requestUserInput` are
+    /// experimental, and codex rejects experimental fields without it. Work sessions keep to
+    /// the stable surface.
     pub experimental_api: bool,
 }
 
@@ -89,6 +93,9 @@ pub struct ThreadStartParams {
 #[derive(Debug, Deserialize)]
 pub struct ThreadStartResponse {
     pub thread: Thread,
+    /// The model the thread runs: plan mode's `settings.model` must name it.
+    #[serde(default)]
+    pub model: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +133,32 @@ pub struct TurnStartParams {
     pub thread_id: String,
     pub input: Vec<UserInput>,
     pub sandbox_policy: SandboxPolicy,
+    /// Plan mode only (experimental). Like the other turn settings it sticks to later turns,
+    /// so every turn of a plan session carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collaboration_mode: Option<CollaborationMode>,
+}
+
+/// `collaborationMode` of `turn/start`: a preset that replaces the model's developer
+/// instructions for the turn (plan mode: ask, then answer with a `<proposed_plan>` block).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollaborationMode {
+    pub mode: ModeKind,
+    pub settings: CollaborationSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ModeKind {
+    Plan,
+}
+
+/// The mode's `settings` (snake_case fields, unlike the rest of v2). `model` is required;
+/// `developer_instructions` left out means codex's built-in instructions for the mode, and
+/// `reasoning_effort` left out the model's default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollaborationSettings {
+    pub model: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +239,15 @@ pub struct AgentMessageDeltaNotification {
     pub delta: String,
 }
 
+/// `item/plan/delta`: a chunk of a `plan` item's text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanDeltaNotification {
+    pub thread_id: String,
+    pub item_id: String,
+    pub delta: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorNotification {
@@ -229,6 +271,10 @@ pub struct ItemNotification {
 pub enum ThreadItem {
     #[serde(rename_all = "camelCase")]
     AgentMessage { id: String, text: String },
+    /// A proposed plan (plan mode): the Markdown inside the model's `<proposed_plan>` block,
+    /// which codex cuts out of the agent message around it.
+    #[serde(rename_all = "camelCase")]
+    Plan { id: String, text: String },
     #[serde(rename_all = "camelCase")]
     FileChange {
         id: String,
@@ -301,6 +347,44 @@ pub struct CommandExecutionRequestApprovalParams {
     pub cwd: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `item/tool/requestUserInput`: the model called `request_user_input`; the turn waits for
+/// the answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolRequestUserInputParams {
+    pub thread_id: String,
+    pub item_id: String,
+    pub questions: Vec<ToolRequestUserInputQuestion>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolRequestUserInputQuestion {
+    pub id: String,
+    pub header: String,
+    pub question: String,
+    #[serde(default)]
+    pub options: Option<Vec<ToolRequestUserInputOption>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolRequestUserInputOption {
+    pub label: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The answer: question id → the answers (codex hands this JSON to the model verbatim as the
+/// tool call's output).
+#[derive(Debug, Serialize)]
+pub struct ToolRequestUserInputResponse {
+    pub answers: std::collections::BTreeMap<String, ToolRequestUserInputAnswer>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ToolRequestUserInputAnswer {
+    pub answers: Vec<String>,
 }
 
 /// `serverRequest/resolved`: codex no longer waits for the answer to one of its requests.

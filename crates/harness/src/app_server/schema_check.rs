@@ -2,7 +2,9 @@
 //!
 //! [`USED`] and [`METHODS`] list every definition, field, enum value and method that
 //! `protocol.rs` reads or writes. [`extract`] pulls exactly those out of the bundle
-//! `codex app-server generate-json-schema` writes (`codex_app_server_protocol.schemas.json`);
+//! `codex app-server generate-json-schema --experimental` writes
+//! (`codex_app_server_protocol.schemas.json`; `--experimental` because plan mode's
+//! `collaborationMode` is left out of the stable schema);
 //! `schema_subset.json` is that extract for [`CODEX_VERSION_CHECKED`]. The test regenerates the
 //! schema from the installed codex and requires every committed entry to still be there with a
 //! compatible type: the same structure (descriptions ignored), enum values and union variants
@@ -26,7 +28,7 @@ const USED: &[(&str, &str, &[&str])] = &[
         "",
         &["cwd", "approvalPolicy", "sandbox", "ephemeral"],
     ),
-    ("ThreadStartResponse", "", &["thread"]),
+    ("ThreadStartResponse", "", &["thread", "model"]),
     ("Thread", "", &["id"]),
     (
         "AskForApproval",
@@ -50,8 +52,31 @@ const USED: &[(&str, &str, &[&str])] = &[
     (
         "TurnStartParams",
         "",
-        &["threadId", "input", "sandboxPolicy"],
+        &["threadId", "input", "sandboxPolicy", "collaborationMode"],
     ),
+    // Plan mode (experimental).
+    ("CollaborationMode", "", &["mode", "settings"]),
+    ("ModeKind", "enum", &["plan"]),
+    ("Settings", "", &["model"]),
+    (
+        "PlanDeltaNotification",
+        "",
+        &["threadId", "itemId", "delta"],
+    ),
+    ("ThreadItem", "plan", &["type", "id", "text"]),
+    (
+        "ToolRequestUserInputParams",
+        "",
+        &["threadId", "itemId", "questions"],
+    ),
+    (
+        "ToolRequestUserInputQuestion",
+        "",
+        &["id", "header", "question", "options"],
+    ),
+    ("ToolRequestUserInputOption", "", &["label", "description"]),
+    ("ToolRequestUserInputResponse", "", &["answers"]),
+    ("ToolRequestUserInputAnswer", "", &["answers"]),
     ("TurnStartResponse", "", &["turn"]),
     ("TurnInterruptParams", "", &["threadId", "turnId"]),
     ("Turn", "", &["id", "status", "error"]),
@@ -152,8 +177,10 @@ const METHODS: &[(&str, &str)] = &[
     ("ServerNotification", p::TURN_PLAN_UPDATED),
     ("ServerNotification", p::ERROR),
     ("ServerNotification", p::SERVER_REQUEST_RESOLVED),
+    ("ServerNotification", p::PLAN_DELTA),
     ("ServerRequest", p::FILE_CHANGE_APPROVAL),
     ("ServerRequest", p::COMMAND_APPROVAL),
+    ("ServerRequest", p::REQUEST_USER_INPUT),
 ];
 
 /// A definition from the bundle: top level or under `v2`.
@@ -455,7 +482,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("baton-codex-schema-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let output = std::process::Command::new(&codex)
-            .args(["app-server", "generate-json-schema", "--out"])
+            .args([
+                "app-server",
+                "generate-json-schema",
+                "--experimental",
+                "--out",
+            ])
             .arg(&dir)
             .output()
             .expect("run codex");
