@@ -71,8 +71,11 @@
 
 pub mod parse;
 mod render;
+pub mod revise;
+mod similarity;
 
 pub use parse::{MAX_PLAN_BYTES, ParseError};
+pub use revise::{carry_over, same, user_changes};
 
 use serde::{Deserialize, Serialize};
 
