@@ -70,11 +70,16 @@
 //! `parse/tests/properties.rs` spell out the exact subset they generate.
 
 pub mod parse;
+pub mod prompt;
 mod render;
 pub mod revise;
 mod similarity;
 
 pub use parse::{MAX_PLAN_BYTES, ParseError};
+pub use prompt::{
+    PlanContext, brief, executed_steps, outside_steps, path_escapes, plan_request, refine_request,
+    tick,
+};
 pub use revise::{carry_over, same, user_changes};
 
 use serde::{Deserialize, Serialize};
