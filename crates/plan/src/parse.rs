@@ -34,6 +34,7 @@
 
 use crate::render::MARKER_PREFIX;
 use crate::{Plan, Question, Section, Step, StepState};
+use std::collections::HashSet;
 use std::fmt;
 
 /// The largest document [`crate::Plan::parse`] reads: a plan is a page or two; a 5 MB file is
@@ -253,7 +254,8 @@ fn read(text: &str) -> Read {
         .collect();
     let mut step_lines = Vec::new();
     for open in steps {
-        let step = open.step;
+        let mut step = open.step;
+        dedup_files(&mut step.files);
         if step.text.is_empty() && step.files.is_empty() && step.notes.is_empty() {
             continue;
         }
@@ -641,12 +643,15 @@ fn looks_like_path(token: &str) -> bool {
     }
 }
 
+/// Adds files in order; duplicates are dropped once the step is complete ([`dedup_files`]),
+/// since checking each addition against the list would be quadratic on a pathological line.
 fn add_files(files: &mut Vec<String>, new: Vec<String>) {
-    for file in new {
-        if !files.contains(&file) {
-            files.push(file);
-        }
-    }
+    files.extend(new);
+}
+
+fn dedup_files(files: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    files.retain(|file| seen.insert(file.clone()));
 }
 
 #[cfg(test)]

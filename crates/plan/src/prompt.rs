@@ -2,7 +2,7 @@
 //! a plan, the brief an agent executes, which steps name files outside the workspace, and
 //! ticking the checklist from the progress an agent reports.
 
-use crate::similarity::similarity;
+use crate::similarity::match_texts;
 use crate::{Plan, StepState};
 use std::fmt::Write;
 
@@ -312,39 +312,36 @@ const ENTRY_SIMILARITY: f32 = 0.5;
 /// steps by position when the counts match, else by text similarity (≥ 0.5, each step at most
 /// once). A done step is never unticked; indices outside the plan are ignored.
 pub fn tick(plan: &mut Plan, progress: &[(String, StepState)], executing: &[usize]) {
-    let executing: Vec<usize> = executing
-        .iter()
-        .copied()
-        .filter(|&index| index < plan.steps.len())
-        .collect();
-    let mut assignments: Vec<(usize, StepState)> = Vec::new();
-    if progress.len() == executing.len() {
-        assignments.extend(
-            executing
-                .iter()
-                .zip(progress)
-                .map(|(&index, (_, state))| (index, *state)),
-        );
+    let assignments: Vec<(usize, StepState)> = if progress.len() == executing.len() {
+        executing
+            .iter()
+            .zip(progress)
+            .map(|(&index, (_, state))| (index, *state))
+            .collect()
     } else {
-        let mut used = vec![false; executing.len()];
-        for (entry, state) in progress {
-            let entry = strip_step_label(entry);
-            let best = executing
-                .iter()
-                .enumerate()
-                .filter(|&(slot, _)| !used[slot])
-                .map(|(slot, &index)| (slot, index, similarity(entry, &plan.steps[index].text)))
-                .filter(|&(_, _, score)| score >= ENTRY_SIMILARITY)
-                .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)));
-            if let Some((slot, index, _)) = best {
-                used[slot] = true;
-                assignments.push((index, *state));
-            }
-        }
-    }
+        let steps: Vec<usize> = executing
+            .iter()
+            .copied()
+            .filter(|&index| index < plan.steps.len())
+            .collect();
+        let step_texts: Vec<&str> = steps
+            .iter()
+            .map(|&index| plan.steps[index].text.as_str())
+            .collect();
+        let entries: Vec<&str> = progress
+            .iter()
+            .map(|(entry, _)| strip_step_label(entry))
+            .collect();
+        match_texts(&step_texts, &entries, ENTRY_SIMILARITY)
+            .into_iter()
+            .zip(progress)
+            .filter_map(|(matched, (_, state))| matched.map(|slot| (steps[slot], *state)))
+            .collect()
+    };
     for (index, state) in assignments {
-        let step = &mut plan.steps[index];
-        if step.state != StepState::Done {
+        if let Some(step) = plan.steps.get_mut(index)
+            && step.state != StepState::Done
+        {
             step.state = state;
         }
     }

@@ -6,8 +6,9 @@
 //! equal text (ignoring case and spacing), then the most similar remaining text, each used at
 //! most once.
 
-use crate::similarity::{collapse_whitespace, match_texts, normal_form};
+use crate::similarity::{collapse_whitespace, match_exactly, match_texts, normal_form};
 use crate::{Plan, StepState};
+use std::collections::HashSet;
 
 /// How similar a revised step's text must be to a user's step to count as the same step.
 const STEP_SIMILARITY: f32 = 0.6;
@@ -30,9 +31,9 @@ pub fn carry_over(user: &Plan, mut revised: Plan) -> Plan {
         let Some(user_step) = matched.map(|index| &user.steps[index]) else {
             continue;
         };
+        let mut seen: HashSet<String> = step.notes.iter().map(|own| normal_form(own)).collect();
         for note in &user_step.notes {
-            let normal = normal_form(note);
-            if !step.notes.iter().any(|own| normal_form(own) == normal) {
+            if seen.insert(normal_form(note)) {
                 step.notes.push(note.clone());
             }
         }
@@ -55,13 +56,9 @@ pub fn carry_over(user: &Plan, mut revised: Plan) -> Plan {
         }
     }
 
-    for section in &user.extra {
-        let heading = normal_form(&section.heading);
-        if !revised
-            .extra
-            .iter()
-            .any(|own| normal_form(&own.heading) == heading)
-        {
+    let kept = match_exactly(&headings(&revised), &headings(user));
+    for (section, matched) in user.extra.iter().zip(kept) {
+        if matched.is_none() {
             revised.extra.push(section.clone());
         }
     }
@@ -108,8 +105,9 @@ fn question_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
     let before_texts: Vec<&str> = before.questions.iter().map(|q| q.text.as_str()).collect();
     let after_texts: Vec<&str> = after.questions.iter().map(|q| q.text.as_str()).collect();
     let matches = match_texts(&before_texts, &after_texts, STEP_SIMILARITY);
+    let kept: HashSet<usize> = matches.iter().flatten().copied().collect();
     for (index, old) in before.questions.iter().enumerate() {
-        if !matches.contains(&Some(index)) {
+        if !kept.contains(&index) {
             changes.push(format!("deleted question: {}", quote(&old.text)));
         }
     }
@@ -158,12 +156,13 @@ fn step_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
     let before_texts: Vec<&str> = before.steps.iter().map(|step| step.text.as_str()).collect();
     let after_texts: Vec<&str> = after.steps.iter().map(|step| step.text.as_str()).collect();
     let matches = match_texts(&before_texts, &after_texts, STEP_SIMILARITY);
+    let kept: HashSet<usize> = matches.iter().flatten().copied().collect();
     for (index, old) in before.steps.iter().enumerate() {
-        if !matches.contains(&Some(index)) {
+        if !kept.contains(&index) {
             changes.push(format!("deleted step: {}", quote(&old.text)));
         }
     }
-    let kept_in_place = longest_increasing(&matches);
+    let kept_in_place: HashSet<usize> = longest_increasing(&matches).into_iter().collect();
     for (index, (step, matched)) in after.steps.iter().zip(&matches).enumerate() {
         let number = index + 1;
         let Some(old_index) = *matched else {
@@ -194,17 +193,18 @@ fn step_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
                 }
             ));
         }
-        let old_notes: Vec<String> = old
+        let old_notes: HashSet<String> = old
             .notes
             .iter()
             .map(|note| collapse_whitespace(note))
             .collect();
-        let new_notes: Vec<String> = step
+        let new_notes: HashSet<String> = step
             .notes
             .iter()
             .map(|note| collapse_whitespace(note))
             .collect();
-        for (note, normal) in step.notes.iter().zip(&new_notes) {
+        for note in &step.notes {
+            let normal = &collapse_whitespace(note);
             if !old_notes.contains(normal) {
                 changes.push(format!(
                     "added a note to step {number} ({text}): {}",
@@ -212,7 +212,8 @@ fn step_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
                 ));
             }
         }
-        for (note, normal) in old.notes.iter().zip(&old_notes) {
+        for note in &old.notes {
+            let normal = &collapse_whitespace(note);
             if !new_notes.contains(normal) {
                 changes.push(format!(
                     "removed a note from step {number} ({text}): {}",
@@ -231,13 +232,10 @@ fn step_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
 }
 
 fn section_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
-    for section in &after.extra {
-        let heading = normal_form(&section.heading);
-        match before
-            .extra
-            .iter()
-            .find(|old| normal_form(&old.heading) == heading)
-        {
+    let matches = match_exactly(&headings(before), &headings(after));
+    let kept: HashSet<usize> = matches.iter().flatten().copied().collect();
+    for (section, matched) in after.extra.iter().zip(&matches) {
+        match matched.map(|index| &before.extra[index]) {
             None => changes.push(format!(
                 "added a section ## {}: {}",
                 section.heading,
@@ -253,16 +251,18 @@ fn section_changes(before: &Plan, after: &Plan, changes: &mut Vec<String>) {
             Some(_) => {}
         }
     }
-    for old in &before.extra {
-        let heading = normal_form(&old.heading);
-        if !after
-            .extra
-            .iter()
-            .any(|section| normal_form(&section.heading) == heading)
-        {
+    for (index, old) in before.extra.iter().enumerate() {
+        if !kept.contains(&index) {
             changes.push(format!("removed the section ## {}", old.heading));
         }
     }
+}
+
+fn headings(plan: &Plan) -> Vec<&str> {
+    plan.extra
+        .iter()
+        .map(|section| section.heading.as_str())
+        .collect()
 }
 
 /// The positions (in `matches`) of the longest run of matched items whose old positions

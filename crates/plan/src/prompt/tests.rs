@@ -158,9 +158,27 @@ fn tick_by_position_and_by_text() {
             ("Step 3: update the docs".to_owned(), StepState::Done),
             ("unrelated".to_owned(), StepState::Done),
         ],
-        &[1, 2, 99],
+        &[1, 2],
     );
     assert_eq!(plan.steps[1].state, StepState::Todo);
+    assert_eq!(plan.steps[2].state, StepState::Done);
+
+    // Indices outside the plan are ignored, in either mode.
+    let mut plan = sample();
+    tick(
+        &mut plan,
+        &[
+            ("a".to_owned(), StepState::Done),
+            ("b".to_owned(), StepState::Done),
+        ],
+        &[1, 99],
+    );
+    assert_eq!(plan.steps[1].state, StepState::Done);
+    tick(
+        &mut plan,
+        &[("Update the docs".to_owned(), StepState::Done)],
+        &[2, 99],
+    );
     assert_eq!(plan.steps[2].state, StepState::Done);
 
     // A done step stays done, whatever the agent says.

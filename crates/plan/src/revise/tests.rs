@@ -178,3 +178,34 @@ fn changes_from_parsed_documents() {
         ]
     );
 }
+
+/// A 1 MiB plan of one-word steps: every helper stays (near) linear. Not timed; a quadratic
+/// regression shows up as this test taking minutes.
+#[test]
+fn largest_plans_compare_without_quadratic_work() {
+    let mut text = String::from("# Plan: big\n\n## Steps\n");
+    let mut number = 0;
+    while text.len() < crate::MAX_PLAN_BYTES - 64 {
+        text.push_str(&format!("- [ ] s{number} — files: `f`, `f`\n"));
+        number += 1;
+    }
+    let before = Plan::parse(&text).expect("a plan");
+    assert_eq!(before.steps.len(), number);
+    assert_eq!(before.steps[0].files, ["f"]);
+    let mut after = before.clone();
+    after.steps.reverse();
+    after.steps[0].notes.push("n".to_owned());
+    let changes = user_changes(&before, &after);
+    assert!(
+        changes
+            .iter()
+            .any(|change| change.starts_with("added a note"))
+    );
+    let merged = carry_over(&after, before.clone());
+    assert_eq!(merged.steps[number - 1].notes, ["n"]);
+    let mut plan = before.clone();
+    let executing: Vec<usize> = (0..number).collect();
+    crate::tick(&mut plan, &[("s1".to_owned(), StepState::Done)], &executing);
+    assert_eq!(plan.steps[1].state, StepState::Done);
+    assert!(crate::brief(&plan, None).lines().count() > number);
+}
