@@ -27,10 +27,14 @@
 //!   indented two columns more than it (a tab counts four) or start with `>` are its notes,
 //!   without `>` and `note:`; an indented `files: …` line adds files instead. Blank lines
 //!   are skipped; horizontal rules (`---`) in the steps are ignored. A step left without text,
-//!   files or notes (a bare `- [ ]`) is dropped.
+//!   files or notes (a bare `- [ ]`) is dropped. Two shapes models like are folded in: a
+//!   `### Step 2: …` heading is a step (without the `#`s), and a `Files: …` line or bullet
+//!   without a checkbox adds files to the step above it.
 //! - **Questions**: each bullet or numbered line (or free line ending in `?`) is a question; an
 //!   `Answer:`/`A:`/`> answer:` line, indented lines and other free lines under it are its
-//!   answer, one line each.
+//!   answer, one line each. A question that only says there are none (`None.`, `N/A`) is
+//!   dropped.
+//! - A leading byte order mark is ignored.
 
 use crate::render::MARKER_PREFIX;
 use crate::{Plan, Question, Section, Step, StepState};
@@ -178,6 +182,8 @@ struct OpenQuestion {
 }
 
 fn read(text: &str) -> Read {
+    // A byte order mark would hide the title; it sits on line 0, so line numbers are unchanged.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let lines = split_lines(text);
     let (title_index, start, end) = frame(&lines);
 
@@ -250,7 +256,7 @@ fn read(text: &str) -> Read {
             text: open.question.text,
             answer: open.answer_lines.join("\n"),
         })
-        .filter(|question| !question.text.is_empty() || !question.answer.is_empty())
+        .filter(|question| !question.answer.is_empty() || !is_no_question(&question.text))
         .collect();
     let mut step_lines = Vec::new();
     for open in steps {
@@ -498,11 +504,27 @@ fn read_step_line(steps: &mut Vec<OpenStep>, line: &str, index: usize) {
         return;
     }
     let (state, rest) = match list_item(trimmed) {
-        Some((state, rest)) => (state.unwrap_or_default(), rest),
+        Some((state, rest)) => (state, rest),
         // Free text typed into the steps: a new step, to do. A `>` line before any step is
-        // still the user's words, so it becomes a step rather than vanishing.
-        None => (StepState::Todo, note_text(trimmed)),
+        // still the user's words, so it becomes a step rather than vanishing. A Markdown
+        // heading (`### Step 2: …`, how models like to structure steps) gives its text.
+        None => (
+            None,
+            note_text(trimmed).trim_start_matches('#').trim_start(),
+        ),
     };
+    // `Files: …` on its own line (or bullet) under a step, as models write it, belongs to
+    // that step rather than being a step of its own.
+    if state.is_none()
+        && let Some(open) = steps.last_mut()
+        && let Some(list) = strip_prefix_ignore_case(rest, "files:")
+            .or_else(|| strip_prefix_ignore_case(rest, "file:"))
+    {
+        add_files(&mut open.step.files, file_list(list));
+        open.last = index;
+        return;
+    }
+    let state = state.unwrap_or_default();
     let (text, files) = split_files(rest);
     steps.push(OpenStep {
         step: Step {
@@ -550,6 +572,19 @@ fn read_question_line(questions: &mut Vec<OpenQuestion>, line: &str) {
         indent,
         answer_lines: Vec::new(),
     });
+}
+
+/// An empty question, or a model's way of saying there are none (`None.`, `N/A`).
+pub(crate) fn is_no_question(text: &str) -> bool {
+    let text = text.trim();
+    let words = text
+        .trim_matches(|c: char| c == '(' || c == ')' || c == '.' || c == '*' || c == '_')
+        .to_lowercase();
+    text.is_empty()
+        || matches!(
+            words.as_str(),
+            "none" | "n/a" | "no questions" | "no open questions" | "none so far"
+        )
 }
 
 /// Splits a step line's text from a trailing files list.

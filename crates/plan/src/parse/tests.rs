@@ -352,6 +352,33 @@ fn model_style_plan_without_checkboxes() {
 }
 
 #[test]
+fn model_style_plan_with_step_headings_and_file_lines() {
+    let text = "\u{FEFF}# Plan: Cache\n\n## Questions\n\nNone.\n\n## Steps\n\n### Step 1: Add the cache\n- Files: `crates/index/src/map.rs`\nKeep it per generation.\n\n### Step 2: Use it\nFiles: server/src/context.rs\n";
+    let plan = Plan::parse(text).expect("a plan");
+    assert_eq!(plan.title, "Cache");
+    assert!(plan.questions.is_empty());
+    assert_eq!(
+        plan.steps,
+        [
+            step(
+                "Step 1: Add the cache",
+                &["crates/index/src/map.rs"],
+                &[],
+                StepState::Todo
+            ),
+            step("Keep it per generation.", &[], &[], StepState::Todo),
+            step(
+                "Step 2: Use it",
+                &["server/src/context.rs"],
+                &[],
+                StepState::Todo
+            ),
+        ]
+    );
+    assert_eq!(Plan::step_at_line(text, 9), Some(0));
+}
+
+#[test]
 fn files_keyword_inside_text_is_text() {
     let plan = Plan::parse("## Steps\n- [ ] move the x-files: all of them\n").expect("a plan");
     assert_eq!(plan.steps[0].text, "move the x-files: all of them");
@@ -442,7 +469,8 @@ fn five_megabytes_is_refused_fast() {
     let error = Plan::parse(&big).expect_err("too large");
     assert!(matches!(error, ParseError::TooLarge { bytes, .. } if bytes == big.len()));
     assert!(error.to_string().contains("too large"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    // Refusing is a length check, never a parse; generous for a loaded machine.
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
     // The streaming reader truncates instead, on a character boundary.
     let partial = Plan::parse_partial(&format!("{big}é"));
     assert!(!partial.steps.is_empty());

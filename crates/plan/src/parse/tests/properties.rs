@@ -5,7 +5,8 @@
 //! - one-line fields (title, question and step text, notes, files, headings) are trimmed,
 //!   non-empty (the title may be empty), without line breaks, control characters or backticks,
 //!   and without the words `file:`/`files:` (which would read as a files suffix);
-//! - the title does not start with `Plan:`; a question does not start with `Answer:`/`A:`;
+//! - the title does not start with `Plan:`; a question does not start with `Answer:`/`A:`
+//!   and is not a way of saying there are none (`None.`, `N/A`);
 //!   answer lines do not start with `>`, `Answer:` or `A:`;
 //! - multi-line fields (goal, preamble, section bodies) have no trailing whitespace on any line
 //!   and no blank lines at either end, and no line starts with `#`, a code fence or `>` markers
@@ -98,6 +99,7 @@ fn question() -> impl Strategy<Value = Question> {
     (
         line().prop_filter("not an answer", |text| {
             !starts_with_any_ignore_case(text, &["answer:", "a:"])
+                && !crate::parse::is_no_question(text)
         }),
         prop::collection::vec(
             line().prop_filter("answer line", |text| {
