@@ -690,4 +690,4 @@ fn dedup_files(files: &mut Vec<String>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

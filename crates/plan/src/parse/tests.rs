@@ -487,4 +487,4 @@ fn parse_partial_reads_a_plan_still_streaming() {
     assert_eq!(Plan::parse_partial("").steps.len(), 0);
 }
 
-mod properties;
+pub(crate) mod properties;

@@ -209,3 +209,54 @@ fn largest_plans_compare_without_quadratic_work() {
     assert_eq!(plan.steps[1].state, StepState::Done);
     assert!(crate::brief(&plan, None).lines().count() > number);
 }
+
+mod properties {
+    //! Properties over generated plans: a plan compared with itself has no changes, and
+    //! carrying a plan's work onto itself changes nothing.
+
+    use crate::parse::tests::properties::plan;
+    use crate::{Plan, StepState, carry_over, same, tick, user_changes};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_plan_has_no_changes_against_itself(plan in plan()) {
+            prop_assert_eq!(user_changes(&plan, &plan), Vec::<String>::new());
+            let reread = Plan::parse(&plan.render()).expect("a rendered plan parses");
+            prop_assert!(same(&plan, &reread));
+        }
+
+        #[test]
+        fn carrying_a_plan_onto_itself_is_identity(plan in plan()) {
+            prop_assert_eq!(carry_over(&plan, plan.clone()), plan);
+        }
+
+        #[test]
+        fn changes_against_an_edited_plan_are_reported(plan in plan(), drop in any::<prop::sample::Index>()) {
+            let mut edited = plan.clone();
+            let removed = edited.steps.remove(drop.index(edited.steps.len()));
+            let changes = user_changes(&plan, &edited);
+            let expected = format!("deleted step: \"{}\"", removed.text.split_whitespace().collect::<Vec<_>>().join(" "));
+            // A step with an identical twin may be reported as the twin; either way a deletion is.
+            prop_assert!(changes.iter().any(|change| change.starts_with("deleted step")), "{:?} lacks {}", changes, expected);
+        }
+
+        #[test]
+        fn tick_accepts_any_progress(
+            plan in plan(),
+            progress in prop::collection::vec((".{0,20}", 0..3u8), 0..6),
+            executing in prop::collection::vec(0..10usize, 0..6),
+        ) {
+            let progress: Vec<(String, StepState)> = progress
+                .into_iter()
+                .map(|(text, state)| (text, [StepState::Todo, StepState::InProgress, StepState::Done][usize::from(state)]))
+                .collect();
+            let mut ticked = plan.clone();
+            tick(&mut ticked, &progress, &executing);
+            for (before, after) in plan.steps.iter().zip(&ticked.steps) {
+                prop_assert!(before.state != StepState::Done || after.state == StepState::Done);
+                prop_assert_eq!(&before.text, &after.text);
+            }
+        }
+    }
+}

@@ -139,7 +139,8 @@ fn section() -> impl Strategy<Value = Section> {
         .prop_map(|(heading, body)| Section { heading, body })
 }
 
-fn plan() -> impl Strategy<Value = Plan> {
+/// Plans in the normal form (see the module docs); the revision tests use them too.
+pub(crate) fn plan() -> impl Strategy<Value = Plan> {
     (
         prop_oneof![
             Just(String::new()),
