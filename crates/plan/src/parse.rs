@@ -48,13 +48,13 @@ pub const MAX_PLAN_BYTES: usize = 1 << 20;
 /// Why a document cannot be read as a plan. The `Display` text is written for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
-    TooLarge {
-        bytes: usize,
-        limit: usize,
-    },
+    /// Longer than [`MAX_PLAN_BYTES`]; refused before reading a line.
+    TooLarge { bytes: usize, limit: usize },
+    /// A NUL byte, or more than 10% control or replacement characters.
     Binary,
-    /// Says what was expected and not found.
+    /// Neither a title nor a steps section; the text says what was expected and not found.
     NotAPlan(String),
+    /// A plan, but without a single step to do.
     NoSteps,
 }
 
