@@ -163,3 +163,12 @@ impl Plan {
         parse::step_at_line(text, line)
     }
 }
+
+/// The 0-based line of each step's own line (not its notes), in the order [`Plan::parse`]
+/// numbers the steps; empty for a document over [`MAX_PLAN_BYTES`]. What ticking a step
+/// changes, and nothing else.
+pub fn step_lines(text: &str) -> Vec<usize> {
+    parse::step_lines(text)
+}
+
+impl Plan {}

@@ -121,6 +121,17 @@ pub(crate) fn step_at_line(text: &str, line: usize) -> Option<usize> {
         .position(|&(first, last)| (first..=last).contains(&line))
 }
 
+pub(crate) fn step_lines(text: &str) -> Vec<usize> {
+    if text.len() > MAX_PLAN_BYTES {
+        return Vec::new();
+    }
+    read(text)
+        .step_lines
+        .iter()
+        .map(|&(first, _)| first)
+        .collect()
+}
+
 /// The longest prefix of `text` within [`MAX_PLAN_BYTES`] that ends on a character boundary.
 fn truncate(text: &str) -> &str {
     if text.len() <= MAX_PLAN_BYTES {

@@ -397,6 +397,25 @@ fn steps_without_title_and_title_without_steps() {
 }
 
 #[test]
+fn step_lines_are_the_step_lines_in_order() {
+    let text = full_plan().render();
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|line| line.contains(needle))
+            .expect("line present")
+    };
+    assert_eq!(
+        crate::step_lines(&text),
+        vec![
+            line_of("1. Add a cache"),
+            line_of("2. Use it"),
+            line_of("3. Add a test")
+        ]
+    );
+    assert!(crate::step_lines(&"x".repeat(crate::MAX_PLAN_BYTES + 1)).is_empty());
+}
+
+#[test]
 fn step_at_line_covers_step_and_notes() {
     let text = full_plan().render();
     let line_of = |needle: &str| {
