@@ -103,8 +103,34 @@ pub fn repo_map_text(
         lines: vec![(path.to_path_buf(), line)],
         names: names_in(instruction),
     };
+    focused_repo_map(index, &focus, token_budget, never_send)
+}
+
+/// The repo map for a plan: focused on the files the user pointed at or named (none: the
+/// workspace's most central definitions) and the names in the instruction.
+pub fn plan_repo_map(
+    index: &WorkspaceIndex,
+    files: &[PathBuf],
+    instruction: &str,
+    token_budget: usize,
+    never_send: &NeverSend,
+) -> Option<String> {
+    let focus = MapFocus {
+        files: files.to_vec(),
+        lines: Vec::new(),
+        names: names_in(instruction),
+    };
+    focused_repo_map(index, &focus, token_budget, never_send)
+}
+
+fn focused_repo_map(
+    index: &WorkspaceIndex,
+    focus: &MapFocus,
+    token_budget: usize,
+    never_send: &NeverSend,
+) -> Option<String> {
     let root = index.root().to_path_buf();
-    let map = index.repo_map(&focus, token_budget, &|candidate: &Path| {
+    let map = index.repo_map(focus, token_budget, &|candidate: &Path| {
         never_send.matches(candidate, Some(&root))
     });
     (!map.text.trim().is_empty()).then_some(map.text)

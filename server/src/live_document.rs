@@ -8,11 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use crate::config::EditSettings;
 use crate::frontend::Frontend;
-use crate::jobs::Proposal;
+use crate::jobs::{MergeRun, Proposal};
 use crate::session::Session;
 
 pub struct LiveDocument {
@@ -20,7 +18,7 @@ pub struct LiveDocument {
     /// The text as baton last wrote it: the base the next update merges against.
     written: String,
     /// The merge landing that carries updates into the open buffer.
-    live: Option<mpsc::UnboundedSender<Proposal>>,
+    live: Option<MergeRun>,
 }
 
 impl LiveDocument {
@@ -66,10 +64,10 @@ impl LiveDocument {
             return;
         }
         if session.documents.uri_for_path(&self.path).is_some() {
-            let sent = self
-                .live
-                .as_ref()
-                .is_some_and(|live| live.send(Proposal::Text(text.clone())).is_ok());
+            let sent = self.live.as_ref().is_some_and(|live| {
+                !live.done.is_finished()
+                    && live.proposals.send(Proposal::Text(text.clone())).is_ok()
+            });
             if !sent {
                 self.live = crate::jobs::spawn_merge(
                     session,
@@ -78,8 +76,7 @@ impl LiveDocument {
                     self.written.clone(),
                     text.clone(),
                     settings,
-                )
-                .map(|run| run.proposals);
+                );
             }
         } else {
             self.live = None;
@@ -90,10 +87,35 @@ impl LiveDocument {
         self.written = text;
     }
 
+    /// Like [`LiveDocument::publish`] for an intermediate version (a plan still streaming):
+    /// it goes only into an open buffer. The file on disk keeps what the editor would read
+    /// when it opens the document now, so an editor opening it mid-stream never starts from a
+    /// version baton has already moved past.
+    pub async fn publish_if_open(
+        &mut self,
+        session: &Session,
+        frontend: &Arc<dyn Frontend>,
+        settings: &EditSettings,
+        text: String,
+    ) {
+        if session.documents.uri_for_path(&self.path).is_some() {
+            self.publish(session, frontend, settings, text).await;
+        }
+    }
+
     /// Lets the current merge run finish what it carries and end.
     pub fn finish(&mut self) {
         if let Some(live) = self.live.take() {
-            let _ = live.send(Proposal::Finish);
+            let _ = live.proposals.send(Proposal::Finish);
+        }
+    }
+
+    /// Like [`LiveDocument::finish`], and waits until what it carries has landed (or given
+    /// way to the user): a job that says "written" has written.
+    pub async fn settle(&mut self) {
+        if let Some(live) = self.live.take() {
+            let _ = live.proposals.send(Proposal::Finish);
+            let _ = live.done.await;
         }
     }
 }

@@ -174,6 +174,18 @@ pub struct TaskRequest {
     pub agent: Option<String>,
     /// The file and 1-based lines the user pointed at, for the prompt.
     pub focus: Option<(PathBuf, Option<(usize, usize)>)>,
+    /// The task document's title (default: the instruction's first line).
+    pub title: Option<String>,
+    /// The plan this task executes: its progress ticks that plan's checklist.
+    pub plan: Option<PlanLink>,
+}
+
+/// A task executing steps of a plan document.
+#[derive(Debug, Clone)]
+pub struct PlanLink {
+    pub document: PathBuf,
+    /// The text of each step executed, as the plan had them when execution started.
+    pub steps: Vec<String>,
 }
 
 /// The agent named `name` (or the default) as the harness starts it.
@@ -251,6 +263,49 @@ fn workspace_key(root: &Path) -> String {
     format!("{name}-{:016x}", hasher.finish())
 }
 
+/// The workspace's path on the machine of a remote agent (`connect`).
+pub fn remote_cwd(harness: &HarnessSettings, spec: &AgentSpec, root: &Path) -> PathBuf {
+    harness
+        .agents
+        .get(&spec.name)
+        .and_then(|agent| agent.remote_cwd.clone())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.to_path_buf())
+}
+
+/// Prepares a shadow workspace of `root` for an agent: the workspace with the user's unsaved
+/// buffers, `never_send` files left out, in one free slot of baton's state directory.
+pub async fn prepare_shadow(
+    session: &Session,
+    config: &Resolved,
+    root: &Path,
+) -> Result<Arc<Shadow>, String> {
+    let never_send = config.never_send.clone();
+    let overlay: Vec<(PathBuf, String)> = session
+        .documents
+        .open_texts()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with(root))
+        .collect();
+    let options = ShadowOptions {
+        workspace: root.to_path_buf(),
+        dir: state_dir().join("shadows").join(workspace_key(root)),
+        overlay,
+        exclude: Arc::new(move |relative: &Path| never_send.matches(relative, None)),
+        limits: Limits {
+            max_file_bytes: config.config.harness.max_file_bytes,
+        },
+    };
+    tokio::task::spawn_blocking(move || Shadow::prepare(&options))
+        .await
+        .map_err(|err| err.to_string())?
+        .map(|(shadow, stats)| {
+            tracing::info!(?stats, "shadow workspace ready");
+            Arc::new(shadow)
+        })
+        .map_err(|err| err.to_string())
+}
+
 /// Starts a task; returns at once with its id and document.
 pub fn start(
     session: Arc<Session>,
@@ -273,8 +328,14 @@ pub fn start(
     })?;
     let document = dir.join(format!("task-{stamp}-{id}.md"));
     let log = Arc::new(Mutex::new(TaskLog {
-        title: text::boundary::display_prefix(request.instruction.lines().next().unwrap_or(""), 60)
-            .to_string(),
+        title: text::boundary::display_prefix(
+            request
+                .title
+                .as_deref()
+                .unwrap_or_else(|| request.instruction.lines().next().unwrap_or("")),
+            60,
+        )
+        .to_string(),
         agent: spec.name.clone(),
         status: "starting".into(),
         prompts: vec![request.instruction.clone()],
@@ -389,7 +450,7 @@ impl TaskRun {
         let shadow = if remote {
             None
         } else {
-            match self.prepare_shadow().await {
+            match prepare_shadow(&self.session, &self.config, &self.root).await {
                 Ok(shadow) => Some(shadow),
                 Err(reason) => {
                     self.fail(
@@ -468,6 +529,8 @@ impl TaskRun {
         let mut idle_since: Option<tokio::time::Instant> = None;
         let mut exited = false;
         let mut shutting_down = false;
+        // Whether the agent reported plan entries (then they, not the turn's end, tick a plan).
+        let mut reported_plan = false;
         let mut tick = tokio::time::interval(DOCUMENT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -496,7 +559,12 @@ impl TaskRun {
                                 message.push_str(&text);
                             }
                         }
-                        AgentEvent::Plan(entries) => self.log().plan = entries,
+                        AgentEvent::Plan(entries) => {
+                            reported_plan = true;
+                            let progress = entries.iter().map(|entry| (entry.content.clone(), step_state(entry.status))).collect();
+                            self.report_plan(crate::plans::Progress::Entries(progress)).await;
+                            self.log().plan = entries;
+                        }
                         // The completed plan's text repeats its deltas: only they are kept.
                         AgentEvent::PlanText(_) => {}
                         AgentEvent::PlanDelta(text) => {
@@ -528,6 +596,7 @@ impl TaskRun {
                                 None => self.remote_changes(&mut remote_texts, changes),
                             };
                             self.land(&mut lander, found).await;
+                            self.report_plan(crate::plans::Progress::Files(lander.changed_paths())).await;
                             if let Some(token) = &turn_token {
                                 let count = lander.changed_paths().len();
                                 let message = format!("{count} file{} changed", if count == 1 { "" } else { "s" });
@@ -576,6 +645,9 @@ impl TaskRun {
                                 self.land(&mut lander, found).await;
                             }
                             lander.settle().await;
+                            if end == TurnEnd::Completed {
+                                self.report_plan(crate::plans::Progress::TurnCompleted { reported: reported_plan }).await;
+                            }
                             let (status, progress) = match &end {
                                 TurnEnd::Completed => ("done; reply below to continue".to_string(), "done".to_string()),
                                 TurnEnd::Cancelled => ("cancelled".to_string(), "cancelled".to_string()),
@@ -762,16 +834,18 @@ impl TaskRun {
 
     /// Where a remote agent (`connect`) works: `remote_cwd`, else the workspace's own path.
     fn remote_cwd(&self) -> PathBuf {
-        self.harness()
-            .agents
-            .get(&self.spec.name)
-            .and_then(|agent| agent.remote_cwd.clone())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.root.clone())
+        remote_cwd(self.harness(), &self.spec, &self.root)
     }
 
     fn set_status(&self, status: &str) {
         self.log().status = status.to_string();
+    }
+
+    /// Ticks the plan this task executes, if it executes one.
+    async fn report_plan(&self, progress: crate::plans::Progress) {
+        if let Some(link) = &self.request.plan {
+            crate::plans::report(&self.session, &self.frontend, link, progress).await;
+        }
     }
 
     fn prompt_text(&self, instruction: &str) -> String {
@@ -786,35 +860,6 @@ impl TaskRun {
             }
         }
         prompt
-    }
-
-    async fn prepare_shadow(&self) -> Result<Arc<Shadow>, String> {
-        let never_send = self.config.never_send.clone();
-        let root = self.root.clone();
-        let overlay: Vec<(PathBuf, String)> = self
-            .session
-            .documents
-            .open_texts()
-            .into_iter()
-            .filter(|(path, _)| path.starts_with(&root))
-            .collect();
-        let options = ShadowOptions {
-            workspace: root.clone(),
-            dir: state_dir().join("shadows").join(workspace_key(&root)),
-            overlay,
-            exclude: Arc::new(move |relative: &Path| never_send.matches(relative, None)),
-            limits: Limits {
-                max_file_bytes: self.harness().max_file_bytes,
-            },
-        };
-        tokio::task::spawn_blocking(move || Shadow::prepare(&options))
-            .await
-            .map_err(|err| err.to_string())?
-            .map(|(shadow, stats)| {
-                tracing::info!(?stats, "shadow workspace ready");
-                Arc::new(shadow)
-            })
-            .map_err(|err| err.to_string())
     }
 
     async fn land(&self, lander: &mut Lander, changes: Vec<Change>) {
@@ -1034,6 +1079,14 @@ pub fn answer_word(answer: PermissionAnswer) -> &'static str {
         PermissionAnswer::AllowOnce => "allowed once",
         PermissionAnswer::AllowForTask => "allowed for this task",
         PermissionAnswer::Deny => "denied",
+    }
+}
+
+fn step_state(status: harness::agent::PlanStatus) -> plan::StepState {
+    match status {
+        harness::agent::PlanStatus::Pending => plan::StepState::Todo,
+        harness::agent::PlanStatus::InProgress => plan::StepState::InProgress,
+        harness::agent::PlanStatus::Completed => plan::StepState::Done,
     }
 }
 
