@@ -20,6 +20,7 @@ pub mod logging;
 pub mod lsp;
 pub mod next_edit;
 pub mod panics;
+pub mod plans;
 pub mod session;
 pub mod stdio;
 pub mod targets;

@@ -536,6 +536,8 @@ pub struct Session {
     pub documents: Documents,
     pub jobs: Jobs,
     pub tasks: crate::tasks::Tasks,
+    /// Plan documents baton writes.
+    pub plans: crate::plans::Plans,
     /// Next-edit proposals published per document (see `next_edit`).
     pub next_edits: crate::next_edit::NextEdits,
     /// Inline completion's per-document state: requests in flight, debounce, cache.
@@ -577,6 +579,7 @@ impl Default for Session {
             documents: Documents::default(),
             jobs: Jobs::default(),
             tasks: crate::tasks::Tasks::default(),
+            plans: crate::plans::Plans::default(),
             next_edits: crate::next_edit::NextEdits::default(),
             completions: crate::completion::Completions::default(),
             encoding: RwLock::new(PositionEncoding::Utf16),

@@ -36,6 +36,9 @@ pub const COMMANDS: &[&str] = &[
     "baton.task.undo",
     "baton.task.keep",
     "baton.task.diff",
+    "baton.plan",
+    "baton.plan.refine",
+    "baton.plan.execute",
 ];
 
 /// Adds one code action: title, kind, command, its argument, the diagnostics it fixes, and
@@ -129,7 +132,26 @@ impl Backend {
             }
         }
 
+        for line in first_line..=last_line {
+            if let Some(marker) = syntax::find_plan_marker(document.rope(), line as usize) {
+                let range = proto::lsp_range(document, marker.line_range.clone(), encoding);
+                push(
+                    format!(
+                        "baton ({}): plan: {}",
+                        plan_source(&config),
+                        marker.instruction
+                    ),
+                    lsp::CodeActionKind::new("source.baton.plan"),
+                    "baton.plan",
+                    json!({ "textDocument": text_document, "range": range, "instruction": marker.instruction }),
+                    None,
+                    true,
+                );
+            }
+        }
+
         self.task_actions(&snapshot, params.range.start.line as usize, &mut push);
+        self.plan_actions(&snapshot, params.range.start.line as usize, &mut push);
 
         let byte_range = document.byte_range(proto::range(params.range), encoding);
         if !byte_range.is_empty() {
@@ -148,6 +170,18 @@ impl Backend {
                     ),
                     lsp::CodeActionKind::REFACTOR_REWRITE,
                     "baton.edit",
+                    json!({ "textDocument": text_document, "range": params.range, "instruction": plan.instruction }),
+                    None,
+                    false,
+                );
+                push(
+                    format!(
+                        "baton ({}): plan: {}",
+                        plan_source(&config),
+                        plan.instruction
+                    ),
+                    lsp::CodeActionKind::new("source.baton.plan"),
+                    "baton.plan",
                     json!({ "textDocument": text_document, "range": params.range, "instruction": plan.instruction }),
                     None,
                     false,
@@ -222,6 +256,17 @@ impl Backend {
                     .map_err(|err| err.to_jsonrpc());
             }
             "baton.status" => return Ok(Some(self.status(&params.arguments))),
+            "baton.plan" | "baton.plan.refine" | "baton.plan.execute" => {
+                return match self.plan_command(&params.command, &params.arguments).await {
+                    Ok(value) => Ok(Some(value)),
+                    Err(error) => {
+                        self.frontend
+                            .show_message(MessageLevel::Error, format!("baton: {error}"))
+                            .await;
+                        Err(error.to_jsonrpc())
+                    }
+                };
+            }
             other => {
                 return Err(Error::InvalidArguments(format!(
                     "unknown command {other}; baton knows {}",
@@ -232,7 +277,7 @@ impl Backend {
         };
         let arguments =
             CommandArguments::parse(&params.arguments).map_err(|err| err.to_jsonrpc())?;
-        match self.start_job(action, arguments) {
+        match self.start_job(action, arguments, None) {
             Ok(token) => Ok(Some(json!({ "job": token }))),
             Err(error) => {
                 // The command is acknowledged either way; the reason is shown to the user.
@@ -326,6 +371,286 @@ impl Backend {
         }
     }
 
+    /// Code actions of a plan document: refine it, execute it, execute the step under the
+    /// cursor — with every agent (the default first), and inline on the fast tier where a step
+    /// allows it.
+    fn plan_actions(
+        &self,
+        snapshot: &crate::session::DocumentSnapshot,
+        line: usize,
+        push: &mut PushAction<'_>,
+    ) {
+        let Some(path) = snapshot.path.as_deref() else {
+            return;
+        };
+        let rope = snapshot.document.rope();
+        let first_line = if rope.len_lines() > 0 {
+            text::boundary::rope_slice_within(rope, 0..rope.line_to_byte(1).min(4096)).to_string()
+        } else {
+            String::new()
+        };
+        let root = self.session.root();
+        if !self
+            .session
+            .plans
+            .is_plan_document(path, &first_line, root.as_deref())
+        {
+            return;
+        }
+        let config = self.session.config();
+        let uri = snapshot.uri.as_str();
+        let document = json!({ "document": uri });
+        let kind = lsp::CodeActionKind::new("source.baton.plan");
+        push(
+            format!("baton: refine plan ({})", plan_source(&config)),
+            kind.clone(),
+            "baton.plan.refine",
+            document.clone(),
+            None,
+            false,
+        );
+        let harness = &config.config.harness;
+        let default = config
+            .config
+            .plan
+            .execute_with
+            .clone()
+            .unwrap_or_else(|| harness.agent.clone());
+        let mut agents = vec![default.clone()];
+        agents.extend(
+            harness
+                .agents
+                .keys()
+                .filter(|name| **name != default)
+                .cloned(),
+        );
+        // Which step the cursor is on: parsed only for documents a plan can be.
+        let step = (snapshot.document.len_bytes() <= plan::MAX_PLAN_BYTES)
+            .then(|| plan::Plan::step_at_line(&snapshot.document.text(), line))
+            .flatten();
+        for agent in &agents {
+            if let Some(step) = step {
+                push(
+                    format!("baton (agent {agent}): execute step {}", step + 1),
+                    kind.clone(),
+                    "baton.plan.execute",
+                    json!({ "document": uri, "step": step + 1, "agent": agent }),
+                    None,
+                    agent == &default,
+                );
+            }
+            push(
+                format!("baton (agent {agent}): execute plan"),
+                kind.clone(),
+                "baton.plan.execute",
+                json!({ "document": uri, "agent": agent }),
+                None,
+                false,
+            );
+        }
+        if let Some(step) = step
+            && config.config.plan.inline_steps
+            && let Some(file) = self.inline_step_file(&snapshot.document.text(), step)
+        {
+            push(
+                format!(
+                    "baton ({}): execute step {} inline in {file}",
+                    config.config.actions.get(Action::Edit).tier.name(),
+                    step + 1
+                ),
+                kind,
+                "baton.plan.execute",
+                json!({ "document": uri, "step": step + 1, "inline": true }),
+                None,
+                false,
+            );
+        }
+    }
+
+    /// The one file a step names, if it is open in the editor: such a step may run as an
+    /// inline edit.
+    fn inline_step_file(&self, text: &str, step: usize) -> Option<String> {
+        let plan = plan::Plan::parse(text).ok()?;
+        let step = plan.steps.get(step)?;
+        let [file] = step.files.as_slice() else {
+            return None;
+        };
+        let root = self.session.root()?;
+        let (name, _) = split_lines(file);
+        if plan::prompt::path_escapes(name) {
+            return None;
+        }
+        self.session
+            .documents
+            .uri_for_path(&root.join(name))
+            .map(|_| file.clone())
+    }
+
+    async fn plan_command(&self, command: &str, arguments: &[Value]) -> Result<Value, Error> {
+        let frontend: Arc<dyn Frontend> = self.frontend.clone();
+        if command == "baton.plan" {
+            let parsed = CommandArguments::parse(arguments)?;
+            let instruction = parsed
+                .instruction
+                .filter(|text| !text.trim().is_empty())
+                .ok_or_else(|| Error::InvalidArguments("baton.plan needs an instruction".into()))?;
+            let path = parsed
+                .uri
+                .as_deref()
+                .and_then(proto::parse_uri)
+                .and_then(|uri| proto::file_path(&uri));
+            let focus = path.map(|path| {
+                let lines = parsed
+                    .range
+                    .map(|range| (range.start.line as usize + 1, range.end.line as usize + 1));
+                (path, lines)
+            });
+            let diagnostics = parsed
+                .diagnostics
+                .iter()
+                .map(|diagnostic| {
+                    let place = focus
+                        .as_ref()
+                        .and_then(|(path, _)| path.file_name())
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    format!(
+                        "{place}:{}: {}",
+                        diagnostic.range.start.line + 1,
+                        diagnostic.message
+                    )
+                })
+                .collect();
+            return crate::plans::start(
+                self.session.clone(),
+                frontend,
+                self.http.clone(),
+                crate::plans::PlanRequest {
+                    instruction,
+                    focus,
+                    diagnostics,
+                },
+            );
+        }
+        let object = arguments
+            .first()
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::InvalidArguments(format!("{command} takes {{document, …}}")))?;
+        let document = object
+            .get("document")
+            .or_else(|| object.get("textDocument").and_then(|d| d.get("uri")))
+            .and_then(Value::as_str)
+            .and_then(proto::parse_uri)
+            .and_then(|uri| proto::file_path(&uri))
+            .ok_or_else(|| {
+                Error::InvalidArguments("document must be the plan document's file URI".into())
+            })?;
+        if command == "baton.plan.refine" {
+            return crate::plans::refine(
+                self.session.clone(),
+                frontend,
+                self.http.clone(),
+                &document,
+            );
+        }
+        let step = match object.get("step") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_u64().ok_or_else(|| {
+                Error::InvalidArguments("step must be a step number (1-based)".into())
+            })? as usize),
+        };
+        let agent = match object.get("agent") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => return Err(Error::InvalidArguments("agent must be a string".into())),
+        };
+        if object.get("inline").and_then(Value::as_bool) == Some(true) {
+            let step = step.ok_or_else(|| {
+                Error::InvalidArguments("an inline execution names its step".into())
+            })?;
+            return self.execute_step_inline(&document, step);
+        }
+        let (answer, warnings) = crate::plans::execute(
+            self.session.clone(),
+            frontend,
+            crate::plans::ExecuteRequest {
+                document,
+                step,
+                agent,
+            },
+        )?;
+        for warning in warnings {
+            self.frontend
+                .show_message(MessageLevel::Warning, format!("baton: {warning}"))
+                .await;
+        }
+        Ok(answer)
+    }
+
+    /// Runs one plan step as an inline edit on the fast tier, in the one file it names (its
+    /// lines, when the step names them as `path:12-30`; else the whole file).
+    fn execute_step_inline(&self, document: &std::path::Path, step: usize) -> Result<Value, Error> {
+        let text = crate::plans::current_text(&self.session, document)?;
+        let plan = plan::Plan::parse(&text)
+            .map_err(|err| Error::InvalidArguments(format!("cannot execute this plan: {err}")))?;
+        let index = step
+            .checked_sub(1)
+            .filter(|index| *index < plan.steps.len())
+            .ok_or_else(|| Error::InvalidArguments(format!("there is no step {step}")))?;
+        let target = &plan.steps[index];
+        let [file] = target.files.as_slice() else {
+            return Err(Error::InvalidArguments(format!(
+                "step {step} names {} files; an inline step names one",
+                target.files.len()
+            )));
+        };
+        let (name, lines) = split_lines(file);
+        let root = self
+            .session
+            .root()
+            .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
+        if plan::prompt::path_escapes(name) {
+            return Err(Error::InvalidArguments(format!(
+                "step {step} names `{name}`, outside the workspace: refused"
+            )));
+        }
+        let path = root.join(name);
+        let uri = self
+            .session
+            .documents
+            .uri_for_path(&path)
+            .ok_or_else(|| Error::NotOpen(name.to_string()))?;
+        let range = lines.map(|(first, last)| text::Range {
+            start: text::Position {
+                line: first.saturating_sub(1),
+                character: 0,
+            },
+            end: text::Position {
+                line: last,
+                character: 0,
+            },
+        });
+        let mut instruction = target.text.clone();
+        for note in &target.notes {
+            instruction.push('\n');
+            instruction.push_str(note);
+        }
+        let token = self.start_job(
+            Action::Edit,
+            CommandArguments {
+                uri: Some(uri.to_string()),
+                range: range.or_else(|| Some(whole_document())),
+                instruction: Some(instruction),
+                diagnostics: Vec::new(),
+            },
+            Some(crate::tasks::PlanLink {
+                document: document.to_path_buf(),
+                steps: vec![target.text.clone()],
+            }),
+        )?;
+        Ok(json!({ "job": token }))
+    }
+
     fn review_actions(&self, id: u64, push: &mut PushAction<'_>) {
         let review = lsp::CodeActionKind::new("source.baton.review");
         push(
@@ -384,6 +709,7 @@ impl Backend {
             instruction,
             agent,
             focus,
+            ..crate::tasks::TaskRequest::default()
         })
     }
 
@@ -496,7 +822,13 @@ impl Backend {
     }
 
     /// Resolves the target, checks the model configuration and spawns the job. Never awaits.
-    fn start_job(&self, action: Action, arguments: CommandArguments) -> Result<String, Error> {
+    /// With `ticks`, a job that ends done ticks that plan step.
+    fn start_job(
+        &self,
+        action: Action,
+        arguments: CommandArguments,
+        ticks: Option<crate::tasks::PlanLink>,
+    ) -> Result<String, Error> {
         let (uri, range) = match arguments.uri {
             Some(uri) => (proto::uri_key_from_str(&uri), arguments.range),
             None => match self.session.last_action_range() {
@@ -580,13 +912,68 @@ impl Backend {
                     )
                     .await;
                 } else {
-                    jobs::run_edit(frontend, provider, job, snapshot.document, events, cancel)
-                        .await;
+                    let outcome = jobs::run_edit(
+                        frontend.clone(),
+                        provider,
+                        job,
+                        snapshot.document,
+                        events,
+                        cancel,
+                    )
+                    .await;
+                    if let (Some(link), edit::engine::Outcome::Done) = (&ticks, &outcome) {
+                        let progress = crate::plans::Progress::TurnCompleted { reported: false };
+                        crate::plans::report(&session, &frontend, link, progress).await;
+                    }
                 }
                 session.jobs.finish(&job_token);
             },
         );
         Ok(token)
+    }
+}
+
+/// `src/lib.rs:12-30` → (`src/lib.rs`, lines 12 to 30); `src/lib.rs:12` → one line.
+fn split_lines(file: &str) -> (&str, Option<(u32, u32)>) {
+    if let Some((name, lines)) = file.rsplit_once(':') {
+        let (first, last) = lines.split_once('-').unwrap_or((lines, lines));
+        if let (Ok(first), Ok(last)) = (first.trim().parse::<u32>(), last.trim().parse::<u32>())
+            && first >= 1
+            && last >= first
+        {
+            return (name, Some((first, last)));
+        }
+    }
+    (file, None)
+}
+
+/// A range that the target planner clamps to the whole document.
+fn whole_document() -> text::Range {
+    text::Range {
+        start: text::Position {
+            line: 0,
+            character: 0,
+        },
+        end: text::Position {
+            line: u32::MAX,
+            character: 0,
+        },
+    }
+}
+
+/// Who writes plans, for the action titles: `deep`, or `agent NAME`.
+fn plan_source(config: &crate::config::Resolved) -> String {
+    match config.config.plan.source {
+        crate::config::PlanSource::Deep => "deep".into(),
+        crate::config::PlanSource::Agent => format!(
+            "agent {}",
+            config
+                .config
+                .plan
+                .agent
+                .as_deref()
+                .unwrap_or(&config.config.harness.agent)
+        ),
     }
 }
 

@@ -17,6 +17,7 @@ mod neovim;
 mod neovim_tasks;
 mod next_edit;
 mod panics;
+mod plans;
 mod stress;
 mod task_faults;
 mod tasks;
