@@ -301,7 +301,15 @@ pub fn refine(
         .root()
         .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
     let text = current_text(&session, path)?;
-    let user = Plan::parse(&text).map_err(|err| cannot(path, "refine", err))?;
+    let user = match Plan::parse(&text) {
+        Ok(plan) => plan,
+        // Questions and no steps yet (an agent asked before planning): answering them is what
+        // refining is for.
+        Err(plan::ParseError::NoSteps) if !Plan::parse_partial(&text).questions.is_empty() => {
+            Plan::parse_partial(&text)
+        }
+        Err(err) => return Err(cannot(path, "refine", err)),
+    };
     let entry = session.plans.entry_for(path, &text);
     let config = session.config();
     let source = Source::choose(&config, &http)?;

@@ -314,6 +314,9 @@ async fn settle(
             if let Some((_, user)) = refined {
                 plan = plan::revise::carry_over(user, plan);
             }
+            if plan.goal.trim().is_empty() {
+                plan.goal = state.instruction.trim().to_string();
+            }
             plan.preamble = "_The agent asks the questions below: write your answers after \
                              `Answer:`, then use the code action \"refine plan\"._"
                 .to_string();

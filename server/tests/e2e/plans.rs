@@ -618,3 +618,168 @@ async fn an_inline_step_runs_on_the_fast_tier_and_ticks() {
     .await;
     harness.finish().await;
 }
+
+/// The real `codex app-server` in plan mode (read-only, `collaborationMode: plan`) against the
+/// fake model: its `requestUserInput` question appears in the plan document with an answer slot;
+/// the user's answer, sent by "refine plan", goes back to the model as the tool's output and the
+/// plan item lands in the document; refining again continues the same thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_plan_mode_asks_in_the_document_and_refines_on_the_same_thread() {
+    use testkit::fake_model::{Item, user_question};
+    let Some(codex) = testkit::codex::require_codex() else {
+        return;
+    };
+    let home = scratch_home();
+    let state = home.path().join("state");
+    let harness = Harness::with(Options {
+        profile: ClientProfile::Helix,
+        settings: json!({
+            "harness": { "agent": "codex", "grace_ms": 1000,
+                "agents": { "codex": { "kind": "codex-app-server", "command": ["true"] } } },
+            "plan": { "source": "agent" },
+        }),
+        workspace_files: workspace_files(),
+        home: Some(home),
+        env: vec![(
+            "BATON_STATE_DIR".into(),
+            state.to_string_lossy().into_owned(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let codex_home = crate::tasks::codex_home_for(&harness.fake.base_url());
+    let command = vec![codex.to_string_lossy().into_owned(), "app-server".into()];
+    crate::tasks::configure_agent(
+        &harness,
+        "codex",
+        crate::tasks::agent_settings("codex-app-server", command, &codex_home),
+    )
+    .await;
+
+    harness
+        .fake
+        .push(Reply::items(vec![Item::request_user_input(json!([
+            user_question(
+                "sep",
+                "Separator",
+                "Which separator should the parser accept?",
+                &[
+                    ("Commas (Recommended)", "As today."),
+                    ("Semicolons", "New.")
+                ],
+            )
+        ]))]));
+    harness
+        .fake
+        .push(Reply::items(vec![Item::proposed_plan(PLAN_V2)]));
+    let answer = harness
+        .execute("baton.plan", json!(["split parsing out of src/lib.rs"]))
+        .await
+        .expect("baton.plan answers");
+    let plan_uri = answer["document"].as_str().unwrap().to_string();
+    let end = Harness::end_message(&harness.job_end(answer["job"].as_str().unwrap()).await);
+    assert!(
+        end.contains("asks 1 question"),
+        "{end}\n{}",
+        harness.log_lines_with("plan")
+    );
+    shown(&harness, &plan_uri).await;
+    let text = open_plan(&harness, &plan_uri).await;
+    let asked = plan::Plan::parse_partial(&text);
+    assert_eq!(asked.questions.len(), 1, "{text}");
+    assert!(
+        asked.questions[0]
+            .text
+            .contains("Which separator should the parser accept?"),
+        "{text}"
+    );
+    assert!(
+        asked.questions[0].text.contains("Commas (Recommended)"),
+        "{text}"
+    );
+    assert_eq!(
+        asked.questions[0].answer, "",
+        "an empty answer slot: {text}"
+    );
+    // codex ran in plan mode, read-only: its plan-mode instructions reached the model.
+    let first = request_text(&harness.fake.requests()[0].body);
+    assert!(first.contains("Plan Mode"), "{first}");
+    assert!(first.contains("split parsing out of src/lib.rs"), "{first}");
+
+    // The user answers in the document and refines: the answer is the tool call's output.
+    let line = line_of(&text, "   Answer:");
+    let slot = text.lines().nth(line as usize).unwrap();
+    harness
+        .client
+        .change(
+            &plan_uri,
+            ((line, 0), (line, slot.len() as u32)),
+            "   Answer: Semicolons",
+        )
+        .await;
+    let actions = harness
+        .code_actions(&plan_uri, ((0, 0), (0, 0)), json!([]))
+        .await;
+    let refine = find_action(&actions, "baton: refine plan (agent codex)");
+    let refined = run_to_end(&harness, refine).await;
+    assert!(refined.contains("plan refined: 3 steps"), "{refined}");
+    let requests = harness.fake.requests();
+    assert_eq!(requests.len(), 2);
+    let output = requests[1].input_items("function_call_output");
+    assert_eq!(output.len(), 1, "{}", requests[1].body);
+    assert!(
+        output[0]["output"].as_str().unwrap().contains("Semicolons"),
+        "{}",
+        output[0]
+    );
+    let planned = harness.agreed_text(&plan_uri).await;
+    let plan = plan::Plan::parse(&planned).expect("the plan item landed");
+    assert_eq!(plan.steps.len(), 3, "{planned}");
+    assert!(planned.contains("Accept semicolons"), "{planned}");
+    assert!(
+        plan.questions.is_empty(),
+        "the answered question is settled: {planned}"
+    );
+
+    // A note, then refine again: the next turn of the same thread.
+    let step = line_of(&planned, "Accept semicolons");
+    harness
+        .client
+        .change(
+            &plan_uri,
+            ((step + 1, 0), (step + 1, 0)),
+            "  > note: keep commas working too\n",
+        )
+        .await;
+    harness
+        .fake
+        .push(Reply::items(vec![Item::proposed_plan(PLAN_V2.replace(
+            "Accept semicolons as separators",
+            "Accept semicolons as well as commas as separators",
+        ))]));
+    let actions = harness
+        .code_actions(&plan_uri, ((0, 0), (0, 0)), json!([]))
+        .await;
+    let again = run_to_end(&harness, find_action(&actions, "baton: refine plan")).await;
+    assert!(again.contains("plan refined"), "{again}");
+    let requests = harness.fake.requests();
+    assert_eq!(requests.len(), 3);
+    let third = request_text(&requests[2].body);
+    assert!(third.contains("keep commas working too"), "{third}");
+    // Same thread: the history (the question and its answer) goes along.
+    assert_eq!(
+        requests[2].input_items("function_call_output").len(),
+        1,
+        "{third}"
+    );
+    let last = harness.agreed_text(&plan_uri).await;
+    assert!(last.contains("as well as commas"), "{last}");
+    assert!(last.contains("> note: keep commas working too"), "{last}");
+    // Plan mode changed nothing on disk.
+    assert_eq!(
+        std::fs::read_to_string(harness.root.join("src/lib.rs")).unwrap(),
+        LIB
+    );
+    harness.finish().await;
+    drop(codex_home);
+}

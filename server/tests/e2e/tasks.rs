@@ -44,7 +44,7 @@ fn workspace_files() -> Vec<(&'static str, String)> {
 }
 
 /// The agent's settings for `harness.agents.<name>`.
-fn agent_settings(kind: &str, command: Vec<String>, home: &CodexHome) -> Value {
+pub(crate) fn agent_settings(kind: &str, command: Vec<String>, home: &CodexHome) -> Value {
     let env: serde_json::Map<String, Value> = home
         .env()
         .into_iter()
@@ -162,7 +162,7 @@ async fn lands_everything_in_the_client(harness: Harness) {
     harness.finish().await;
 }
 
-fn codex_home_for(harness_fake: &str) -> CodexHome {
+pub(crate) fn codex_home_for(harness_fake: &str) -> CodexHome {
     CodexHome::scratch(harness_fake).expect("a CODEX_HOME")
 }
 
@@ -208,7 +208,7 @@ async fn codex_acp_task_lands_edit_create_delete_in_the_clients_buffers() {
 }
 
 /// Sends the agent's settings as editor settings (`workspace/didChangeConfiguration`).
-async fn configure_agent(harness: &Harness, name: &str, settings: Value) {
+pub(crate) async fn configure_agent(harness: &Harness, name: &str, settings: Value) {
     harness.client.notify(
         "workspace/didChangeConfiguration",
         json!({ "settings": { "baton": { "harness": { "agents": { name: settings } } } } }),
