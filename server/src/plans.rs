@@ -439,6 +439,32 @@ impl Job {
                 .await
             }
         };
+        if state.baseline.is_none() {
+            // No plan came: the document must not keep saying one is being written.
+            let reason = match &ending {
+                Ending::Cancelled => "cancelled".to_string(),
+                Ending::Failed(reason) | Ending::Done(reason) => reason.clone(),
+            };
+            let written = state.document.written().to_string();
+            let mut plan = Plan::parse_partial(&written);
+            if plan.preamble.contains(WRITING_NOTE) || plan.preamble.trim().is_empty() {
+                plan.preamble = format!(
+                    "_baton stopped writing this plan ({}); start a new plan, or write the steps \
+                     yourself and refine._",
+                    reason.replace('\n', " ")
+                );
+                state
+                    .document
+                    .publish(
+                        &self.session,
+                        &frontend,
+                        &self.config.config.edit,
+                        plan.render(),
+                    )
+                    .await;
+                state.document.settle().await;
+            }
+        }
         drop(state);
         self.end(&frontend, ending).await;
     }

@@ -783,3 +783,142 @@ async fn codex_plan_mode_asks_in_the_document_and_refines_on_the_same_thread() {
     harness.finish().await;
     drop(codex_home);
 }
+
+/// An ACP agent with a plan mode (the scripted agent): baton switches the session to it, the
+/// agent's plan entries become the checklist, and refining is the next prompt of the same
+/// session, whose answer (a whole plan in the document's format) replaces the plan in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acp_agent_plans_in_its_plan_mode_and_refines_in_the_same_session() {
+    let script = json!({
+        "modes": { "current": "default", "available": [
+            { "id": "default", "name": "Default" },
+            { "id": "plan", "name": "Plan" },
+        ]},
+        "turns": [
+            [
+                { "type": "plan", "entries": [
+                    { "content": "Create src/parser.rs with the parse function" },
+                    { "content": "Make src/lib.rs call the new module" },
+                ]},
+                { "type": "message", "text": "Two steps should do it." },
+            ],
+            [ { "type": "message", "text": PLAN_V2 } ],
+        ],
+    });
+    let (harness, agent_log) =
+        start(ClientProfile::Neovim, script, json!({ "source": "agent" })).await;
+    let answer = harness
+        .execute("baton.plan", json!(["split parsing out of src/lib.rs"]))
+        .await
+        .expect("baton.plan answers");
+    let plan_uri = answer["document"].as_str().unwrap().to_string();
+    let end = Harness::end_message(&harness.job_end(answer["job"].as_str().unwrap()).await);
+    assert!(end.contains("2 steps"), "{end}");
+    let text = open_plan(&harness, &plan_uri).await;
+    let plan = plan::Plan::parse(&text).unwrap();
+    assert_eq!(
+        plan.steps[1].text, "Make src/lib.rs call the new module",
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&agent_log).unwrap();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("session/set_mode") && line.contains("\"plan\"")),
+        "the agent's plan mode was chosen: {log}"
+    );
+
+    // The user adds a step; refine goes to the same agent process and session.
+    let last = text.lines().count() as u32;
+    harness
+        .client
+        .change(
+            &plan_uri,
+            ((last, 0), (last, 0)),
+            "- accept semicolons too\n",
+        )
+        .await;
+    let actions = harness
+        .code_actions(&plan_uri, ((0, 0), (0, 0)), json!([]))
+        .await;
+    let refined = run_to_end(
+        &harness,
+        find_action(&actions, "baton: refine plan (agent scripted)"),
+    )
+    .await;
+    assert!(refined.contains("plan refined: 3 steps"), "{refined}");
+    let after = harness.agreed_text(&plan_uri).await;
+    assert!(after.contains("Accept semicolons as separators"), "{after}");
+    let log = std::fs::read_to_string(&agent_log).unwrap();
+    let prompts: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("session/prompt"))
+        .collect();
+    assert_eq!(prompts.len(), 2, "{log}");
+    assert!(
+        prompts[1].contains("accept semicolons too"),
+        "{}",
+        prompts[1]
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|line| line.contains("session/new"))
+            .count(),
+        1,
+        "one session for both turns"
+    );
+    assert_eq!(
+        std::fs::read_to_string(harness.root.join("src/lib.rs")).unwrap(),
+        LIB
+    );
+    harness.finish().await;
+}
+
+/// Cancelling a plan while it streams ends its job at once; the document says the plan was
+/// not finished instead of "being written".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_streaming_plan_stops_it_and_says_so() {
+    let (harness, _log) = start(ClientProfile::Neovim, json!({}), json!({})).await;
+    harness
+        .fake
+        .push(Reply::text(PLAN_V1.repeat(20)).rate(30.0));
+    let answer = harness
+        .execute("baton.plan", json!(["split parsing out of src/lib.rs"]))
+        .await
+        .unwrap();
+    let plan_uri = answer["document"].as_str().unwrap().to_string();
+    let token = answer["job"].as_str().unwrap().to_string();
+    shown(&harness, &plan_uri).await;
+    open_plan(&harness, &plan_uri).await;
+    client_text_until(
+        &harness,
+        &plan_uri,
+        "part of the plan to stream in",
+        |text| text.contains("Move the parser"),
+    )
+    .await;
+    let cancelled = harness
+        .execute("baton.cancel", json!([token]))
+        .await
+        .unwrap();
+    assert_eq!(cancelled["cancelled"], 1);
+    assert_eq!(
+        Harness::end_message(&harness.job_end(&token).await),
+        "cancelled"
+    );
+    let text = harness.agreed_text(&plan_uri).await;
+    assert!(
+        text.contains("stopped writing this plan (cancelled)"),
+        "{text}"
+    );
+    assert!(!text.contains("streams in here"), "{text}");
+    // The model's stream was dropped, not read to its end.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !harness.fake.requests()[0].aborted {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the model stream was not aborted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    harness.finish().await;
+}
