@@ -182,7 +182,12 @@ impl Backend {
                     ),
                     lsp::CodeActionKind::new("source.baton.plan"),
                     "baton.plan",
-                    json!({ "textDocument": text_document, "range": params.range, "instruction": plan.instruction }),
+                    json!({
+                        "textDocument": text_document,
+                        "range": params.range,
+                        "instruction": plan.instruction,
+                        "diagnostics": params.context.diagnostics,
+                    }),
                     None,
                     false,
                 );

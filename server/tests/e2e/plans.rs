@@ -922,3 +922,50 @@ async fn cancelling_a_streaming_plan_stops_it_and_says_so() {
     }
     harness.finish().await;
 }
+
+/// Zed: a plan from a selection's code action (with the diagnostic the editor sent); Zed cannot
+/// open documents for a server, so a message names the plan's file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zed_plans_from_a_selection_with_its_diagnostics() {
+    let (harness, _log) = start(ClientProfile::Zed, json!({}), json!({})).await;
+    let text = "// split this function into parse and trim\npub fn parse(input: &str) -> Vec<String> {\n    input.split(',').map(String::from).collect()\n}\n";
+    let lib = harness.open("src/lib.rs", "rust", text).await;
+    harness.fake.push(Reply::text(PLAN_V2));
+    let diagnostic = json!([{
+        "range": { "start": { "line": 2, "character": 4 }, "end": { "line": 2, "character": 9 } },
+        "severity": 2,
+        "message": "DIAG-MARKER: items are not trimmed",
+    }]);
+    let actions = harness
+        .code_actions(&lib, ((0, 0), (3, 1)), diagnostic)
+        .await;
+    let action = find_action(
+        &actions,
+        "baton (deep): plan: split this function into parse and trim",
+    );
+    let command = &action["command"];
+    let answer = harness
+        .execute(
+            command["command"].as_str().unwrap(),
+            command["arguments"].clone(),
+        )
+        .await
+        .expect("baton.plan answers");
+    harness.job_end(answer["job"].as_str().unwrap()).await;
+    let message = harness.wait_for_message("is being written to").await;
+    let path = uri_to_path(answer["document"].as_str().unwrap()).unwrap();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    let sent = request_text(&harness.fake.requests()[0].body);
+    assert!(
+        sent.contains("DIAG-MARKER: items are not trimmed"),
+        "{sent}"
+    );
+    assert!(sent.contains("src/lib.rs, lines 1-4"), "{sent}");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        plan::Plan::parse(&written).unwrap().steps.len(),
+        3,
+        "{written}"
+    );
+    harness.finish().await;
+}
