@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use testkit::fake_model::Reply;
 use testkit::neovim;
 
@@ -149,10 +150,7 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         },
     })
     .to_string();
-    let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("editors/neovim");
+    let plugin_dir = plugin_dir();
     let env: Vec<(String, String)> = vec![
         ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
         ("BATON_PLUGIN_DIR".into(), plugin_dir.display().to_string()),
@@ -307,4 +305,196 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
             "via the visual keymap"
         ]
     );
+}
+
+/// The plugin's task list and review keymaps (`e2e_plugin_review.lua`): `:'<,'>BatonEdit` on a
+/// characterwise selection, `:BatonTasks` reopening a task run by testkit's scripted ACP agent,
+/// and in task documents `<leader>au` (undo the file on the line), `<leader>ad` (diff),
+/// `<leader>ak` (keep), `<leader>ar` (reply) and `<leader>aU` (undo all); the task documents are
+/// served by the workspace's baton, not a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_lists_tasks_and_reviews_them_with_keymaps() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const TEXT: &str = "// review test\nfn one() -> i32 {\n    1\n}\n";
+    const AFTER_EDIT: &str = "// review test\nfn uno() -> i32 {\n    1\n}\n";
+    const AFTER_TASK: &str = "// review test\nfn uno() -> i32 {\n    20\n}\n";
+    // Every change to notes.md is above its last line: Neovim 0.11 leaves an extra blank line
+    // after text inserted at the very end of a buffer (../shared/clients), which the undo's
+    // three-way merge would then keep as the user's change next to the agent's.
+    const NOTES: &str = "notes\nend\n";
+    const NOTES_KEPT: &str = "notes\nmore\nend\n";
+    let fake = testkit::fake_model::FakeModel::start().await;
+    fake.push(Reply::text("uno").rate(400.0));
+    let parent = testkit::codex::scratch_root().join("e2e-neovim-review");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::tempdir_in(parent).unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, TEXT).unwrap();
+    let notes = root.join("notes.md");
+    std::fs::write(&notes, NOTES).unwrap();
+    // The plugin finds the workspace by this marker (no root_dir in the test's setup).
+    std::fs::write(root.join("baton.toml"), "").unwrap();
+    let focus = "\n\n(The user is looking at src/lib.rs.)";
+    let write =
+        |path: &str, content: &str| json!({ "type": "write", "path": path, "content": content });
+    let message = |text: &str| json!({ "type": "message", "text": text });
+    let agent_script = dir.path().join("agent.json");
+    let agent_log = dir.path().join("agent.log");
+    std::fs::write(
+        &agent_script,
+        json!({
+            "by_prompt": {
+                format!("change two files{focus}"): [
+                    write("src/lib.rs", AFTER_TASK),
+                    write("notes.md", NOTES_KEPT),
+                    message("Changed two files."),
+                ],
+                format!("add a line{focus}"): [
+                    write("notes.md", "notes\nmore\nanother\nend\n"),
+                    message("Added a line."),
+                ],
+            },
+            // The second prompt of a task's agent process: the reply.
+            "turns": [[], [write("notes.md", "notes\nmore\nanother\nreplied\nend\n"), message("Replied.")]],
+            "log": agent_log,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let init_options = json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+        "edit": { "flush_interval_ms": 20 },
+        "harness": {
+            "agent": "scripted",
+            "grace_ms": 1000,
+            "agents": { "scripted": {
+                "kind": "acp",
+                "command": [testkit::scripted_agent::binary_path()],
+                "env": { "SCRIPTED_AGENT_SCRIPT": agent_script },
+            }},
+        },
+    })
+    .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        (
+            "BATON_PLUGIN_DIR".into(),
+            plugin_dir().display().to_string(),
+        ),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_NOTES".into(), notes.display().to_string()),
+        ("BATON_NOTES_KEPT".into(), NOTES_KEPT.into()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+        ("BATON_JOB_TIMEOUT_MS".into(), "60000".into()),
+        (
+            "BATON_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_review.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(240))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let log = std::fs::read_to_string(dir.path().join("baton.log")).unwrap_or_default();
+    let context = format!("{results:#}\n{}\n{log}", outcome.stderr);
+    assert_eq!(results["errors"], json!([]), "{context}");
+    let step = |name: &str| &results["steps"][name];
+    // :'<,'>BatonEdit on `one` rewrote that word only.
+    assert_eq!(step("edit_charwise")["end_message"], "done", "{context}");
+    assert_eq!(step("edit_charwise")["text"], AFTER_EDIT, "{context}");
+    let request = fake.requests()[0].body.to_string();
+    assert!(request.contains("spell it in Spanish"), "{request}");
+    assert_eq!(step("task_one")["end_message"], "done", "{context}");
+    assert_eq!(step("task_one")["text"], AFTER_TASK, "{context}");
+    // :BatonTasks offered the task and opened its document in a split.
+    assert_eq!(
+        results["tasks_items"],
+        json!(["#1 change two files [done; reply below to continue] (scripted)"]),
+        "{context}"
+    );
+    let first_document = results["reopened"]["name"].as_str().unwrap_or("");
+    assert!(
+        first_document.contains("/state/tasks/task-") && first_document.ends_with("-1.md"),
+        "{context}"
+    );
+    assert_eq!(results["reopened"]["windows"], 2, "{context}");
+    for key in [
+        "<leader>au",
+        "<leader>aU",
+        "<leader>ak",
+        "<leader>ad",
+        "<leader>ar",
+    ] {
+        assert!(results["keymaps"][key].is_string(), "{key}: {context}");
+    }
+    // Undo of the file on the line: the buffer has its text from before the task again.
+    assert_eq!(results["undo_file_text"], AFTER_EDIT, "{context}");
+    // The diff opened (and took the focus) in its own window.
+    assert!(
+        results["diff"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-1.diff"),
+        "{context}"
+    );
+    assert_eq!(results["diff"]["current"], true, "{context}");
+    assert!(
+        results["diff"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+more"),
+        "{context}"
+    );
+    // Keep: notes.md kept, src/lib.rs stays undone.
+    let kept = results["kept_document"].as_str().unwrap_or("");
+    assert!(
+        kept.lines()
+            .any(|line| line.starts_with("- `src/lib.rs`") && line.ends_with("undone")),
+        "{kept}"
+    );
+    // The second task, its reply (the agent got "go on" and wrote again), undo all.
+    assert_eq!(step("task_two")["end_message"], "done", "{context}");
+    assert_eq!(results["reply"]["end_message"], "done", "{context}");
+    assert_eq!(
+        results["reply"]["notes"], "notes\nmore\nanother\nreplied\nend\n",
+        "{context}"
+    );
+    let agent_stdin = std::fs::read_to_string(&agent_log).unwrap_or_default();
+    assert!(agent_stdin.contains("go on"), "{agent_stdin}");
+    assert_eq!(results["undo_all_notes"], NOTES_KEPT, "{context}");
+    // Nothing was written to disk; one baton served the workspace and both task documents.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), TEXT);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), NOTES);
+    assert_eq!(results["clients"], 1, "{context}");
+    assert_eq!(
+        results["documents_attached"],
+        json!([true, true]),
+        "{context}"
+    );
+}
+
+/// `editors/neovim` in this repository.
+fn plugin_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("editors/neovim")
 }
