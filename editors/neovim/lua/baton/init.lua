@@ -727,7 +727,8 @@ function M.setup(opts)
     -- wrapper opens no window.
     local default_handler = server.handlers['window/showDocument'] or vim.lsp.handlers['window/showDocument']
     server.handlers['window/showDocument'] = show_document_handler(default_handler, opts.show_document)
-    if server.root_dir == nil and vim.lsp.config.baton and vim.lsp.config.baton.root_dir == nil then
+    local configured = vim.lsp.config.baton
+    if server.root_dir == nil and not (configured and configured.root_dir) then
       server.root_dir = root_dir
     end
     vim.lsp.config('baton', server)
