@@ -5,7 +5,7 @@
 --      (the buffer is sampled while the job runs);
 --   2. the test adds a note under step 2, then `<leader>ar` refines the plan: the same buffer, in
 --      the same window, gets the revised plan with the note kept;
---   3. `:BatonPlanRefine` refines it again;
+--   3. the test adds a note under step 3, and `:BatonPlanRefine` refines it again;
 --   4. `<leader>as` with the cursor on step 2's note executes step 2: an agent task whose title
 --      names step 2 starts, its document opens, and baton ticks step 2 when the turn ends;
 --   5. `:BatonPlanStep` on step 1's line does the same for step 1;
@@ -173,7 +173,9 @@ local function main()
   result.refined = text_of(plan_bufnr)
   result.refined_same_buffer = vim.api.nvim_win_get_buf(plan_window) == plan_bufnr
 
-  -- 3. The refine command.
+  -- 3. Another note (baton refuses to refine a plan nobody changed), the refine command.
+  local step_three = row_of(plan_bufnr, "^%- %[ %] 3%.")
+  vim.api.nvim_buf_set_lines(plan_bufnr, step_three, step_three, false, { "  > note: the unit tests are enough" })
   job_step("refine_command", function() vim.cmd("BatonPlanRefine") end)
   result.refined_again = text_of(plan_bufnr)
 

@@ -500,8 +500,8 @@ fn plugin_dir() -> std::path::PathBuf {
 }
 
 /// The plugin's plan mode (`e2e_plugin_plan.lua`): `:'<,'>BatonPlan` streams a plan from the deep
-/// tier (the fake model) into a split; after the user adds a note, `<leader>ar` and
-/// `:BatonPlanRefine` revise it in place with the note kept; `<leader>as` (on step 2's note),
+/// tier (the fake model) into a split; after the user adds a note, `<leader>ar` revises it in
+/// place with the note kept, and after another, so does `:BatonPlanRefine`; `<leader>as` (on step 2's note),
 /// `:BatonPlanStep` (on step 1), `:BatonPlanExecute scripted` and `<leader>ax` start agent tasks
 /// (testkit's scripted ACP agent, the default agent) for the step under the cursor or the
 /// plan, each opening its task document, and baton ticks the executed steps.
@@ -600,7 +600,11 @@ async fn neovim_plugin_plans_refines_and_executes_steps() {
     assert_eq!(results["errors"], json!([]), "{context}");
     let step = |name: &str| &results["steps"][name];
     // The plan streamed into a split (the file's window stays) that took the focus.
-    assert_eq!(step("plan")["end_message"], "done", "{context}");
+    assert_eq!(
+        step("plan")["end_message"],
+        "plan written: 2 steps",
+        "{context}"
+    );
     let document = results["plan"]["name"].as_str().unwrap_or("");
     assert!(
         document.contains("/state/plans/") && document.ends_with(".md"),
@@ -631,7 +635,11 @@ async fn neovim_plugin_plans_refines_and_executes_steps() {
         "{first}"
     );
     // Refined in place, twice; the user's note went to the model and is still under step 2.
-    assert_eq!(step("refine_key")["end_message"], "done", "{context}");
+    assert_eq!(
+        step("refine_key")["end_message"],
+        "plan refined: 3 steps",
+        "{context}"
+    );
     assert_eq!(results["refined_same_buffer"], true, "{context}");
     let refined = results["refined"].as_str().unwrap_or("");
     assert!(refined.contains(STEP_THREE), "{refined}");
@@ -640,10 +648,20 @@ async fn neovim_plugin_plans_refines_and_executes_steps() {
         "{refined}"
     );
     assert!(requests[1].body.to_string().contains(NOTE));
-    assert_eq!(step("refine_command")["end_message"], "done", "{context}");
+    assert_eq!(
+        step("refine_command")["end_message"],
+        "plan refined: 4 steps",
+        "{context}"
+    );
     let refined = results["refined_again"].as_str().unwrap_or("");
     assert!(refined.contains(STEP_FOUR), "{refined}");
-    assert!(refined.contains(NOTE), "{refined}");
+    assert!(
+        refined.contains(&format!("{STEP_TWO}\n  > note: {NOTE}\n"))
+            && refined.contains(&format!(
+                "{STEP_THREE}\n  > note: the unit tests are enough\n"
+            )),
+        "{refined}"
+    );
     assert_eq!(requests.len(), 3);
     // Each execution started a task for what was asked, whose document opened.
     let execution = |name: &str| &results["executions"][name];
