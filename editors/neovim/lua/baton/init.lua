@@ -206,9 +206,8 @@ function M.plan(instruction, target)
 end
 
 -- baton's own documents. Task documents are `tasks/task-<stamp>-<id>.md` (first line
--- `# baton task: …`) and plans `plans/<name>.md` (first line `# Plan: …`, written while the plan
--- streams, so an empty first line still counts), both in baton's state directory or, for plans,
--- the workspace's `.baton/plans/`.
+-- `# baton task: …`) and plans `plans/<name>.md` (first line `# Plan: …`), both in baton's state
+-- directory or, for plans, the workspace's `.baton/plans/`.
 
 ---@return 'task'|'plan'|nil
 local function document_kind(bufnr)
@@ -243,7 +242,7 @@ local function current_document(kind)
 end
 
 --- The task whose document is shown in the current buffer, from `baton.tasks`; calls
---- `on_task(client, task)` with it. A task document of an earlier session is not a task of the
+--- `on_task(client, task, bufnr)` with it. A task document of an earlier session is not a task of the
 --- running server: the user is told so.
 local function with_current_task(on_task)
   local bufnr, client = current_document('task')
