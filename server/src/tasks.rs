@@ -153,6 +153,25 @@ impl Tasks {
         ids.sort_unstable();
         ids
     }
+
+    /// Every task of this session, oldest first, as `baton.tasks` answers: its number, title,
+    /// status and agent (from the task's log) and its document's URI.
+    pub fn list(&self) -> Vec<Value> {
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.get(id))
+            .map(|entry| {
+                let log = entry.log.lock().unwrap_or_else(|p| p.into_inner());
+                json!({
+                    "task": entry.id,
+                    "title": log.title,
+                    "status": log.status,
+                    "agent": log.agent,
+                    "document": crate::lsp::proto::file_uri(&entry.document).map(|uri| uri.to_string()),
+                })
+            })
+            .collect()
+    }
 }
 
 impl TaskEntry {

@@ -31,6 +31,7 @@ pub const COMMANDS: &[&str] = &[
     "baton.cancel",
     "baton.status",
     "baton.task",
+    "baton.tasks",
     "baton.task.reply",
     "baton.task.permission",
     "baton.task.undo",
@@ -249,6 +250,7 @@ impl Backend {
             "baton.explain" => Action::Explain,
             "baton.cancel" => return Ok(Some(self.cancel(&params.arguments))),
             "baton.task" => return self.start_task(&params.arguments).await,
+            "baton.tasks" => return Ok(Some(Value::Array(self.session.tasks.list()))),
             "baton.task.reply"
             | "baton.task.permission"
             | "baton.task.undo"

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use serde_json::json;
 use testkit::fake_model::Reply;
 use testkit::neovim;
 
@@ -149,10 +150,7 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
         },
     })
     .to_string();
-    let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("editors/neovim");
+    let plugin_dir = plugin_dir();
     let env: Vec<(String, String)> = vec![
         ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
         ("BATON_PLUGIN_DIR".into(), plugin_dir.display().to_string()),
@@ -307,4 +305,390 @@ async fn neovim_plugin_commands_and_keymaps_drive_jobs() {
             "via the visual keymap"
         ]
     );
+}
+
+/// The plugin's task list and review keymaps (`e2e_plugin_review.lua`): `:'<,'>BatonEdit` on a
+/// characterwise selection, `:BatonTasks` reopening a task run by testkit's scripted ACP agent,
+/// and in task documents `<leader>au` (undo the file on the line), `<leader>ad` (diff),
+/// `<leader>ak` (keep), `<leader>ar` (reply) and `<leader>aU` (undo all); the task documents are
+/// served by the workspace's baton, not a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_lists_tasks_and_reviews_them_with_keymaps() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const TEXT: &str = "// review test\nfn one() -> i32 {\n    1\n}\n";
+    const AFTER_EDIT: &str = "// review test\nfn uno() -> i32 {\n    1\n}\n";
+    const AFTER_TASK: &str = "// review test\nfn uno() -> i32 {\n    20\n}\n";
+    // Every change to notes.md is above its last line: Neovim 0.11 leaves an extra blank line
+    // after text inserted at the very end of a buffer (../shared/clients), which the undo's
+    // three-way merge would then keep as the user's change next to the agent's.
+    const NOTES: &str = "notes\nend\n";
+    const NOTES_KEPT: &str = "notes\nmore\nend\n";
+    let fake = testkit::fake_model::FakeModel::start().await;
+    fake.push(Reply::text("uno").rate(400.0));
+    let parent = testkit::codex::scratch_root().join("e2e-neovim-review");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::tempdir_in(parent).unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, TEXT).unwrap();
+    let notes = root.join("notes.md");
+    std::fs::write(&notes, NOTES).unwrap();
+    // The plugin finds the workspace by this marker (no root_dir in the test's setup).
+    std::fs::write(root.join("baton.toml"), "").unwrap();
+    let focus = "\n\n(The user is looking at src/lib.rs.)";
+    let write =
+        |path: &str, content: &str| json!({ "type": "write", "path": path, "content": content });
+    let message = |text: &str| json!({ "type": "message", "text": text });
+    let agent_script = dir.path().join("agent.json");
+    let agent_log = dir.path().join("agent.log");
+    std::fs::write(
+        &agent_script,
+        json!({
+            "by_prompt": {
+                format!("change two files{focus}"): [
+                    write("src/lib.rs", AFTER_TASK),
+                    write("notes.md", NOTES_KEPT),
+                    message("Changed two files."),
+                ],
+                format!("add a line{focus}"): [
+                    write("notes.md", "notes\nmore\nanother\nend\n"),
+                    message("Added a line."),
+                ],
+            },
+            // The second prompt of a task's agent process: the reply.
+            "turns": [[], [write("notes.md", "notes\nmore\nanother\nreplied\nend\n"), message("Replied.")]],
+            "log": agent_log,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let init_options = json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+        "edit": { "flush_interval_ms": 20 },
+        "harness": {
+            "agent": "scripted",
+            "grace_ms": 1000,
+            "agents": { "scripted": {
+                "kind": "acp",
+                "command": [testkit::scripted_agent::binary_path()],
+                "env": { "SCRIPTED_AGENT_SCRIPT": agent_script },
+            }},
+        },
+    })
+    .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        (
+            "BATON_PLUGIN_DIR".into(),
+            plugin_dir().display().to_string(),
+        ),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_NOTES".into(), notes.display().to_string()),
+        ("BATON_NOTES_KEPT".into(), NOTES_KEPT.into()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+        ("BATON_JOB_TIMEOUT_MS".into(), "60000".into()),
+        (
+            "BATON_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_review.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(240))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let log = std::fs::read_to_string(dir.path().join("baton.log")).unwrap_or_default();
+    let context = format!("{results:#}\n{}\n{log}", outcome.stderr);
+    assert_eq!(results["errors"], json!([]), "{context}");
+    let step = |name: &str| &results["steps"][name];
+    // :'<,'>BatonEdit on `one` rewrote that word only.
+    assert_eq!(step("edit_charwise")["end_message"], "done", "{context}");
+    assert_eq!(step("edit_charwise")["text"], AFTER_EDIT, "{context}");
+    let request = fake.requests()[0].body.to_string();
+    assert!(request.contains("spell it in Spanish"), "{request}");
+    assert_eq!(step("task_one")["end_message"], "done", "{context}");
+    assert_eq!(step("task_one")["text"], AFTER_TASK, "{context}");
+    // :BatonTasks offered the task and opened its document in a split.
+    assert_eq!(
+        results["tasks_items"],
+        json!(["#1 change two files [done; reply below to continue] (scripted)"]),
+        "{context}"
+    );
+    let first_document = results["reopened"]["name"].as_str().unwrap_or("");
+    assert!(
+        first_document.contains("/state/tasks/task-") && first_document.ends_with("-1.md"),
+        "{context}"
+    );
+    assert_eq!(results["reopened"]["windows"], 2, "{context}");
+    for key in [
+        "<leader>au",
+        "<leader>aU",
+        "<leader>ak",
+        "<leader>ad",
+        "<leader>ar",
+    ] {
+        assert!(results["keymaps"][key].is_string(), "{key}: {context}");
+    }
+    // Undo of the file on the line: the buffer has its text from before the task again.
+    assert_eq!(results["undo_file_text"], AFTER_EDIT, "{context}");
+    // The diff opened (and took the focus) in its own window.
+    assert!(
+        results["diff"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-1.diff"),
+        "{context}"
+    );
+    assert_eq!(results["diff"]["current"], true, "{context}");
+    assert!(
+        results["diff"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+more"),
+        "{context}"
+    );
+    // Keep: notes.md kept, src/lib.rs stays undone.
+    let kept = results["kept_document"].as_str().unwrap_or("");
+    assert!(
+        kept.lines()
+            .any(|line| line.starts_with("- `src/lib.rs`") && line.ends_with("undone")),
+        "{kept}"
+    );
+    // The second task, its reply (the agent got "go on" and wrote again), undo all.
+    assert_eq!(step("task_two")["end_message"], "done", "{context}");
+    assert_eq!(results["reply"]["end_message"], "done", "{context}");
+    assert_eq!(
+        results["reply"]["notes"], "notes\nmore\nanother\nreplied\nend\n",
+        "{context}"
+    );
+    let agent_stdin = std::fs::read_to_string(&agent_log).unwrap_or_default();
+    assert!(agent_stdin.contains("go on"), "{agent_stdin}");
+    assert_eq!(results["undo_all_notes"], NOTES_KEPT, "{context}");
+    // Nothing was written to disk; one baton served the workspace and both task documents.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), TEXT);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), NOTES);
+    assert_eq!(results["clients"], 1, "{context}");
+    assert_eq!(
+        results["documents_attached"],
+        json!([true, true]),
+        "{context}"
+    );
+}
+
+/// `editors/neovim` in this repository.
+fn plugin_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("editors/neovim")
+}
+
+/// The plugin's plan mode (`e2e_plugin_plan.lua`): `:'<,'>BatonPlan` streams a plan from the deep
+/// tier (the fake model) into a split; after the user adds a note, `<leader>ar` revises it in
+/// place with the note kept, and after another, so does `:BatonPlanRefine`; `<leader>as` (on step 2's note),
+/// `:BatonPlanStep` (on step 1), `:BatonPlanExecute scripted` and `<leader>ax` start agent tasks
+/// (testkit's scripted ACP agent, the default agent) for the step under the cursor or the
+/// plan, each opening its task document, and baton ticks the executed steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_plans_refines_and_executes_steps() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const TEXT: &str = "// plan test\nfn one() -> i32 {\n    1\n}\n";
+    const STEP_ONE: &str = "Rename the function `one` to `uno` — files: `src/lib.rs`";
+    const STEP_TWO: &str = "Update the comment that names it — files: `src/lib.rs`";
+    const STEP_THREE: &str = "Run the tests";
+    const STEP_FOUR: &str = "Note the rename in the changelog";
+    const NOTE: &str = "keep the old name as an alias";
+    let plan = |steps: &[&str]| {
+        let mut text =
+            "# Plan: Rename one to uno\n\n## Goal\n\nRename `one` to `uno`.\n\n## Steps\n\n"
+                .to_string();
+        for (number, step) in steps.iter().enumerate() {
+            text.push_str(&format!("- [ ] {}. {step}\n", number + 1));
+        }
+        text
+    };
+    let fake = testkit::fake_model::FakeModel::start().await;
+    // Slow enough to be seen streaming (baton brings it into the document every 200 ms).
+    fake.push(Reply::text(plan(&[STEP_ONE, STEP_TWO])).rate(150.0));
+    fake.push(Reply::text(plan(&[STEP_ONE, STEP_TWO, STEP_THREE])).rate(400.0));
+    fake.push(Reply::text(plan(&[STEP_ONE, STEP_TWO, STEP_THREE, STEP_FOUR])).rate(400.0));
+    let parent = testkit::codex::scratch_root().join("e2e-neovim-plan");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::tempdir_in(parent).unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, TEXT).unwrap();
+    std::fs::write(root.join("baton.toml"), "").unwrap();
+    let agent_script = dir.path().join("agent.json");
+    let agent_log = dir.path().join("agent.log");
+    std::fs::write(
+        &agent_script,
+        json!({
+            "turns": [[{ "type": "message", "text": "Done as planned." }]],
+            "log": agent_log,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let model = |name: &str| json!({ "provider": "openai", "model": name, "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" });
+    let init_options = json!({
+        "models": { "fast": model("spark-test"), "deep": model("deep-test") },
+        "harness": {
+            "agent": "scripted",
+            "grace_ms": 1000,
+            "agents": { "scripted": {
+                "kind": "acp",
+                "command": [testkit::scripted_agent::binary_path()],
+                "env": { "SCRIPTED_AGENT_SCRIPT": agent_script },
+            }},
+        },
+    })
+    .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        (
+            "BATON_PLUGIN_DIR".into(),
+            plugin_dir().display().to_string(),
+        ),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+        ("BATON_JOB_TIMEOUT_MS".into(), "60000".into()),
+        (
+            "BATON_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_plan.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(300))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let log = std::fs::read_to_string(dir.path().join("baton.log")).unwrap_or_default();
+    let context = format!("{results:#}\n{}\n{log}", outcome.stderr);
+    assert_eq!(results["errors"], json!([]), "{context}");
+    let step = |name: &str| &results["steps"][name];
+    // The plan streamed into a split (the file's window stays) that took the focus.
+    assert_eq!(
+        step("plan")["end_message"],
+        "plan written: 2 steps",
+        "{context}"
+    );
+    let document = results["plan"]["name"].as_str().unwrap_or("");
+    assert!(
+        document.contains("/state/plans/") && document.ends_with(".md"),
+        "{context}"
+    );
+    assert_eq!(results["plan"]["windows"], 2, "{context}");
+    assert_eq!(results["plan"]["current"], true, "{context}");
+    assert!(
+        results["plan"]["snapshots"].as_array().map_or(0, Vec::len) >= 3,
+        "{context}"
+    );
+    let written = results["plan"]["text"].as_str().unwrap_or("");
+    assert!(
+        written.starts_with("# Plan: Rename one to uno\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!("- [ ] 2. {STEP_TWO}")),
+        "{written}"
+    );
+    for key in ["<leader>ar", "<leader>ax", "<leader>as"] {
+        assert!(results["keymaps"][key].is_string(), "{key}: {context}");
+    }
+    let requests = fake.requests();
+    let first = requests[0].body.to_string();
+    assert!(
+        first.contains("rename one to uno") && first.contains("src/lib.rs"),
+        "{first}"
+    );
+    // Refined in place, twice; the user's note went to the model and is still under step 2.
+    assert_eq!(
+        step("refine_key")["end_message"],
+        "plan refined: 3 steps",
+        "{context}"
+    );
+    assert_eq!(results["refined_same_buffer"], true, "{context}");
+    let refined = results["refined"].as_str().unwrap_or("");
+    assert!(refined.contains(STEP_THREE), "{refined}");
+    assert!(
+        refined.contains(&format!("{STEP_TWO}\n  > note: {NOTE}\n")),
+        "{refined}"
+    );
+    assert!(requests[1].body.to_string().contains(NOTE));
+    assert_eq!(
+        step("refine_command")["end_message"],
+        "plan refined: 4 steps",
+        "{context}"
+    );
+    let refined = results["refined_again"].as_str().unwrap_or("");
+    assert!(refined.contains(STEP_FOUR), "{refined}");
+    assert!(
+        refined.contains(&format!("{STEP_TWO}\n  > note: {NOTE}\n"))
+            && refined.contains(&format!(
+                "{STEP_THREE}\n  > note: the unit tests are enough\n"
+            )),
+        "{refined}"
+    );
+    assert_eq!(requests.len(), 3);
+    // Each execution started a task for what was asked, whose document opened.
+    let execution = |name: &str| &results["executions"][name];
+    for (name, title) in [
+        ("step_key", "step 2: Update the comment"),
+        ("step_command", "step 1: Rename the function"),
+        ("execute_command", "Rename one to uno"),
+        ("execute_key", "Rename one to uno"),
+    ] {
+        assert_eq!(step(name)["end_message"], "done", "{name}: {context}");
+        let task_title = execution(name)["task_title"].as_str().unwrap_or("");
+        assert!(
+            task_title.starts_with("# baton task: plan ") && task_title.contains(title),
+            "{name}: {context}"
+        );
+    }
+    let tasks = results["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 4, "{context}");
+    assert!(
+        tasks.iter().all(|task| task["agent"] == "scripted"),
+        "{context}"
+    );
+    // The agent got the plan as its brief: the note went with step 2.
+    let agent_stdin = std::fs::read_to_string(&agent_log).unwrap_or_default();
+    assert!(
+        agent_stdin.contains("Update the comment that names it") && agent_stdin.contains(NOTE),
+        "{agent_stdin}"
+    );
+    assert_eq!(results["clients"], 1, "{context}");
 }

@@ -685,6 +685,22 @@ async fn undo_keeps_the_users_typing_keep_marks_kept_and_diff_is_written() {
     assert_eq!(harness.agreed_text(&lib).await, LIB_TWENTY);
     let task = answer["task"].clone();
 
+    // `baton.tasks` lists it, with what its document says.
+    let tasks = harness
+        .execute("baton.tasks", json!([]))
+        .await
+        .expect("baton.tasks answers");
+    assert_eq!(
+        tasks,
+        json!([{
+            "task": task,
+            "title": "change two files",
+            "status": "done; reply below to continue",
+            "agent": "scripted",
+            "document": answer["document"],
+        }])
+    );
+
     // The whole diff, as a file.
     let diff = read_diff(&harness, &task).await;
     for needle in [
