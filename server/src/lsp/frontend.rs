@@ -31,8 +31,7 @@ impl Frontend for LspFrontend {
         let client = self.client.clone();
         let encoding = self.session.encoding();
         let features = self.session.client();
-        let range = proto::lsp_range(document, replacement.range.clone(), encoding);
-        let text_edit = json!({ "range": range, "newText": replacement.text });
+        let text_edit = proto::text_edit(document, replacement, encoding);
         let edit = if features.document_changes {
             json!({ "documentChanges": [{
                 "textDocument": { "uri": uri, "version": document.version() },
@@ -238,12 +237,7 @@ impl LspFrontend {
             } => {
                 let edits: Vec<_> = edits
                     .iter()
-                    .map(|edit| {
-                        json!({
-                            "range": proto::lsp_range(document, edit.range.clone(), encoding),
-                            "newText": edit.text,
-                        })
-                    })
+                    .map(|edit| proto::text_edit(document, edit, encoding))
                     .collect();
                 json!({ "textDocument": { "uri": uri(path)?, "version": version }, "edits": edits })
             }

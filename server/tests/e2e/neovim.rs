@@ -320,11 +320,11 @@ async fn neovim_plugin_lists_tasks_and_reviews_them_with_keymaps() {
     const TEXT: &str = "// review test\nfn one() -> i32 {\n    1\n}\n";
     const AFTER_EDIT: &str = "// review test\nfn uno() -> i32 {\n    1\n}\n";
     const AFTER_TASK: &str = "// review test\nfn uno() -> i32 {\n    20\n}\n";
-    // Every change to notes.md is above its last line: Neovim 0.11 leaves an extra blank line
-    // after text inserted at the very end of a buffer (../shared/clients), which the undo's
-    // three-way merge would then keep as the user's change next to the agent's.
-    const NOTES: &str = "notes\nend\n";
-    const NOTES_KEPT: &str = "notes\nmore\nend\n";
+    // Every change to notes.md appends at the very end of the buffer, where Neovim 0.11 leaves
+    // an extra blank line after inserted newline-ended text (../shared/clients): baton sends such
+    // edits as their equivalent before the last newline, so undo finds no stray "user" line.
+    const NOTES: &str = "notes\n";
+    const NOTES_KEPT: &str = "notes\nmore\n";
     let fake = testkit::fake_model::FakeModel::start().await;
     fake.push(Reply::text("uno").rate(400.0));
     let parent = testkit::codex::scratch_root().join("e2e-neovim-review");
@@ -354,12 +354,12 @@ async fn neovim_plugin_lists_tasks_and_reviews_them_with_keymaps() {
                     message("Changed two files."),
                 ],
                 format!("add a line{focus}"): [
-                    write("notes.md", "notes\nmore\nanother\nend\n"),
+                    write("notes.md", "notes\nmore\nanother\n"),
                     message("Added a line."),
                 ],
             },
             // The second prompt of a task's agent process: the reply.
-            "turns": [[], [write("notes.md", "notes\nmore\nanother\nreplied\nend\n"), message("Replied.")]],
+            "turns": [[], [write("notes.md", "notes\nmore\nanother\nreplied\n"), message("Replied.")]],
             "log": agent_log,
         })
         .to_string(),
@@ -474,7 +474,7 @@ async fn neovim_plugin_lists_tasks_and_reviews_them_with_keymaps() {
     assert_eq!(step("task_two")["end_message"], "done", "{context}");
     assert_eq!(results["reply"]["end_message"], "done", "{context}");
     assert_eq!(
-        results["reply"]["notes"], "notes\nmore\nanother\nreplied\nend\n",
+        results["reply"]["notes"], "notes\nmore\nanother\nreplied\n",
         "{context}"
     );
     let agent_stdin = std::fs::read_to_string(&agent_log).unwrap_or_default();
