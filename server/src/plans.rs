@@ -414,9 +414,7 @@ impl Job {
                         },
                         |text| {
                             let mut plan = Plan::parse_partial(text);
-                            if plan.title.trim().is_empty() {
-                                plan.title = title.clone();
-                            }
+                            default_title(&mut plan, &title);
                             plan.preamble = WRITING_NOTE.to_string();
                             Some(plan.render())
                         },
@@ -479,9 +477,7 @@ impl Job {
     ) -> Ending {
         match Plan::parse(text) {
             Ok(mut plan) => {
-                if plan.title.trim().is_empty() {
-                    plan.title = title.to_string();
-                }
+                default_title(&mut plan, title);
                 plan.preamble.clear();
                 let rendered = plan.render();
                 state
@@ -505,9 +501,7 @@ impl Job {
             Err(err) => {
                 // What the model wrote stays in the document for the user to read or fix.
                 let mut plan = Plan::parse_partial(text);
-                if plan.title.trim().is_empty() {
-                    plan.title = title.to_string();
-                }
+                default_title(&mut plan, title);
                 plan.preamble = format!("_baton could not read the model's plan: {err}_");
                 state
                     .document
@@ -610,9 +604,7 @@ impl Job {
     ) -> Ending {
         match Plan::parse(answer) {
             Ok(mut revised) => {
-                if revised.title.trim().is_empty() {
-                    revised.title = user.title.clone();
-                }
+                default_title(&mut revised, &user.title);
                 revised.preamble = user.preamble.clone();
                 let revised = plan::revise::carry_over(user, revised);
                 let rendered = revised.render();
@@ -774,6 +766,13 @@ impl Job {
         }
         self.entry.release();
         self.session.jobs.finish(&self.token);
+    }
+}
+
+/// A plan written without a title gets the one it was asked with.
+fn default_title(plan: &mut Plan, title: &str) {
+    if plan.title.trim().is_empty() {
+        plan.title = title.to_string();
     }
 }
 

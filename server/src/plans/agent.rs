@@ -19,7 +19,9 @@ use harness::agent::{
 use harness::shadow::Shadow;
 use plan::{Plan, PlanContext, Question};
 
-use super::{Ending, Job, PlanRequest, PlanState, STREAM_INTERVAL, WRITING_NOTE, plural};
+use super::{
+    Ending, Job, PlanRequest, PlanState, STREAM_INTERVAL, WRITING_NOTE, default_title, plural,
+};
 use crate::frontend::Frontend;
 use crate::tasks::files::BufferFiles;
 
@@ -247,9 +249,7 @@ async fn drive(
             last = Instant::now();
             let text = best_text(final_plan.as_deref(), &planned, &message, &entries);
             let mut plan = Plan::parse_partial(&text);
-            if plan.title.trim().is_empty() {
-                plan.title = title.to_string();
-            }
+            default_title(&mut plan, title);
             plan.preamble = WRITING_NOTE.to_string();
             state
                 .document
@@ -308,9 +308,7 @@ async fn settle(
         },
         Turn::Questions(text) => {
             let mut plan = Plan::parse_partial(&text);
-            if plan.title.trim().is_empty() {
-                plan.title = title.to_string();
-            }
+            default_title(&mut plan, title);
             if let Some((_, user)) = refined {
                 plan = plan::revise::carry_over(user, plan);
             }
