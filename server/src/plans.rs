@@ -100,6 +100,12 @@ impl Plans {
         if self.plans.contains_key(path) {
             return true;
         }
+        if path
+            .components()
+            .any(|part| part == std::path::Component::ParentDir)
+        {
+            return false;
+        }
         let in_plans_dir = path.starts_with(state_dir_plans())
             || root.is_some_and(|root| path.starts_with(workspace_plans(root)));
         in_plans_dir && first_line.trim_start().starts_with("# Plan:")
@@ -300,7 +306,7 @@ pub fn refine(
     let root = session
         .root()
         .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
-    let text = current_text(&session, path)?;
+    let text = plan_text(&session, path, &root)?;
     let user = match Plan::parse(&text) {
         Ok(plan) => plan,
         // Questions and no steps yet (an agent asked before planning): answering them is what
@@ -825,6 +831,22 @@ pub fn current_text(session: &Session, path: &Path) -> Result<String, Error> {
         .map_err(|_| Error::InvalidArguments(format!("the plan {shown} is not UTF-8 text")))
 }
 
+/// The text of a plan document, refused for any other file: refining writes the revision back,
+/// and baton writes only its own documents.
+fn plan_text(session: &Session, path: &Path, root: &Path) -> Result<String, Error> {
+    let text = current_text(session, path)?;
+    let first_line = text.lines().next().unwrap_or("");
+    if !session.plans.is_plan_document(path, first_line, Some(root)) {
+        return Err(Error::InvalidArguments(format!(
+            "{} is not a plan document: plans are the documents baton.plan opens (in {} or {})",
+            path.display(),
+            state_dir_plans().display(),
+            workspace_plans(root).display()
+        )));
+    }
+    Ok(text)
+}
+
 fn cannot(path: &Path, what: &str, err: plan::ParseError) -> Error {
     let name = path
         .file_name()
@@ -852,7 +874,7 @@ pub fn execute(
     let root = session
         .root()
         .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
-    let text = current_text(&session, &request.document)?;
+    let text = plan_text(&session, &request.document, &root)?;
     let plan = Plan::parse(&text).map_err(|err| cannot(&request.document, "execute", err))?;
     let entry = session.plans.entry_for(&request.document, &text);
     if entry.job().is_some() {

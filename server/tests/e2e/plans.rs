@@ -540,6 +540,34 @@ async fn bad_plans_get_clear_messages_and_outside_steps_are_refused() {
         "{}",
         error.message
     );
+    // Refine and execute work on plan documents only: refining writes the revision back.
+    let readme = harness.root.join("README.md");
+    let fake_plan = "# Plan: not really\n\n## Steps\n\n- [ ] overwrite the README\n";
+    std::fs::write(&readme, fake_plan).unwrap();
+    let readme_uri = testkit::lsp_client::file_uri(&readme);
+    let escaping = testkit::lsp_client::file_uri(
+        &uri_to_path(&plan_uri)
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("../../escape.md"),
+    );
+    for document in [&readme_uri, &escaping] {
+        for command in ["baton.plan.refine", "baton.plan.execute"] {
+            let error = harness
+                .execute(command, json!([{ "document": document }]))
+                .await
+                .expect_err("not a plan document");
+            assert!(
+                error.message.contains("is not a plan document")
+                    || error.message.contains("cannot read"),
+                "{command} {document}: {}",
+                error.message
+            );
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&readme).unwrap(), fake_plan);
+    assert_eq!(harness.fake.requests().len(), 1);
     // The server still serves.
     let status = harness
         .execute("baton.status", json!([]))
