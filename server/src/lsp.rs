@@ -288,14 +288,18 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_watched_files(&self, params: lsp::DidChangeWatchedFilesParams) {
-        let Some(index) = self.session.index() else {
-            return;
-        };
         let changes: Vec<std::path::PathBuf> = params
             .changes
             .iter()
             .filter_map(|change| proto::file_path(&change.uri))
             .collect();
+        // Next edits proposed against a file's old text on disk no longer hold.
+        for uri in self.session.next_edits.disk_changed(&changes) {
+            self.client.publish_diagnostics(uri, Vec::new(), None).await;
+        }
+        let Some(index) = self.session.index() else {
+            return;
+        };
         // `reindex_file` also handles deletions, including a deleted directory's files.
         let _ = tokio::task::spawn_blocking(move || {
             for path in changes {

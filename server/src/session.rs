@@ -498,6 +498,21 @@ impl Documents {
             .collect()
     }
 
+    /// Every open buffer with a file path: its key and a snapshot of its document (a rope
+    /// clone), unsaved changes included.
+    pub fn open_documents(&self) -> Vec<(PathBuf, DocumentUri, Document)> {
+        self.open
+            .iter()
+            .filter_map(|open| {
+                Some((
+                    open.path.clone()?,
+                    open.key().clone(),
+                    open.document.clone(),
+                ))
+            })
+            .collect()
+    }
+
     pub fn open_paths(&self) -> Vec<PathBuf> {
         self.open
             .iter()

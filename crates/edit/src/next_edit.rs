@@ -2,9 +2,11 @@
 //! changed, the parsing of its reply, the mapping of the proposed edits onto the document, and
 //! how proposals follow later changes.
 //!
-//! The reply format is a small JSON object, `{"edits": [{"line": N, "old": "…", "new": "…"}]}`,
-//! because models reproduce a fixed JSON shape reliably and a text is found again by searching
-//! for `old` near line `N`, which survives a model that miscounts lines by one or two. Every
+//! The reply format is a small JSON object,
+//! `{"edits": [{"file": "src/other.rs", "line": N, "old": "…", "new": "…"}]}` (no `file`: the
+//! changed file), because models reproduce a fixed JSON shape reliably and a text is found again
+//! by searching for `old` near line `N`, which survives a model that miscounts lines by one or
+//! two. Other files are targetable only when the prompt offered them ([`split_by_file`]). Every
 //! malformed part of a reply is dropped on its own: a broken reply gives fewer proposals (or
 //! none), never an error.
 
@@ -29,6 +31,9 @@ pub struct Proposal {
     pub range: Range<usize>,
     pub old: String,
     pub new: String,
+    /// The line that holds the proposal, without its line break: a change reaching it drops a
+    /// proposal that follows changes by line ([`Reach::Line`]).
+    pub line: Range<usize>,
 }
 
 /// What a round sends: the system and user prompt.
@@ -77,15 +82,18 @@ pub fn describe_change(before: &str, after: &str) -> Option<Change> {
 }
 
 const SYSTEM: &str = "You predict the follow-up edits a code change makes necessary. \
-The user just changed a file (the diff shows it). Find the other places in the file that must \
-change to match: uses of a renamed parameter, variable, field or function, call sites of a \
-changed signature, constructors of a struct that gained a field. Do not repeat or undo the \
-user's change, and do not propose unrelated improvements.\n\
+The user just changed a file (the diff shows it). Find the other places that must change to \
+match, in that file and in the other files shown: uses of a renamed parameter, variable, field \
+or function, call sites of a changed signature, constructors of a struct that gained a field. \
+Do not repeat or undo the user's change, and do not propose unrelated improvements.\n\
 Reply with JSON only, no prose and no code fence, in exactly this shape:\n\
-{\"edits\": [{\"line\": 12, \"old\": \"text on that line\", \"new\": \"its replacement\"}]}\n\
-`line` is the line number shown in the file listing. `old` is copied exactly from that line \
-(no line number), as short as possible while still unique on the line, never spanning lines. \
-`new` replaces `old`. If nothing else needs to change, reply {\"edits\": []}.";
+{\"edits\": [{\"line\": 12, \"old\": \"text on that line\", \"new\": \"its replacement\"}, \
+{\"file\": \"src/other.rs\", \"line\": 3, \"old\": \"text\", \"new\": \"replacement\"}]}\n\
+Leave `file` out for the changed file; for another file, copy the path shown in its `File:` \
+header. `line` is the line number shown in front of the line. `old` is copied exactly from \
+that line (no line number), as short as possible while still unique on the line, never \
+spanning lines. `new` replaces `old`. Only the files shown can be edited. If nothing else \
+needs to change, reply {\"edits\": []}.";
 
 /// The names the change removed: identifiers on its `-` lines that none of its `+` lines has
 /// (a renamed parameter, function or field), in order, at most `most`. Other files that use
@@ -170,15 +178,19 @@ pub fn build_prompt(
     );
     if !uses.is_empty() {
         user.push_str(
-            "\nOther files use what changed (context only: propose edits in this file only):\n```\n",
+            "\nOther files use what changed; edit them by giving `file` as shown in their header:\n",
         );
+        let mut current: Option<&str> = None;
         for found in uses {
-            user.push_str(&format!(
-                "{}:{}: {}\n",
-                found.path_label,
-                found.line + 1,
-                found.text.trim()
-            ));
+            if current != Some(found.path_label.as_str()) {
+                if current.is_some() {
+                    user.push_str("```\n");
+                }
+                user.push_str(&format!("File: {}\n```\n", found.path_label));
+                current = Some(&found.path_label);
+            }
+            let text = found.text.trim_end_matches(['\n', '\r']);
+            user.push_str(&format!("{:>5}| {text}\n", found.line + 1));
         }
         user.push_str("```\n");
     }
@@ -191,6 +203,8 @@ pub fn build_prompt(
 /// One edit as the model wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyEdit {
+    /// The file it is for, as the model named it; `None` for the changed file.
+    pub file: Option<String>,
     /// 1-based, as in the listing.
     pub line: usize,
     pub old: String,
@@ -224,8 +238,14 @@ pub fn parse_reply(reply: &str) -> Vec<ReplyEdit> {
                 .or_else(|| line.as_str().and_then(|text| text.trim().parse().ok()))?;
             let old = edit.get("old")?.as_str()?.to_string();
             let new = edit.get("new")?.as_str()?.to_string();
+            // A missing or null file is the changed file; anything but a string is malformed.
+            let file = match edit.get("file") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(file) => Some(file.as_str()?.trim().to_string()).filter(|f| !f.is_empty()),
+            };
             (line > 0 && !old.is_empty() && old != new && !old.contains('\n')).then_some(
                 ReplyEdit {
+                    file,
                     line: line as usize,
                     old,
                     new,
@@ -234,6 +254,35 @@ pub fn parse_reply(reply: &str) -> Vec<ReplyEdit> {
         })
         .take(MAX_PROPOSALS)
         .collect()
+}
+
+/// Sorts reply edits by file: those for the changed file (no `file`, or its own label), and
+/// those for each of the `offered` files (by index), in reply order. An edit naming any other
+/// file is dropped: the model may only edit what it was shown, so a path outside the workspace
+/// or a file that must never be sent can never be targeted. A leading `./` is forgiven.
+pub fn split_by_file(
+    edits: Vec<ReplyEdit>,
+    own_label: &str,
+    offered: &[&str],
+) -> (Vec<ReplyEdit>, Vec<(usize, Vec<ReplyEdit>)>) {
+    let mut own = Vec::new();
+    let mut others: Vec<(usize, Vec<ReplyEdit>)> = Vec::new();
+    for edit in edits {
+        let Some(file) = edit.file.as_deref() else {
+            own.push(edit);
+            continue;
+        };
+        let file = file.strip_prefix("./").unwrap_or(file);
+        if file == own_label {
+            own.push(edit);
+        } else if let Some(index) = offered.iter().position(|label| *label == file) {
+            match others.iter_mut().find(|(at, _)| *at == index) {
+                Some((_, list)) => list.push(edit),
+                None => others.push((index, vec![edit])),
+            }
+        }
+    }
+    (own, others)
 }
 
 /// Places each reply edit in the document: `old` is looked for on its line, then on the lines
@@ -256,10 +305,14 @@ pub fn map_to_document(edits: &[ReplyEdit], document: &Rope) -> Vec<Proposal> {
             .find_map(|line| {
                 let text = document.line(line).to_string();
                 let column = text.find(&edit.old)?;
-                Some(document.line_to_byte(line) + column)
+                Some((line, document.line_to_byte(line) + column))
             });
-        let Some(start) = found else { continue };
-        let proposal = narrow(start, &edit.old, &edit.new);
+        let Some((line, start)) = found else { continue };
+        let mut proposal = narrow(start, &edit.old, &edit.new);
+        let line_start = document.line_to_byte(line);
+        let line_text = document.line(line).to_string();
+        let content = line_text.trim_end_matches(['\n', '\r']).len();
+        proposal.line = line_start..line_start + content;
         let overlaps = proposals.iter().any(|other| {
             proposal.range.start < other.range.end && other.range.start < proposal.range.end
         });
@@ -302,6 +355,7 @@ fn narrow(start: usize, old: &str, new: &str) -> Proposal {
         range: start + prefix..start + old_rest.len(),
         old: old_rest[prefix..].to_string(),
         new: new_rest[prefix..].to_string(),
+        line: start..start + old.len(),
     }
 }
 
@@ -315,19 +369,34 @@ pub enum Followed {
     AtProposal,
 }
 
-/// Moves the proposals through one applied change; those it touches are dropped.
-pub fn follow(proposals: &mut Vec<Proposal>, change: &AppliedChange) -> Followed {
+/// How far from a proposal a change must stay for the proposal to survive it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// A change touching the proposal's text drops it (the changed file's own proposals:
+    /// several may share a line, and typing beside one is not editing it).
+    Text,
+    /// A change anywhere on the proposal's line drops it (proposals in other files: an edit
+    /// over that line means the user is dealing with that place).
+    Line,
+}
+
+/// Moves the proposals through one applied change; those it reaches are dropped.
+pub fn follow(proposals: &mut Vec<Proposal>, change: &AppliedChange, reach: Reach) -> Followed {
     let before = proposals.len();
-    let delta = change.new_end_byte as isize - change.old_end_byte as isize;
     proposals.retain_mut(|proposal| {
-        if change.old_end_byte < proposal.range.start {
-            proposal.range.start = (proposal.range.start as isize + delta) as usize;
-            proposal.range.end = (proposal.range.end as isize + delta) as usize;
-            true
-        } else {
-            // Touching counts: typing right after a proposed name is typing in it.
-            change.start_byte > proposal.range.end
+        let span = match reach {
+            Reach::Text => proposal.range.clone(),
+            Reach::Line => proposal.line.clone(),
+        };
+        // Touching counts: typing right after a proposed name is typing in it.
+        if change.start_byte <= span.end && change.old_end_byte >= span.start {
+            return false;
         }
+        proposal.range =
+            change.map_offset(proposal.range.start)..change.map_offset(proposal.range.end);
+        proposal.line =
+            change.map_offset(proposal.line.start)..change.map_offset(proposal.line.end);
+        true
     });
     if proposals.len() < before {
         Followed::AtProposal
@@ -350,11 +419,13 @@ mod tests {
             parse_reply(reply),
             vec![
                 ReplyEdit {
+                    file: None,
                     line: 2,
                     old: "w *".into(),
                     new: "width *".into()
                 },
                 ReplyEdit {
+                    file: None,
                     line: 3,
                     old: "w * h".into(),
                     new: "width * h".into()
@@ -377,6 +448,8 @@ mod tests {
             "{\"edits\": [{\"line\": 1, \"old\": \"a\", \"new\": \"a\"}]}",
             "{\"edits\": [{\"line\": 1, \"old\": \"a\\nb\", \"new\": \"c\"}]}",
             "{\"edits\": [{\"line\": -4, \"old\": \"a\", \"new\": \"b\"}, {\"old\": \"a\"}, 7]}",
+            "{\"edits\": [{\"file\": 3, \"line\": 1, \"old\": \"a\", \"new\": \"b\"}]}",
+            "{\"edits\": [{\"file\": [\"a.rs\"], \"line\": 1, \"old\": \"a\", \"new\": \"b\"}]}",
         ] {
             assert_eq!(parse_reply(reply), Vec::new(), "{reply:?}");
         }
@@ -423,11 +496,13 @@ mod tests {
         let rope = Rope::from_str(TEXT);
         let edits = vec![
             ReplyEdit {
+                file: None,
                 line: 3,
                 old: "w * h".into(),
                 new: "w * h * 1".into(),
             },
             ReplyEdit {
+                file: None,
                 line: 3,
                 old: "h".into(),
                 new: "height".into(),
@@ -458,7 +533,10 @@ mod tests {
                 PositionEncoding::Utf8,
             )
             .unwrap();
-        assert_eq!(follow(&mut proposals, &applied[0]), Followed::Elsewhere);
+        assert_eq!(
+            follow(&mut proposals, &applied[0], Reach::Text),
+            Followed::Elsewhere
+        );
         let text = document.text();
         assert!(proposals.iter().all(|p| &text[p.range.clone()] == "w"));
         // Typing right after the second proposal's `w`: it goes, the first stays.
@@ -473,7 +551,10 @@ mod tests {
                 PositionEncoding::Utf8,
             )
             .unwrap();
-        assert_eq!(follow(&mut proposals, &applied[0]), Followed::AtProposal);
+        assert_eq!(
+            follow(&mut proposals, &applied[0], Reach::Text),
+            Followed::AtProposal
+        );
         assert_eq!(proposals.len(), 1);
         assert_eq!(
             proposals[0].range.start,
@@ -508,7 +589,9 @@ mod tests {
             }],
         );
         assert!(
-            prompt.user.contains("src/main.rs:5: area(1, 2);"),
+            prompt
+                .user
+                .contains("File: src/main.rs\n```\n    5|     area(1, 2);\n```\n"),
             "{}",
             prompt.user
         );
@@ -522,5 +605,79 @@ mod tests {
         let small = build_prompt("src/area.rs", "rust", &change, &rope, 2, 30, &[]);
         assert!(small.user.contains("    3|     w * h\n"), "{}", small.user);
         assert!(!small.user.contains("    1| fn area"), "{}", small.user);
+    }
+    #[test]
+    fn edits_are_sorted_by_file_and_files_not_offered_are_dropped() {
+        let reply = "{\"edits\": [\
+            {\"line\": 2, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": null, \"line\": 3, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"src/area.rs\", \"line\": 4, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"./src/b.rs\", \"line\": 1, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"src/c.rs\", \"line\": 5, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"src/b.rs\", \"line\": 2, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"../outside.rs\", \"line\": 1, \"old\": \"w\", \"new\": \"width\"},\
+            {\"file\": \"/etc/passwd\", \"line\": 1, \"old\": \"root\", \"new\": \"x\"},\
+            {\"file\": \".env\", \"line\": 1, \"old\": \"KEY\", \"new\": \"K\"}]}";
+        let edits = parse_reply(reply);
+        assert_eq!(edits.len(), 9);
+        let (own, others) = split_by_file(edits, "src/area.rs", &["src/c.rs", "src/b.rs"]);
+        assert_eq!(
+            own.iter().map(|edit| edit.line).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        let lines: Vec<(usize, Vec<usize>)> = others
+            .iter()
+            .map(|(index, edits)| (*index, edits.iter().map(|edit| edit.line).collect()))
+            .collect();
+        assert_eq!(lines, vec![(1, vec![1, 2]), (0, vec![5])]);
+    }
+
+    #[test]
+    fn proposals_that_follow_by_line_go_when_their_line_is_edited() {
+        let mut document = Document::new(TEXT, 1, "rust");
+        let edits = parse_reply(
+            "{\"edits\": [{\"line\": 2, \"old\": \"w * 2\", \"new\": \"width * 2\"}, {\"line\": 3, \"old\": \"w * h\", \"new\": \"width * h\"}]}",
+        );
+        let mut proposals = map_to_document(&edits, document.rope());
+        let second_line = TEXT.find("    let").unwrap();
+        assert_eq!(
+            &TEXT[proposals[0].line.clone()],
+            "    let w2 = w * 2;",
+            "the whole line, without its break"
+        );
+        let change = |document: &mut Document, at: usize, text: &str| {
+            let version = document.version() + 1;
+            let range = document.range(at..at, PositionEncoding::Utf8);
+            document
+                .apply_changes(
+                    version,
+                    &[ContentChange {
+                        range: Some(range),
+                        text: text.into(),
+                    }],
+                    PositionEncoding::Utf8,
+                )
+                .unwrap()
+                .remove(0)
+        };
+        // At the end of the line before: both move.
+        let applied = change(&mut document, second_line - 1, " // area");
+        assert_eq!(
+            follow(&mut proposals, &applied, Reach::Line),
+            Followed::Elsewhere
+        );
+        let text = document.text();
+        assert_eq!(&text[proposals[0].line.clone()], "    let w2 = w * 2;");
+        assert_eq!(&text[proposals[1].range.clone()], "w");
+        // At the start of the first proposal's line, away from its text: it goes all the same.
+        let at = proposals[0].line.start;
+        let applied = change(&mut document, at, "  ");
+        assert_eq!(
+            follow(&mut proposals, &applied, Reach::Line),
+            Followed::AtProposal
+        );
+        assert_eq!(proposals.len(), 1);
+        let text = document.text();
+        assert_eq!(&text[proposals[0].line.clone()], "    w * h");
     }
 }

@@ -40,6 +40,7 @@ pub const COMMANDS: &[&str] = &[
     "baton.plan",
     "baton.plan.refine",
     "baton.plan.execute",
+    crate::next_edit::APPLY_ALL_COMMAND,
 ];
 
 /// Adds one code action: title, kind, command, its argument, the diagnostics it fixes, and
@@ -263,6 +264,17 @@ impl Backend {
                     .map_err(|err| err.to_jsonrpc());
             }
             "baton.status" => return Ok(Some(self.status(&params.arguments))),
+            crate::next_edit::APPLY_ALL_COMMAND => {
+                return crate::next_edit::apply_all(
+                    &self.session,
+                    &self.client,
+                    self.frontend.clone(),
+                    &params.arguments,
+                )
+                .await
+                .map(Some)
+                .map_err(|err| err.to_jsonrpc());
+            }
             "baton.plan" | "baton.plan.refine" | "baton.plan.execute" => {
                 return match self.plan_command(&params.command, &params.arguments).await {
                     Ok(value) => Ok(Some(value)),
