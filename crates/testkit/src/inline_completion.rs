@@ -1,12 +1,13 @@
 //! Neovim 0.12's inline completion, imitated on top of [`LspClient`].
 //!
-//! What is imitated (as recorded from `runtime/lua/vim/lsp/inline_completion.lua` in the
-//! project's client notes): once `vim.lsp.inline_completion.enable()` is on, every `InsertEnter`,
-//! `CursorMovedI` and `TextChangedP` restarts a 200 ms timer; when it fires, the previous
-//! request (if still pending) is cancelled with `$/cancelRequest` and
-//! `textDocument/inlineCompletion` is sent with `context.triggerKind = 2` (Automatic) at the
-//! cursor. The first item is shown; accepting it inserts its `insertText` over its `range` (or
-//! at the cursor when there is none).
+//! What is imitated, read from `runtime/lua/vim/lsp/inline_completion.lua` (recorded, with the
+//! differences, in `docs/clients/neovim-inline-completion.md`): once
+//! `vim.lsp.inline_completion.enable()` is on, every `InsertEnter`, `CursorMovedI` and
+//! `TextChangedP` restarts a 200 ms timer; when it fires, `textDocument/inlineCompletion` is sent
+//! with `context.triggerKind = 2` (Automatic) at the cursor. The first item is shown. Unlike
+//! Neovim, which cancels pending requests only when leaving insert mode or accepting, the
+//! imitation cancels the previous request (if still pending) with `$/cancelRequest` before each
+//! new one: the stricter client for the server.
 //!
 //! A test drives it keystroke by keystroke: [`NeovimInline::type_text`] sends one `didChange`
 //! per character, and [`NeovimInline::pause`] is the user stopping: after the 200 ms timer the
