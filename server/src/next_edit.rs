@@ -20,12 +20,14 @@
 //!   the current text: any change in between would have dropped the request.
 //! - its inbox: proposals another document's round made in this one. The watcher of a
 //!   document is the only one that moves its proposals through its changes, so proposals from
-//!   elsewhere are handed to it, for the version they were computed against, and dropped if the
-//!   document has moved on since. A change over their line drops them.
+//!   elsewhere are handed to it with the text they were computed against; if the document has
+//!   moved on since, they are carried over the difference (`edit::next_edit::rebase`), and
+//!   those on changed lines dropped. A change over their line drops them.
 //!
 //! Proposals in a file that is not open are kept here ([`NextEdits`]) against the text on disk
 //! they were computed for; they are dropped when the file changes on disk, handed to the file's
-//! watcher when it is opened with that text, and applied as `version: null` edits.
+//! watcher when it is opened (rebased onto the opened text), and applied as `version: null`
+//! edits.
 //!
 //! Code actions read the proposals published for a version ([`NextEdits::code_actions`]) and
 //! offer nothing when the watcher has not caught up with the document yet, so an edit is never
@@ -79,9 +81,8 @@ const MAX_USE_FILE_BYTES: u64 = 1024 * 1024;
 struct Offered {
     path: PathBuf,
     label: String,
-    /// The open buffer's key and the version its text was read at; `None` when the text is the
-    /// file on disk.
-    open: Option<(DocumentUri, i32)>,
+    /// The open buffer's key; `None` when the text is the file on disk.
+    open: Option<DocumentUri>,
     text: String,
 }
 
@@ -115,7 +116,7 @@ fn uses_elsewhere(
     let (mut offered, mut uses) = (Vec::new(), Vec::new());
     for path in paths {
         let (text, open) = match open.iter().find(|(open, _, _)| open == &path) {
-            Some((_, uri, document)) => (document.text(), Some((uri.clone(), document.version()))),
+            Some((_, uri, document)) => (document.text(), Some(uri.clone())),
             None => {
                 let small =
                     std::fs::metadata(&path).is_ok_and(|meta| meta.len() <= MAX_USE_FILE_BYTES);
@@ -202,15 +203,10 @@ struct Closed {
 /// What a watcher hears from others' rounds.
 #[derive(Debug)]
 enum Inbound {
-    /// `origin`'s round proposes these edits here, computed against `version`.
+    /// `origin`'s round proposes these edits here, computed against `text` (the buffer as the
+    /// round read it, or the disk when the file was not open yet). They replace that origin's
+    /// previous proposals here.
     Proposals {
-        origin: u64,
-        version: i32,
-        proposals: Vec<Proposal>,
-    },
-    /// Proposals made while the file was closed, against `text`: valid if it was opened with
-    /// that text.
-    Adopt {
         origin: u64,
         text: String,
         proposals: Vec<Proposal>,
@@ -672,7 +668,7 @@ pub fn watch(session: Arc<Session>, client: Client, http: reqwest::Client, uri: 
     if let Some(path) = subscription.0.path.as_deref()
         && let Some((_, closed)) = session.next_edits.closed.remove(path)
     {
-        let _ = inbox_sender.send(Inbound::Adopt {
+        let _ = inbox_sender.send(Inbound::Proposals {
             origin: closed.origin,
             text: closed.text,
             proposals: closed.proposals,
@@ -738,8 +734,8 @@ enum Target {
 #[derive(Default)]
 struct Answer {
     own: Vec<Proposal>,
-    /// Open documents: key, the version their text was read at, proposals.
-    open: Vec<(DocumentUri, i32, Vec<Proposal>)>,
+    /// Open documents: key, the text the round read, proposals.
+    open: Vec<(DocumentUri, String, Vec<Proposal>)>,
     /// Files not open: path, the disk text, proposals.
     closed: Vec<(PathBuf, String, Vec<Proposal>)>,
 }
@@ -835,6 +831,9 @@ impl Watcher {
     }
 
     /// Takes in what another round proposed here; true when the proposals shown changed.
+    /// Proposals computed against an older text (the user typed here while the model was
+    /// answering, or opened the file with other text than the disk's) are carried over the
+    /// difference; those on lines it changed are dropped.
     fn receive(&self, message: Inbound, current: &Document, foreign: &mut Vec<Foreign>) -> bool {
         let before = foreign.len();
         let (origin, proposals) = match message {
@@ -844,37 +843,28 @@ impl Watcher {
             }
             Inbound::Proposals {
                 origin,
-                version,
-                proposals,
-            } => {
-                // Computed against a version this document has since left: the watcher cannot
-                // move them through changes it has already seen.
-                let valid = version == current.version();
-                if !valid {
-                    tracing::debug!(uri = %self.uri, version, "next edits from elsewhere arrived stale");
-                }
-                (origin, if valid { proposals } else { Vec::new() })
-            }
-            Inbound::Adopt {
-                origin,
                 text,
                 proposals,
             } => {
-                // Published either way: the file's diagnostics were the closed file's.
-                let same = current.text() == text;
-                foreign.retain(|other| other.origin != origin);
-                if same && !proposals.is_empty() {
-                    foreign.push(Foreign { origin, proposals });
-                }
-                return true;
+                let now = current.text();
+                let proposals = if now == text {
+                    proposals
+                } else {
+                    let rebased =
+                        next_edit::rebase(proposals, &edit::diff::minimal_edits(&text, &now));
+                    tracing::debug!(uri = %self.uri, kept = rebased.len(), "next edits from elsewhere rebased");
+                    rebased
+                };
+                (origin, proposals)
             }
         };
         foreign.retain(|other| other.origin != origin);
-        let changed = foreign.len() != before || !proposals.is_empty();
         if !proposals.is_empty() {
             foreign.push(Foreign { origin, proposals });
         }
-        changed
+        // Published even when nothing is left: what was shown (this origin's previous
+        // proposals, or the closed file's) must go.
+        true
     }
 
     /// Replaces this watcher's proposals in other files with a new round's: sent to open
@@ -883,13 +873,13 @@ impl Watcher {
     async fn retarget(&self, targets: &mut Vec<Target>, answer: &Answer) {
         let next_edits = &self.session.next_edits;
         let mut now: Vec<Target> = Vec::new();
-        for (uri, version, proposals) in &answer.open {
+        for (uri, text, proposals) in &answer.open {
             let sent = next_edits.inboxes.get(uri).is_some_and(|inbox| {
                 inbox
                     .1
                     .send(Inbound::Proposals {
                         origin: self.owner,
-                        version: *version,
+                        text: text.clone(),
                         proposals: proposals.clone(),
                     })
                     .is_ok()
@@ -903,7 +893,7 @@ impl Watcher {
             // Opened since the round read it: its watcher decides whether they still hold.
             if let Some(uri) = self.session.documents.uri_for_path(path) {
                 if let Some(inbox) = next_edits.inboxes.get(&uri) {
-                    let _ = inbox.1.send(Inbound::Adopt {
+                    let _ = inbox.1.send(Inbound::Proposals {
                         origin: self.owner,
                         text: text.clone(),
                         proposals: proposals.clone(),
@@ -1117,7 +1107,7 @@ fn place(reply: &str, own_label: &str, rope: &text::Rope, offered: Vec<Offered>)
             continue;
         }
         match file.open {
-            Some((uri, version)) => answer.open.push((uri, version, proposals)),
+            Some(uri) => answer.open.push((uri, file.text, proposals)),
             None => answer.closed.push((file.path, file.text, proposals)),
         }
     }

@@ -405,6 +405,31 @@ pub fn follow(proposals: &mut Vec<Proposal>, change: &AppliedChange, reach: Reac
     }
 }
 
+/// Carries proposals made against one text onto a later version of it, given the replacements
+/// that turn the one into the other (offsets into the earlier text, sorted, as
+/// [`crate::diff::minimal_edits`] gives them): a proposal whose line a replacement reaches is
+/// dropped, as [`Reach::Line`] would have dropped it change by change; the others shift.
+pub fn rebase(proposals: Vec<Proposal>, edits: &[crate::diff::Replacement]) -> Vec<Proposal> {
+    proposals
+        .into_iter()
+        .filter_map(|mut proposal| {
+            let mut delta: isize = 0;
+            for edit in edits {
+                if edit.range.start <= proposal.line.end && edit.range.end >= proposal.line.start {
+                    return None;
+                }
+                if edit.range.end < proposal.line.start {
+                    delta += edit.text.len() as isize - edit.range.len() as isize;
+                }
+            }
+            let shift = |offset: usize| offset.checked_add_signed(delta);
+            proposal.range = shift(proposal.range.start)?..shift(proposal.range.end)?;
+            proposal.line = shift(proposal.line.start)?..shift(proposal.line.end)?;
+            Some(proposal)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,5 +704,20 @@ mod tests {
         assert_eq!(proposals.len(), 1);
         let text = document.text();
         assert_eq!(&text[proposals[0].line.clone()], "    w * h");
+    }
+    #[test]
+    fn rebasing_onto_a_later_text_shifts_proposals_and_drops_those_on_changed_lines() {
+        let edits = parse_reply(
+            "{\"edits\": [{\"line\": 2, \"old\": \"w * 2\", \"new\": \"width * 2\"}, {\"line\": 3, \"old\": \"w * h\", \"new\": \"width * h\"}]}",
+        );
+        let proposals = map_to_document(&edits, &Rope::from_str(TEXT));
+        // A new first line, and the second proposal's line edited.
+        let later = format!("// note\n{}", TEXT.replace("    w * h", "    w * h + 0"));
+        let rebased = rebase(proposals.clone(), &crate::diff::minimal_edits(TEXT, &later));
+        assert_eq!(rebased.len(), 1);
+        assert_eq!(&later[rebased[0].range.clone()], "w");
+        assert_eq!(&later[rebased[0].line.clone()], "    let w2 = w * 2;");
+        // Nothing changed: nothing moves.
+        assert_eq!(rebase(proposals.clone(), &[]), proposals);
     }
 }

@@ -631,3 +631,46 @@ async fn a_new_round_replaces_the_proposals_in_other_files() {
     );
     across.harness.finish().await;
 }
+
+#[tokio::test]
+async fn typing_in_another_file_while_the_model_answers_moves_its_proposal() {
+    let harness = Harness::with(Options {
+        settings: json!({ "features": { "next_edit": true, "next_edit_debounce_ms": 30 } }),
+        workspace_files: vec![("src/c.rs", C_DISK.to_string())],
+        ..Options::default()
+    })
+    .await;
+    harness.indexed().await;
+    harness.fake.push(
+        Reply::text(
+            "{\"edits\": [{\"file\": \"src/c.rs\", \"line\": 3, \"old\": \"a::area(\", \"new\": \"a::surface(\"}]}",
+        )
+        .delay(Duration::from_millis(300)),
+    );
+    let a = harness.open("src/a.rs", "rust", A).await;
+    let c = harness.uri_of("src/c.rs");
+    harness.client.open(&c, "rust", C_BUFFER).await;
+    harness
+        .client
+        .change(&a, ((0, 7), (0, 11)), "surface")
+        .await;
+    until_fake(&harness, "the round's request", |harness| {
+        harness.fake.requests().len() == 1
+    })
+    .await;
+    // The user adds a line at the top of c.rs before the answer: the call moves down one line.
+    harness
+        .client
+        .change(&c, ((0, 0), (0, 0)), "// more\n")
+        .await;
+    let shown = diagnostics(&harness, &c, 1).await;
+    assert_eq!(start_line_character(&shown[0]), (3, 14, 18));
+    let actions = harness
+        .code_actions(&c, ((3, 15), (3, 15)), json!([]))
+        .await;
+    let fix = find_action(&actions, "change `area` to `surface`");
+    let answer = harness.client.apply_code_action_edit(&fix["edit"]);
+    assert_eq!(answer["applied"], true, "{answer}");
+    assert_eq!(harness.client.text(&c), format!("// more\n{C_DONE}"));
+    harness.finish().await;
+}
