@@ -15,7 +15,8 @@
 //! 4. The debounce: the model is asked only once the document has been quiet for
 //!    `completion.debounce_ms`.
 //! 5. The model: fill-in-the-middle (`prompt` + `suffix`) when the fast tier's provider is
-//!    `openai-fim`, a prefix/suffix chat prompt otherwise. The answer is taken as soon as its
+//!    `openai-fim`, with the path, a slice of the repo map and the enclosing scope's first line
+//!    as comments above the prefix; a prefix/suffix chat prompt with the same context otherwise. The answer is taken as soon as its
 //!    first complete line is known (or the whole answer, when it is shorter), and the stream
 //!    is dropped there.
 //!
@@ -240,25 +241,51 @@ fn model_request(
     let suffix_end = document.floor_boundary((cursor + SUFFIX_BYTES).min(document.len_bytes()));
     let prefix = document.slice(prefix_start..cursor);
     let suffix = document.slice(cursor..suffix_end);
+    let scope = snapshot
+        .tree
+        .as_ref()
+        .and_then(|tree| tree.enclosing_scope(document.rope(), cursor..cursor));
+    let known = crate::session::language_of(document, snapshot.path.as_deref());
     if kind == ProviderKind::OpenaiFim {
+        // A FIM prompt is the file itself: the context goes first, as comments in the file's
+        // language (where baton knows how it comments), the way FIM models were trained on
+        // repository-level prompts.
+        let mut header = String::new();
+        if let Some(language) = known {
+            let comment = language.line_comment();
+            header.push_str(&format!("{comment} Path: {path_label}\n"));
+            if let Some(map) = repo_map.filter(|map| !map.trim().is_empty()) {
+                header.push_str(&format!("{comment} Related code in the repository:\n"));
+                for line in map.lines() {
+                    header.push_str(&format!("{comment} {line}\n"));
+                }
+            }
+            // The scope's first line when the prefix starts below it.
+            if let Some(scope) = scope
+                .as_ref()
+                .filter(|scope| scope.range.start < prefix_start)
+            {
+                let line = document.slice(
+                    scope.range.start
+                        ..document.line_content_end(document.line_of(scope.range.start)),
+                );
+                header.push_str(&format!("{comment} Inside: {}\n", line.trim()));
+            }
+        }
         return ModelRequest {
             system: String::new(),
-            user: prefix,
+            user: format!("{header}{prefix}"),
             suffix: Some(suffix),
         };
     }
-    let language = crate::session::language_of(document, snapshot.path.as_deref())
+    let language = known
         .map(|language| language.name().to_string())
         .unwrap_or_else(|| document.language_id().to_string());
     let mut user = format!("File: {path_label} ({language})\n");
     if let Some(map) = repo_map {
         user.push_str(&format!("\nRepository map (excerpt):\n{map}\n"));
     }
-    if let Some(scope) = snapshot
-        .tree
-        .as_ref()
-        .and_then(|tree| tree.enclosing_scope(document.rope(), cursor..cursor))
-    {
+    if let Some(scope) = scope {
         let header = document.slice(
             scope.range.start..document.line_content_end(document.line_of(scope.range.start)),
         );
@@ -333,13 +360,10 @@ pub async fn complete(
         }
     };
 
-    // The repo map is ranked while the debounce runs; only chat prompts carry it.
+    // The repo map is ranked while the debounce runs.
     let debounce = Duration::from_millis(config.config.completion.debounce_ms);
     let quiet_at = claim.last_change.map(|changed| changed + debounce);
     let repo_map = async {
-        if settings.provider == ProviderKind::OpenaiFim {
-            return None;
-        }
         let (index, path) = (session.index()?, snapshot.path.clone()?);
         let never_send = config.never_send.clone();
         let line = line as u32;

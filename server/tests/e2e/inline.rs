@@ -206,9 +206,19 @@ async fn the_fim_provider_gets_prefix_and_suffix_and_the_answer_is_trimmed_to_wh
     let requests = harness.fake.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].path, "/v1/completions");
-    assert_eq!(
-        requests[0].body["prompt"],
-        "fn count(items: &[u32]) -> usize {\n    let n = "
+    // The context first, as comments in the file's language, then the text before the cursor.
+    let prompt = requests[0].body["prompt"].as_str().unwrap();
+    assert!(prompt.starts_with("// Path: src/lib.rs\n"), "{prompt}");
+    assert!(
+        prompt.ends_with("\nfn count(items: &[u32]) -> usize {\n    let n = "),
+        "{prompt}"
+    );
+    assert!(
+        prompt
+            .lines()
+            .take_while(|line| !line.starts_with("fn count"))
+            .all(|line| line.starts_with("// ")),
+        "{prompt}"
     );
     assert_eq!(requests[0].body["suffix"], ";\n}\n");
     assert_eq!(requests[0].body["stream"], true);
@@ -307,5 +317,62 @@ async fn the_debounce_holds_the_model_call_until_the_document_is_quiet() {
     harness.client.change(&uri, ((1, 12), (1, 12)), "i").await;
     assert_eq!(pending.response().await.unwrap(), json!([]));
     assert!(harness.fake.requests().is_empty());
+    harness.finish().await;
+}
+
+/// A FIM prompt carries the context a chat prompt gets — the path, a slice of the repo map and
+/// the enclosing scope when it starts above the prefix — as comments above the text before the
+/// cursor; nothing from a `never_send` file.
+#[tokio::test]
+async fn fim_prompts_carry_the_repo_map_and_the_scope_as_comments() {
+    let shapes = "pub fn area(width: u32, height: u32) -> u32 {\n    width * height\n}\n";
+    let harness = Harness::with(Options {
+        provider: "openai-fim",
+        workspace_files: vec![
+            ("src/shapes.rs", shapes.into()),
+            (".env", "AREA_SECRET=fim-0099\n".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    harness.indexed().await;
+    harness.fake.push(Reply::text("area(1, 2);"));
+    // A function longer than the prompt's prefix: its first line is above the prefix.
+    let mut text = String::from("use crate::shapes::area;\n\nfn report_all_the_areas() -> u32 {\n");
+    for i in 0..400 {
+        text.push_str(&format!("    let a{i} = {i} + 1;\n"));
+    }
+    let line = text.lines().count() as u32;
+    text.push_str("    let total = \n}\n");
+    let uri = harness.open("src/lib.rs", "rust", &text).await;
+    let mut neovim = NeovimInline::new(&harness.client, &uri, line, 16);
+    let answer = neovim.pause().await.response().await;
+    assert_eq!(first_insert_text(&answer).as_deref(), Some("area(1, 2);"));
+    let requests = harness.fake.requests();
+    let prompt = requests[0].body["prompt"].as_str().unwrap();
+    let header: Vec<&str> = prompt
+        .lines()
+        .take_while(|line| line.starts_with("// "))
+        .collect();
+    assert_eq!(header[0], "// Path: src/lib.rs", "{prompt}");
+    assert!(
+        header
+            .iter()
+            .any(|line| line.contains("Related code in the repository")),
+        "{header:?}"
+    );
+    assert!(
+        header.iter().any(|line| line.contains("fn area")),
+        "{header:?}"
+    );
+    assert!(
+        header.contains(&"// Inside: fn report_all_the_areas() -> u32 {"),
+        "{header:?}"
+    );
+    assert!(prompt.ends_with("    let total = "), "{prompt}");
+    assert!(
+        !prompt.contains("fim-0099"),
+        "a never_send file reached the prompt"
+    );
     harness.finish().await;
 }
