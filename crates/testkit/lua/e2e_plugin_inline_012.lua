@@ -2,7 +2,8 @@
 -- 0.11 with `vim.lsp.inline_completion` imitated (nvim012_inline_completion.lua, next to this
 -- script), against a real baton and the fake model:
 --   1. `setup({})` (inline_completion and its keys on by default): on attach the plugin enables
---      inline completion for baton in the buffer and maps <M-l>, <M-]> and <M-[> there;
+--      inline completion for baton in the buffer and maps <M-l>, <M-]> and <M-[> there, and
+--      `:checkhealth baton` says so;
 --   2. the user types `let n = ` in Insert mode; 200 ms after the last key the imitation asks
 --      baton (textDocument/inlineCompletion, triggerKind 2) and shows the suggestion;
 --   3. <M-]> and <M-[> cycle through the suggestions (one here: it shows `(1/1)`);
@@ -26,6 +27,7 @@ local result = {
   notifications = {},
   enabled = vim.NIL,
   insert_maps = {},
+  health = vim.NIL,
   requests = {},
   shown = vim.NIL,
   shown_after_next = vim.NIL,
@@ -123,6 +125,10 @@ local function main()
   wait(200)
   result.enabled = imitation.is_enabled({ bufnr = bufnr })
   result.insert_maps = insert_maps(bufnr)
+  vim.cmd("checkhealth baton")
+  result.health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  vim.cmd("tabclose")
+  vim.api.nvim_set_current_buf(bufnr)
 
   -- 2. Type on line 2, after its indentation, one key every 20 ms, then pause.
   vim.api.nvim_win_set_cursor(0, { 2, 0 })

@@ -884,6 +884,13 @@ async fn neovim_plugin_accepts_inline_completion_as_on_neovim_0_12() {
         }),
         "{context}"
     );
+    let health = results["health"].as_str().unwrap_or("");
+    assert!(
+        health.contains(
+            "on in the buffers baton serves; Insert-mode keys: accept <M-l>, next <M-]>, previous <M-[>"
+        ),
+        "{health}"
+    );
     // Asked as Neovim 0.12 asks: automatically, at the cursor after the typed text.
     let requests = results["requests"].as_array().cloned().unwrap_or_default();
     assert!(!requests.is_empty(), "{context}");

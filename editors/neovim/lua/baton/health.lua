@@ -49,6 +49,9 @@ function M.check()
         .. 'Neovim %s, so the plugin sets none up. Next edits (hint diagnostics, `gra`) and '
         .. 'everything else work.'):format(version_text())
     )
+  elseif not state.set_up then
+    health.info('require("baton").setup() was not called: turn it on with '
+      .. 'vim.lsp.inline_completion.enable() and map vim.lsp.inline_completion.get()')
   elseif not state.enabled then
     health.info('off (inline_completion = false)')
   else

@@ -69,6 +69,9 @@ local default_document_keys = {
 --- The options setup() was given, over the defaults.
 local options = vim.deepcopy(defaults)
 
+--- Whether setup() ran (without it the plugin sets up nothing, inline completion included).
+local setup_done = false
+
 --- File name (normalized) -> id of the baton client that showed it with window/showDocument
 --- (or whose task it is, for :BatonTasks).
 local shown_by = {}
@@ -592,10 +595,12 @@ end
 
 --- What `:checkhealth baton` reports about inline completion.
 function M._inline_completion_state()
+  local keys = options.inline_keymaps
   return {
     available = inline_completion_available(),
+    set_up = setup_done,
     enabled = options.inline_completion and true or false,
-    keys = options.inline_keymaps or {},
+    keys = keys == true and default_inline_keys or keys or {},
   }
 end
 
@@ -847,6 +852,7 @@ function M.setup(opts)
     opts.inline_keymaps = vim.tbl_extend('force', default_inline_keys, opts.inline_keymaps)
   end
   options = opts
+  setup_done = true
 
   if opts.server ~= false then
     local server = vim.deepcopy(opts.server)
