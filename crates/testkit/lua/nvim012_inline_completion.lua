@@ -5,7 +5,7 @@
 -- before `require('baton').setup()`.
 --
 -- What is imitated, as read in Neovim's `runtime/lua/vim/lsp/inline_completion.lua` (the 0.12
--- version with `select`, as of 2026-11):
+-- version with `select`; docs/clients/neovim-inline-completion.md says what is left out):
 -- - `enable(enable, filter)` (filter `{ bufnr?, client_id? }`) turns it on per buffer and
 --   client; `is_enabled(filter)` answers for that scope.
 -- - In an enabled buffer, `InsertEnter`, `CursorMovedI` and `TextChangedP` restart a 200 ms
