@@ -692,3 +692,240 @@ async fn neovim_plugin_plans_refines_and_executes_steps() {
     );
     assert_eq!(results["clients"], 1, "{context}");
 }
+
+/// The plugin's next edits and its safety on Neovim 0.11 (`e2e_plugin_next_edit.lua`): with
+/// `features.next_edit` on, renaming a parameter brings baton's Hint diagnostics into
+/// `vim.diagnostic`; `gra` lists the quick fixes and "apply all" applies every proposal; after a
+/// second rename `<leader>an` applies the proposal on the cursor's line only, one line at a time.
+/// `setup({ inline_completion = true })` raises and says nothing on 0.11, maps no Insert-mode key,
+/// and `:checkhealth baton` says inline completion needs Neovim 0.12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_applies_next_edits_and_is_safe_without_inline_completion() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const TEXT: &str = "fn area(w: u32, h: u32) -> u32 {\n    let double = w * 2;\n    let half = h / 2;\n    double + w * h + half\n}\n";
+    const RENAMED_W: &str = "fn area(width: u32, h: u32) -> u32 {\n    let double = width * 2;\n    let half = h / 2;\n    double + width * h + half\n}\n";
+    const LAST_LINE: &str = "fn area(width: u32, height: u32) -> u32 {\n    let double = width * 2;\n    let half = h / 2;\n    double + width * height + half\n}\n";
+    const RENAMED_BOTH: &str = "fn area(width: u32, height: u32) -> u32 {\n    let double = width * 2;\n    let half = height / 2;\n    double + width * height + half\n}\n";
+    let fake = testkit::fake_model::FakeModel::start().await;
+    // Lines are 1-based in the reply, as the next-edit prompt numbers them.
+    fake.push(Reply::text(
+        r#"{"edits": [{"line": 2, "old": "w * 2", "new": "width * 2"}, {"line": 4, "old": "w * h", "new": "width * h"}]}"#,
+    ));
+    fake.push(Reply::text(
+        r#"{"edits": [{"line": 3, "old": "h / 2", "new": "height / 2"}, {"line": 4, "old": "width * h", "new": "width * height"}]}"#,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/area.rs");
+    std::fs::write(&file, TEXT).unwrap();
+    let init_options = json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+        // Long enough that one rename typed with `ciw` is one round.
+        "features": { "next_edit": true, "next_edit_debounce_ms": 150 },
+    })
+    .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        (
+            "BATON_PLUGIN_DIR".into(),
+            plugin_dir().display().to_string(),
+        ),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_ROOT".into(), root.display().to_string()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_next_edit.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_test(&nvim, &script, &env, Duration::from_secs(120))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let log = std::fs::read_to_string(dir.path().join("baton.log")).unwrap_or_default();
+    let context = format!("{results:#}\n{}\n{log}", outcome.stderr);
+    assert_eq!(results["errors"], json!([]), "{context}");
+    // Safe on 0.11: no error, no message, no Insert-mode key, and the health check explains.
+    assert_eq!(results["setup_ok"], true, "{context}");
+    assert_eq!(results["setup_notifications"], 0, "{context}");
+    assert_eq!(results["inline_module"], false, "{context}");
+    assert_eq!(
+        results["insert_maps"],
+        json!({ "<M-l>": "", "<M-]>": "", "<M-[>": "" }),
+        "{context}"
+    );
+    let health = results["health"].as_str().unwrap_or("");
+    assert!(
+        health.contains("inline completion (ghost text) needs Neovim 0.12"),
+        "{health}"
+    );
+    assert!(!health.contains("ERROR"), "{health}");
+    assert_eq!(
+        results["next_edit_map"], "baton: apply the next edit on this line",
+        "{context}"
+    );
+    let step = |name: &str| &results["steps"][name];
+    // `gra` on the first hint: the quick fix there and "apply all"; all of it applied.
+    let titles = results["gra_titles"].to_string();
+    assert!(
+        titles.contains("baton: change `w` to `width`")
+            && titles.contains("baton: apply all 2 next edits"),
+        "{titles}"
+    );
+    assert_eq!(
+        step("gra_apply_all")["hints"],
+        json!(["1:17", "3:13"]),
+        "{context}"
+    );
+    assert_eq!(step("gra_apply_all")["text"], RENAMED_W, "{context}");
+    // `<leader>an` on the last line: that line's proposal only; none on the first line.
+    assert_eq!(
+        step("next_edit_last_line")["hints"],
+        json!(["2:15", "3:21"]),
+        "{context}"
+    );
+    assert_eq!(step("next_edit_last_line")["text"], LAST_LINE, "{context}");
+    assert_eq!(step("next_edit_no_hint")["text"], LAST_LINE, "{context}");
+    assert!(
+        results["notifications"]
+            .to_string()
+            .contains("no next edit proposed on this line"),
+        "{context}"
+    );
+    assert_eq!(
+        step("next_edit_other_line")["text"],
+        RENAMED_BOTH,
+        "{context}"
+    );
+    // One model request per rename; taking the proposals asked for nothing more.
+    assert_eq!(fake.requests().len(), 2, "{context}");
+    // Nothing was saved.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), TEXT);
+}
+
+/// The plugin's inline completion as on Neovim 0.12 (`e2e_plugin_inline_012.lua`), in the real
+/// headless Neovim 0.11 with 0.12's `vim.lsp.inline_completion` imitated in Lua
+/// (`crates/testkit/lua/nvim012_inline_completion.lua`): on attach the plugin enables it for
+/// baton and maps `<M-l>` (accept), `<M-]>` and `<M-[>` (next, previous) in the buffer; typing
+/// in Insert mode brings baton's suggestion after the 200 ms pause, the keys cycle and accept it;
+/// with `inline_completion = false` a buffer gets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_plugin_accepts_inline_completion_as_on_neovim_0_12() {
+    let Some(nvim) = neovim::nvim_for_tests() else {
+        return;
+    };
+    const SOURCE: &str = "fn count(items: &[u32]) -> usize {\n    \n}\n";
+    let fake = testkit::fake_model::FakeModel::start().await;
+    fake.push(Reply::text("items.len();"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("workspace");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let file = root.join("src/lib.rs");
+    std::fs::write(&file, SOURCE).unwrap();
+    let other = root.join("src/other.rs");
+    std::fs::write(&other, "fn other() {}\n").unwrap();
+    let init_options = json!({
+        "models": { "fast": { "provider": "openai", "model": "spark-test", "base_url": fake.base_url(), "api_key_env": "BATON_TEST_KEY" } },
+    })
+    .to_string();
+    let env: Vec<(String, String)> = vec![
+        ("BATON_BIN".into(), env!("CARGO_BIN_EXE_baton").into()),
+        (
+            "BATON_PLUGIN_DIR".into(),
+            plugin_dir().display().to_string(),
+        ),
+        ("BATON_FILE".into(), file.display().to_string()),
+        ("BATON_OTHER_FILE".into(), other.display().to_string()),
+        ("BATON_ROOT".into(), root.display().to_string()),
+        ("BATON_INIT_OPTIONS".into(), init_options),
+        ("BATON_TYPED".into(), "let n = ".into()),
+        ("BATON_TEST_KEY".into(), crate::support::SECRET_KEY.into()),
+        (
+            "BATON_LOG_FILE".into(),
+            dir.path().join("baton.log").display().to_string(),
+        ),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.path().join("config").display().to_string(),
+        ),
+    ];
+    let script = neovim::lua_dir().join("e2e_plugin_inline_012.lua");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        neovim::run_lua_session(&nvim, &script, &env, Duration::from_secs(90))
+    })
+    .await
+    .unwrap()
+    .expect("neovim ran the script");
+    let results = &outcome.results;
+    let log = std::fs::read_to_string(dir.path().join("baton.log")).unwrap_or_default();
+    let context = format!("{results:#}\n{}\n{log}", outcome.stderr);
+    assert_eq!(results["errors"], json!([]), "{context}");
+    assert_eq!(results["enabled"], true, "{context}");
+    assert_eq!(
+        results["insert_maps"],
+        json!({
+            "<M-l>": "baton: accept the inline suggestion",
+            "<M-]>": "baton: next inline suggestion",
+            "<M-[>": "baton: previous inline suggestion",
+        }),
+        "{context}"
+    );
+    let health = results["health"].as_str().unwrap_or("");
+    assert!(
+        health.contains(
+            "on in the buffers baton serves; Insert-mode keys: accept <M-l>, next <M-]>, previous <M-[>"
+        ),
+        "{health}"
+    );
+    // Asked as Neovim 0.12 asks: automatically, at the cursor after the typed text.
+    let requests = results["requests"].as_array().cloned().unwrap_or_default();
+    assert!(!requests.is_empty(), "{context}");
+    assert!(
+        requests.iter().all(|request| request["triggerKind"] == 2),
+        "{context}"
+    );
+    assert_eq!(
+        requests.last().unwrap()["position"],
+        json!({ "line": 1, "character": 12 }),
+        "{context}"
+    );
+    assert_eq!(results["shown"], "items.len();", "{context}");
+    assert_eq!(
+        results["shown_after_next"], "items.len(); (1/1)",
+        "{context}"
+    );
+    assert_eq!(
+        results["shown_after_previous"], "items.len(); (1/1)",
+        "{context}"
+    );
+    assert_eq!(
+        results["accepted_line"], "    let n = items.len();",
+        "{context}"
+    );
+    assert_eq!(results["cursor_after_accept"], json!([2, 24]), "{context}");
+    assert_eq!(results["mode_after_accept"], "i", "{context}");
+    assert_eq!(results["shown_after_accept"], json!(null), "{context}");
+    // inline_completion = false: nothing for a buffer attached afterwards, same server.
+    assert_eq!(results["other_enabled"], false, "{context}");
+    assert_eq!(
+        results["other_insert_maps"],
+        json!({ "<M-l>": "", "<M-]>": "", "<M-[>": "" }),
+        "{context}"
+    );
+    assert_eq!(results["clients"], 1, "{context}");
+    assert_eq!(fake.requests().len(), 1, "{context}");
+}

@@ -2,8 +2,15 @@
 --
 --   require('baton').setup({
 --     server = {},       -- merged into vim.lsp.config('baton'); false to configure the server yourself
---     keymaps = false,   -- true for <leader>ae (edit, prompts) and <leader>ac (cancel), or a table
---                        -- { edit = '<leader>ae', cancel = '<leader>ac' }
+--     keymaps = false,   -- true for <leader>ae (edit, prompts), <leader>ac (cancel) and <leader>an
+--                        -- (apply the next edit proposed on the cursor's line), or a table
+--                        -- { edit = '<leader>ae', cancel = '<leader>ac', next_edit = '<leader>an' }
+--     inline_completion = true, -- Neovim 0.12+: baton's ghost text through vim.lsp.inline_completion
+--                        -- in the buffers baton serves; false for off. Neovim 0.11 has no inline
+--                        -- completion: the option then does nothing (`:checkhealth baton` says so).
+--     inline_keymaps = true, -- Insert-mode keys for that ghost text, buffer-local, 0.12+ only:
+--                        -- { accept = '<M-l>', next = '<M-]>', previous = '<M-[>' }; a table
+--                        -- over these (a key set to false is not mapped) or false for none
 --     document_keymaps = true, -- buffer-local keys in baton's task and plan documents; false for
 --                        -- none, or a table over the defaults (a key set to false is not mapped):
 --                        -- { task = { undo_file = '<leader>au', undo_all = '<leader>aU',
@@ -22,6 +29,9 @@
 -- tasks and open its document), :BatonPlan {instruction} (writes a plan, with a range or visual
 -- selection like :BatonTask), and in a plan document :BatonPlanRefine, :BatonPlanExecute [agent]
 -- and :BatonPlanStep [agent] (the step under the cursor); :BatonCancel, :BatonStatus.
+-- Next-edit suggestions (server setting features.next_edit) are `baton` Hint diagnostics
+-- (vim.diagnostic: `]d`, `[d`) with quick fixes under `gra`; M.next_edit() (<leader>an with
+-- keymaps) applies the one on the cursor's line.
 -- Everything goes through standard LSP: `workspace/executeCommand` with the arguments documented
 -- in the README.
 
@@ -33,9 +43,17 @@ local defaults = {
   document_keymaps = true,
   undojoin = true,
   show_document = 'split',
+  inline_completion = true,
+  inline_keymaps = true,
 }
 
-local default_keys = { edit = '<leader>ae', cancel = '<leader>ac' }
+local default_keys = { edit = '<leader>ae', cancel = '<leader>ac', next_edit = '<leader>an' }
+
+-- Alt keys: Neovim gives them no Insert-mode meaning of its own, and the completion-menu
+-- plugins' presets (nvim-cmp, blink.cmp, mini.completion) and Neovim's built-in completion keep to
+-- <Tab>, <S-Tab>, <CR>, <C-y>, <C-n>, <C-p>, <C-e> and <C-Space>, so ghost text and the menu never
+-- fight over a key. They are copilot.lua's keys too: run one ghost-text source, or remap one.
+local default_inline_keys = { accept = '<M-l>', next = '<M-]>', previous = '<M-[>' }
 
 local default_document_keys = {
   task = {
@@ -50,6 +68,9 @@ local default_document_keys = {
 
 --- The options setup() was given, over the defaults.
 local options = vim.deepcopy(defaults)
+
+--- Whether setup() ran (without it the plugin sets up nothing, inline completion included).
+local setup_done = false
 
 --- File name (normalized) -> id of the baton client that showed it with window/showDocument
 --- (or whose task it is, for :BatonTasks).
@@ -475,6 +496,114 @@ function M.status()
   end)
 end
 
+-- Next edits. After a change, baton publishes what it proposes to change next as Hint
+-- diagnostics with source `baton`, each with a preferred quick fix carrying the edit (and, when
+-- there are several, one more that applies them all): `gra` lists them like any code action.
+
+--- Whether `action` is one of baton's next-edit quick fixes for a single place.
+local function is_next_edit_fix(action)
+  return action.isPreferred == true
+    and action.edit ~= nil
+    and (action.title or ''):find('^baton') ~= nil
+end
+
+--- The baton next-edit hints on line `row` (0-based) of `bufnr`, the one under byte column `col`
+--- first, then by distance from it.
+local function next_edit_hints(bufnr, row, col)
+  local hints = vim.tbl_filter(function(diagnostic)
+    return diagnostic.source == 'baton' and diagnostic.severity == vim.diagnostic.severity.HINT
+  end, vim.diagnostic.get(bufnr, { lnum = row }))
+  local function distance(diagnostic)
+    local last = diagnostic.end_lnum == row and diagnostic.end_col or math.huge
+    if col < diagnostic.col then
+      return diagnostic.col - col
+    end
+    return col > last and col - last or 0
+  end
+  table.sort(hints, function(a, b)
+    return distance(a) < distance(b)
+  end)
+  return hints
+end
+
+--- Applies the next edit baton proposes on the cursor's line (the one under the cursor, else
+--- the nearest): the preferred quick fix of that hint, through vim.lsp.buf.code_action.
+function M.next_edit()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local cursor = vim.api.nvim_win_get_cursor(0)
+  local hint = next_edit_hints(bufnr, cursor[1] - 1, cursor[2])[1]
+  if not hint then
+    notify('no next edit proposed on this line')
+    return
+  end
+  -- The hint's start, as a mark-like position: baton offers the fixes of the proposals a
+  -- requested range touches, and this one touches only the hint's proposal.
+  local at = { hint.lnum + 1, hint.col }
+  vim.lsp.buf.code_action({
+    apply = true,
+    range = { start = at, ['end'] = at },
+    filter = is_next_edit_fix,
+  })
+end
+
+-- Inline completion (ghost text) is Neovim 0.12's vim.lsp.inline_completion: it asks baton
+-- 200 ms after typing pauses in Insert mode and shows the first suggestion as virtual text.
+-- Neovim 0.11 has no such module; there the plugin sets nothing up.
+
+--- Whether this Neovim has inline completion (0.12+).
+local function inline_completion_available()
+  return type(vim.lsp.inline_completion) == 'table'
+    and type(vim.lsp.inline_completion.enable) == 'function'
+end
+
+--- On LspAttach of a baton client: inline completion on for that client in that buffer, and the
+--- buffer-local Insert-mode keys.
+local function attach_inline_completion(bufnr, client)
+  if not (options.inline_completion and inline_completion_available()) then
+    return
+  end
+  if not client:supports_method('textDocument/inlineCompletion', bufnr) then
+    return
+  end
+  local inline = vim.lsp.inline_completion
+  inline.enable(true, { bufnr = bufnr, client_id = client.id })
+  local keys = options.inline_keymaps
+  if not keys then
+    return
+  end
+  if keys.accept then
+    local accept_key = keys.accept
+    vim.keymap.set('i', accept_key, function()
+      -- get() accepts what is shown (scheduled, so it works from an <expr> mapping) and says
+      -- whether there was anything; with nothing shown the key keeps its own meaning.
+      if inline.get({ bufnr = bufnr }) then
+        return ''
+      end
+      return accept_key
+    end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = 'baton: accept the inline suggestion' })
+  end
+  if inline.select then
+    for name, count in pairs({ next = 1, previous = -1 }) do
+      if keys[name] then
+        vim.keymap.set('i', keys[name], function()
+          inline.select({ bufnr = bufnr, count = count })
+        end, { buffer = bufnr, desc = ('baton: %s inline suggestion'):format(name) })
+      end
+    end
+  end
+end
+
+--- What `:checkhealth baton` reports about inline completion.
+function M._inline_completion_state()
+  local keys = options.inline_keymaps
+  return {
+    available = inline_completion_available(),
+    set_up = setup_done,
+    enabled = options.inline_completion and true or false,
+    keys = keys == true and default_inline_keys or keys or {},
+  }
+end
+
 -- Undo: a streamed job lands as many small edits; without help each is its own undo step.
 -- Before applying a baton edit to a buffer whose last change was baton's previous edit of the
 -- same job (nothing changed the buffer since, not even an undo), `:undojoin` merges the two.
@@ -701,6 +830,9 @@ local function set_keymaps(keys)
   if keys.cancel then
     vim.keymap.set('n', keys.cancel, M.cancel, { desc = 'baton: cancel jobs' })
   end
+  if keys.next_edit then
+    vim.keymap.set('n', keys.next_edit, M.next_edit, { desc = "baton: apply the next edit on this line" })
+  end
 end
 
 function M.setup(opts)
@@ -714,7 +846,13 @@ function M.setup(opts)
   elseif type(opts.document_keymaps) == 'table' then
     opts.document_keymaps = vim.tbl_deep_extend('force', default_document_keys, opts.document_keymaps)
   end
+  if opts.inline_keymaps == true then
+    opts.inline_keymaps = default_inline_keys
+  elseif type(opts.inline_keymaps) == 'table' then
+    opts.inline_keymaps = vim.tbl_extend('force', default_inline_keys, opts.inline_keymaps)
+  end
   options = opts
+  setup_done = true
 
   if opts.server ~= false then
     local server = vim.deepcopy(opts.server)
@@ -743,6 +881,16 @@ function M.setup(opts)
       if client and client.name == 'baton' then
         -- A job started or ended: its edits must not be joined with the next job's.
         joinable = {}
+      end
+    end,
+  })
+
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = group,
+    callback = function(event)
+      local client = vim.lsp.get_client_by_id(event.data.client_id)
+      if client and client.name == 'baton' then
+        attach_inline_completion(event.buf, client)
       end
     end,
   })
