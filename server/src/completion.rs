@@ -58,6 +58,10 @@ struct DocumentState {
     in_flight: Option<(u64, CancellationToken)>,
     last_change: Option<Instant>,
     cache: Option<Cached>,
+    /// The document's version when the latest completion request for it arrived (noted in
+    /// arrival order by `lsp::ordered`): a change applied after that, before the request is
+    /// handled, means the request's position is about text that no longer exists.
+    requested_at: Option<i32>,
 }
 
 /// The last suggestion and the text before the cursor it was made for.
@@ -82,6 +86,20 @@ impl Completions {
         self.documents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A completion request for `uri` arrived while the document was at `version`.
+    pub fn note_request(&self, uri: &DocumentUri, version: i32) {
+        self.lock().entry(uri.clone()).or_default().requested_at = Some(version);
+    }
+
+    /// Whether the latest request for `uri` was sent for `version` of the document (`true` when
+    /// no arrival was noted, as for requests that do not come through the LSP layer).
+    fn requested_for(&self, uri: &DocumentUri, version: i32) -> bool {
+        self.lock()
+            .get(uri)
+            .and_then(|state| state.requested_at)
+            .is_none_or(|requested| requested == version)
     }
 
     /// The document changed: its pending request can only produce a stale answer, so it is
@@ -322,6 +340,12 @@ pub async fn complete(
 ) -> Option<Suggestion> {
     let config = session.config();
     let snapshot = session.snapshot(uri)?;
+    if !session.completions.requested_for(uri, snapshot.version()) {
+        // The document changed between the request and now: its position is about the old
+        // text, and an answer for it would be stale.
+        tracing::debug!(%uri, "inline completion: the document changed since the request");
+        return None;
+    }
     let document = &snapshot.document;
     let cursor = document.offset(position, snapshot.encoding);
     let root = session.root();

@@ -47,6 +47,11 @@ impl tower_service::Service<Request> for Ordered {
             // action request. It is noted here, in arrival order, so the request handler itself
             // only reads the session.
             "textDocument/codeAction" => self.note_code_action_range(&request),
+            // A completion is for the document as it is when the request arrives; a change
+            // applied before its handler runs makes it stale (see `completion`).
+            "textDocument/inlineCompletion" | "textDocument/completion" => {
+                self.note_completion_request(&request);
+            }
             // New settings apply before any later message is handled, so a command sent right
             // after them runs with them; the handler only reports problems.
             "workspace/didChangeConfiguration" => self.apply_settings(&request),
@@ -113,6 +118,20 @@ impl Ordered {
         if let (Some(uri), Some(range)) = (uri, range) {
             self.session
                 .note_action_range(&proto::uri_key(&uri), proto::range(range));
+        }
+    }
+
+    fn note_completion_request(&self, request: &Request) {
+        let uri = request
+            .params()
+            .and_then(|params| params.pointer("/textDocument/uri"))
+            .and_then(Value::as_str)
+            .and_then(proto::parse_uri);
+        if let Some(uri) = uri {
+            let key = proto::uri_key(&uri);
+            if let Some(version) = self.session.documents.version(&key) {
+                self.session.completions.note_request(&key, version);
+            }
         }
     }
 

@@ -376,3 +376,41 @@ async fn fim_prompts_carry_the_repo_map_and_the_scope_as_comments() {
     );
     harness.finish().await;
 }
+
+/// A change that arrives right after a request (before the server handles it) makes the
+/// request's position stale: the answer is empty and the model is never asked for it.
+#[tokio::test]
+async fn a_change_racing_the_request_gets_an_empty_answer_not_one_for_the_new_text() {
+    let harness = start("openai", json!({ "completion": { "debounce_ms": 0 } })).await;
+    let uri = harness.open("src/lib.rs", "rust", SOURCE).await;
+    for _ in 0..20 {
+        harness.fake.push(Reply::text("should not be asked"));
+    }
+    // Twenty times: a request at the cursor, then at once a change before it.
+    let mut pending = Vec::new();
+    for round in 0..20u32 {
+        let request = harness.client.request_id(
+            "textDocument/inlineCompletion",
+            json!({
+                "textDocument": { "uri": uri },
+                "position": { "line": 1, "character": 4 + round },
+                "context": { "triggerKind": 2 },
+            }),
+        );
+        harness.client.change_nowait(&uri, ((1, 0), (1, 0)), "x");
+        pending.push(request);
+    }
+    for request in pending {
+        let answer = request.response().await.expect("answered");
+        assert!(
+            answer.is_null() || answer == json!([]) || answer["items"] == json!([]),
+            "a stale request got {answer}"
+        );
+    }
+    assert!(
+        harness.fake.requests().is_empty(),
+        "{:?}",
+        harness.fake.requests()
+    );
+    harness.finish().await;
+}
