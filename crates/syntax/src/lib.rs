@@ -13,6 +13,7 @@ mod marker;
 mod outline;
 mod rope_text;
 mod symbols;
+mod tag_starts;
 mod tree;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use tree_sitter::{Node, Query, QueryCursor, Tree};
 
 use crate::Language;
 use crate::rope_text::{RopeProvider, text_of};
+use crate::tag_starts::TagStarts;
 
 /// What kind of thing a definition (or the target of a reference) is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -137,7 +138,7 @@ pub struct Scope {
 const MAX_NAME_BYTES: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CaptureRole {
+pub(crate) enum CaptureRole {
     Name,
     /// `@trait` in an outline `impl` pattern, for naming `impl Trait for Type`.
     ImplTrait,
@@ -149,8 +150,11 @@ enum CaptureRole {
 
 /// A language's compiled query and what each capture index means.
 pub(crate) struct CompiledQuery {
-    query: Query,
-    roles: Vec<CaptureRole>,
+    pub(crate) query: Query,
+    pub(crate) roles: Vec<CaptureRole>,
+    /// Where the definition and reference patterns can start, for tagging in one walk; `None`
+    /// when some pattern's start could not be told, and tagging runs the plain query.
+    tag_starts: Option<TagStarts>,
 }
 
 impl CompiledQuery {
@@ -176,7 +180,13 @@ impl CompiledQuery {
                 }
             })
             .collect();
-        Ok(CompiledQuery { query, roles })
+        let mut compiled = CompiledQuery {
+            query,
+            roles,
+            tag_starts: None,
+        };
+        compiled.tag_starts = TagStarts::plan(&compiled, &source, &language.grammar(), is_tag);
+        Ok(compiled)
     }
 
     /// The compiled query for `language`; compiled on first use and kept for the process.
@@ -196,6 +206,12 @@ impl CompiledQuery {
         })
     }
 
+    /// Whether tagging `language` runs in one walk (see `tag_starts`) rather than the plain query.
+    #[cfg(test)]
+    pub(crate) fn uses_tag_starts(language: Language) -> bool {
+        CompiledQuery::get(language).tag_starts.is_some()
+    }
+
     #[cfg(test)]
     pub(crate) fn try_compile(language: Language) -> Result<(), tree_sitter::QueryError> {
         CompiledQuery::compile(language).map(|_| ())
@@ -209,7 +225,7 @@ thread_local! {
 }
 
 /// Runs `body` with this thread's query cursor, or a fresh one if it is already in use.
-fn with_cursor<T>(body: impl FnOnce(&mut QueryCursor) -> T) -> T {
+pub(crate) fn with_cursor<T>(body: impl FnOnce(&mut QueryCursor) -> T) -> T {
     CURSOR.with(|cell| match cell.try_borrow_mut() {
         Ok(mut cursor) => {
             // Reset state left over from an earlier caller.
@@ -223,14 +239,14 @@ fn with_cursor<T>(body: impl FnOnce(&mut QueryCursor) -> T) -> T {
 
 /// One match, reduced to what the public types need.
 #[derive(Debug)]
-struct Found {
-    role: CaptureRole,
-    name_range: Range<usize>,
-    name_row: usize,
-    node_range: Range<usize>,
-    node_id: usize,
-    trait_range: Option<Range<usize>>,
-    pattern_index: usize,
+pub(crate) struct Found {
+    pub(crate) role: CaptureRole,
+    pub(crate) name_range: Range<usize>,
+    pub(crate) name_row: usize,
+    pub(crate) node_range: Range<usize>,
+    pub(crate) node_id: usize,
+    pub(crate) trait_range: Option<Range<usize>>,
+    pub(crate) pattern_index: usize,
 }
 
 /// Runs the query on `node` (limited to `byte_range`, and to matches starting at most
@@ -247,44 +263,60 @@ fn run_query(
         cursor.set_byte_range(byte_range);
         cursor.set_max_start_depth(max_start_depth);
         let mut found = Vec::new();
-        let mut matches = cursor.matches(&compiled.query, node, RopeProvider(rope));
-        while let Some(query_match) = matches.next() {
-            let mut name = None;
-            let mut main = None;
-            let mut trait_range = None;
-            for capture in query_match.captures {
-                match compiled.roles[capture.index as usize] {
-                    CaptureRole::Name => {
-                        if name.is_none() {
-                            name = Some(capture.node);
-                        }
-                    }
-                    CaptureRole::ImplTrait => trait_range = Some(capture.node.byte_range()),
-                    CaptureRole::Ignored => {}
-                    role => main = Some((role, capture.node)),
-                }
-            }
-            let (Some(name), Some((role, main_node))) = (name, main) else {
-                continue;
-            };
-            if !keep(role)
-                || name.byte_range().len() > MAX_NAME_BYTES
-                || name.byte_range().is_empty()
-            {
-                continue;
-            }
-            found.push(Found {
-                role,
-                name_range: name.byte_range(),
-                name_row: name.start_position().row,
-                node_range: main_node.byte_range(),
-                node_id: main_node.id(),
-                trait_range,
-                pattern_index: query_match.pattern_index,
-            });
-        }
+        collect_matches(cursor, compiled, node, rope, &keep, &mut found);
         found
     })
+}
+
+/// Runs the query on `node` with the cursor's current byte range and start depth, appending
+/// to `found` the matches for which `keep` holds.
+pub(crate) fn collect_matches(
+    cursor: &mut QueryCursor,
+    compiled: &CompiledQuery,
+    node: Node,
+    rope: &Rope,
+    keep: &impl Fn(CaptureRole) -> bool,
+    found: &mut Vec<Found>,
+) {
+    let mut matches = cursor.matches(&compiled.query, node, RopeProvider(rope));
+    while let Some(query_match) = matches.next() {
+        let mut name = None;
+        let mut main = None;
+        let mut trait_range = None;
+        for capture in query_match.captures {
+            match compiled.roles[capture.index as usize] {
+                CaptureRole::Name => {
+                    if name.is_none() {
+                        name = Some(capture.node);
+                    }
+                }
+                CaptureRole::ImplTrait => trait_range = Some(capture.node.byte_range()),
+                CaptureRole::Ignored => {}
+                role => main = Some((role, capture.node)),
+            }
+        }
+        let (Some(name), Some((role, main_node))) = (name, main) else {
+            continue;
+        };
+        if !keep(role) || !is_name_range(&name.byte_range()) {
+            continue;
+        }
+        found.push(Found {
+            role,
+            name_range: name.byte_range(),
+            name_row: name.start_position().row,
+            node_range: main_node.byte_range(),
+            node_id: main_node.id(),
+            trait_range,
+            pattern_index: query_match.pattern_index,
+        });
+    }
+}
+
+/// Whether a captured name's range can be a name: not empty, and not so long that it must be
+/// an error-recovery artefact.
+pub(crate) fn is_name_range(range: &Range<usize>) -> bool {
+    !range.is_empty() && range.len() <= MAX_NAME_BYTES
 }
 
 /// Tags whose name starts inside `range` (all tags for `None`), sorted by name position and
@@ -296,11 +328,43 @@ pub(crate) fn tags(
     rope: &Rope,
     range: Option<Range<usize>>,
 ) -> Vec<Tag> {
+    tags_by(language, tree, rope, range, TagStrategy::Fastest)
+}
+
+/// How [`tags_by`] runs the tags patterns. Both find the same tags (checked by the tests on
+/// every language's fixtures and on fuzzed input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TagStrategy {
+    /// One query cursor over the whole tree (or range): tree-sitter's own execution, kept
+    /// as the reference the tests compare with.
+    #[cfg(test)]
+    Plain,
+    /// One walk that starts matches only at nodes of a kind some pattern starts with
+    /// (`tag_starts`), where the language allows it; the plain query where not.
+    Fastest,
+}
+
+/// Whether a capture role makes a tag.
+fn is_tag(role: CaptureRole) -> bool {
+    matches!(role, CaptureRole::Definition(_) | CaptureRole::Reference(_))
+}
+
+/// [`tags`] with a chosen execution strategy.
+pub(crate) fn tags_by(
+    language: Language,
+    tree: &Tree,
+    rope: &Rope,
+    range: Option<Range<usize>>,
+    strategy: TagStrategy,
+) -> Vec<Tag> {
     let compiled = CompiledQuery::get(language);
     let byte_range = range.clone().unwrap_or(0..usize::MAX);
-    let mut found = run_query(compiled, tree.root_node(), rope, byte_range, None, |role| {
-        matches!(role, CaptureRole::Definition(_) | CaptureRole::Reference(_))
-    });
+    let mut found = match (&compiled.tag_starts, strategy) {
+        (Some(starts), TagStrategy::Fastest) => {
+            starts.found(compiled, tree.root_node(), rope, byte_range, is_tag)
+        }
+        _ => run_query(compiled, tree.root_node(), rope, byte_range, None, is_tag),
+    };
     if let Some(range) = &range {
         found.retain(|found| range.contains(&found.name_range.start));
     }

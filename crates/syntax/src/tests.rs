@@ -10,6 +10,7 @@ mod hostile;
 mod incremental;
 mod languages;
 mod markers;
+mod tag_strategies;
 
 use crate::Language;
 

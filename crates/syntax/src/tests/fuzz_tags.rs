@@ -19,6 +19,7 @@ use std::ops::Range;
 use proptest::prelude::*;
 use ropey::Rope;
 
+use crate::symbols::TagStrategy;
 use crate::{Language, OutlineItem, SyntaxTree};
 
 /// `PROPTEST_CASES` when set (the xtask's long runs), else the number a `cargo test` run can
@@ -32,7 +33,7 @@ fn fuzz_config(default_cases: u32) -> ProptestConfig {
 }
 
 /// A real snippet of `language`, from the index fixtures (TypeScript reads the TSX one).
-fn snippet(language: Language) -> &'static str {
+pub(crate) fn snippet(language: Language) -> &'static str {
     match language {
         Language::Rust => include_str!("../../../../tests/index/rust.txt"),
         Language::Python => include_str!("../../../../tests/index/python.txt"),
@@ -211,6 +212,21 @@ fn check_everything(language: Language, text: &str, probes: &[usize]) -> Result<
         tags.len(),
         "tags_in over a cover found a different count"
     );
+
+    // The one-walk execution finds what the plain query finds, whole and in pieces.
+    let plain = crate::symbols::tags_by(language, tree.tree(), &rope, None, TagStrategy::Plain);
+    prop_assert_eq!(&plain, &tags, "the fast tags differ from the plain query's");
+    for pair in cuts.windows(2) {
+        let range = Some(pair[0]..pair[1]);
+        let plain = crate::symbols::tags_by(
+            language,
+            tree.tree(),
+            &rope,
+            range.clone(),
+            TagStrategy::Plain,
+        );
+        prop_assert_eq!(plain, tree.tags_in(&rope, pair[0]..pair[1]));
+    }
 
     for &probe in probes {
         for offset in [probe, probe % (text.len() + 1)] {
