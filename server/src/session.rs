@@ -6,7 +6,8 @@
 //! cloning a document clones a rope, which shares its nodes.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use tokio::sync::mpsc;
@@ -84,6 +85,9 @@ pub struct OpenDocument {
     /// Followers that are not jobs (the next-edit watcher): told about changes the same way,
     /// but not counted as jobs in messages.
     observers: Vec<mpsc::UnboundedSender<DocEvent>>,
+    /// When the latest change was applied, until an answer for its version takes it (see
+    /// [`Documents::answered_after_change`]): how long the editor waits for a fresh outline.
+    changed_at: Option<Instant>,
 }
 
 impl OpenDocument {
@@ -147,6 +151,7 @@ impl OpenDocument {
 
     /// Records an applied change for the tree and hands it to the jobs following the document.
     fn follow(&mut self, applied: Vec<AppliedChange>, index: Option<&WorkspaceIndex>) {
+        self.changed_at = Some(Instant::now());
         if self.tree.is_some() {
             self.pending.extend_from_slice(&applied);
             if self.pending.len() > MAX_PENDING_CHANGES {
@@ -257,6 +262,7 @@ impl Documents {
                         path: path.clone(),
                         listeners: Vec::new(),
                         observers: Vec::new(),
+                        changed_at: None,
                     };
                     // A huge buffer would hold up every later message while it parses; such
                     // files get no tree (no markers by node, no symbols) but still sync and edit.
@@ -441,6 +447,19 @@ impl Documents {
         Some(open.snapshot(encoding))
     }
 
+    /// How long ago the change that produced `version` of the document was applied, if that
+    /// is its latest change and no answer took it yet; taken, so each change is timed once (by
+    /// the first answer computed for it). A newer change keeps its own time for its answer.
+    pub fn answered_after_change(&self, uri: &DocumentUri, version: i32) -> Option<Duration> {
+        let mut open = self.open.get_mut(uri)?;
+        if open.document.version() != version {
+            return None;
+        }
+        open.changed_at
+            .take()
+            .map(|changed_at| changed_at.elapsed())
+    }
+
     /// Brings every open buffer's tree and index entry up to date, before a workspace query.
     pub fn refresh_all(&self, index: &WorkspaceIndex) {
         for mut open in self.open.iter_mut() {
@@ -573,6 +592,42 @@ pub struct Session {
     init_options: RwLock<Option<serde_json::Value>>,
     /// The latest `workspace/didChangeConfiguration` settings, layered over the init options.
     workspace_settings: RwLock<Option<serde_json::Value>>,
+    /// Server-side latencies kept for `baton.status` (what the benches read).
+    pub latencies: Latencies,
+}
+
+/// Recent server-side latencies, each kept for the last [`Latencies::KEPT`] samples.
+#[derive(Default)]
+pub struct Latencies {
+    /// From a `didChange` being applied to the first `documentSymbol` answer for the version it
+    /// made being ready to send, in microseconds: the part of an editor's wait for a fresh
+    /// outline that baton controls (not the transport, nor the client parsing the answer).
+    document_symbol_after_change: Mutex<std::collections::VecDeque<u32>>,
+}
+
+impl Latencies {
+    const KEPT: usize = 4096;
+
+    pub fn record_document_symbol_after_change(&self, elapsed: Duration) {
+        let mut samples = self
+            .document_symbol_after_change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if samples.len() == Latencies::KEPT {
+            samples.pop_front();
+        }
+        samples.push_back(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    /// The kept samples, oldest first, in microseconds.
+    pub fn document_symbol_after_change_micros(&self) -> Vec<u32> {
+        self.document_symbol_after_change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
 }
 
 /// Locks that survive a panic elsewhere: every value behind these locks is replaced whole, so
@@ -607,6 +662,7 @@ impl Default for Session {
             index_report: RwLock::new(None),
             init_options: RwLock::new(None),
             workspace_settings: RwLock::new(None),
+            latencies: Latencies::default(),
         }
     }
 }

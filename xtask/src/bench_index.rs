@@ -298,6 +298,10 @@ fn print_latencies_only(
         ("workspace/symbol", &latencies.symbol_queries),
         ("edit -> documentSymbol", &latencies.edits),
         (
+            "edit -> documentSymbol, in the server",
+            &latencies.server_edits,
+        ),
+        (
             "documentSymbol, unchanged",
             &latencies.unchanged_document_symbols,
         ),
@@ -367,6 +371,8 @@ fn render(
     let symbol_p99 = percentile(&latencies.symbol_queries, 0.99);
     let edit_p50 = percentile(&latencies.edits, 0.5);
     let edit_p99 = percentile(&latencies.edits, 0.99);
+    let server_edit_p50 = percentile(&latencies.server_edits, 0.5);
+    let server_edit_p99 = percentile(&latencies.server_edits, 0.99);
     let corpus_mb = corpus.total_bytes() as f64 / 1e6;
     let reference = ctags_time.median;
 
@@ -407,6 +413,24 @@ fn render(
         )
     };
     let (parse_cpu, tags_cpu) = (cold_cpu("parse_cpu_ms"), cold_cpu("tags_cpu_ms"));
+    // Issue 11's cold-index goal: the whole run against the parse floor measured in it.
+    let floor = parse_cpu.median / cpus;
+    let _ = writeln!(
+        out,
+        "| cold index ÷ tree-sitter's parse floor (below) | {:.2}× ({} ÷ {}) | — | — | ≤ 1.25× the floor | {} |",
+        ratio(cold_time.median, floor),
+        milliseconds(cold_time.median),
+        milliseconds(floor),
+        met(ratio(cold_time.median, floor) <= 1.25),
+    );
+    let _ = writeln!(
+        out,
+        "| cold index throughput, per core | {:.2} MB/s per core ({corpus_mb:.1} MB ÷ {:.2} s ÷ {cpus} cores) | {:.2} MB/s (one thread) | {:.2}× | — | — |",
+        corpus_mb / (cold_time.median / 1000.0) / cpus,
+        cold_time.median / 1000.0,
+        corpus_mb / (reference / 1000.0),
+        (corpus_mb / (cold_time.median / 1000.0) / cpus) / (corpus_mb / (reference / 1000.0)),
+    );
     for (label, spread) in [
         ("tree-sitter's parser", &parse_cpu),
         ("the tags queries", &tags_cpu),
@@ -465,12 +489,18 @@ fn render(
     );
     let _ = writeln!(
         out,
-        "| one-character edit → `documentSymbol`, p50 / p99 ({} edits, {}-line file) | {} / {} | — | — | p99 ≤ 2 ms | {} |",
-        latencies.edits.len(),
+        "| one-character edit → `documentSymbol`, in the server (`didChange` applied → answer ready to send), p50 / p99 ({} edits, {}-line file) | {} / {} | — | — | p99 ≤ 1 ms | {} |",
+        latencies.server_edits.len(),
         corpus::EDIT_TARGET_LINES,
+        milliseconds(server_edit_p50),
+        milliseconds(server_edit_p99),
+        met(server_edit_p99 <= 1.0),
+    );
+    let _ = writeln!(
+        out,
+        "| one-character edit → `documentSymbol`, round trip (includes the client parsing the ~100 KB answer), p50 / p99 | {} / {} | — | — | — | — |",
         milliseconds(edit_p50),
         milliseconds(edit_p99),
-        met(edit_p99 <= 2.0),
     );
 
     let _ = writeln!(
@@ -544,7 +574,12 @@ fn render(
          - Latencies: one session, after indexing ended; {} of {} queries (exact names, \
            prefixes and fuzzy subsequences of names ctags found) had results. Edits insert or \
            delete one character in a function name of the generated file, each followed by \
-           `textDocument/documentSymbol`; each answer was checked to show the new name.",
+           `textDocument/documentSymbol`; each answer was checked to show the new name. The \
+           in-server time is baton's own clock (`baton.status`, \
+           `latencies.documentSymbolAfterChangeMicros`): from the `didChange` being applied to \
+           the answer being ready to send, without the transport or the client's JSON parsing.\n\
+         - Cold-index throughput is the corpus size over the median cold wall time, divided by \
+           the cores; the ctags column is its single-threaded rate.",
         cold_report["files"],
         cold_report["skipped"].as_array().map_or(0, Vec::len),
         cold_report["elapsed_ms"]

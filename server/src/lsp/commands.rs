@@ -822,6 +822,11 @@ impl Backend {
             "tasks": self.session.tasks.ids(),
             "documents": self.session.documents.uris(),
             "positionEncoding": self.session.encoding().as_lsp_str(),
+            // The server's side of an editor's wait, for the benches (`cargo xtask bench-index`).
+            "latencies": {
+                "documentSymbolAfterChangeMicros":
+                    self.session.latencies.document_symbol_after_change_micros(),
+            },
         });
         if let Some(report) = self.session.index_report() {
             status["index"] = json!({

@@ -43,12 +43,22 @@ impl Backend {
             .ranges(&byte_ranges, encoding)
             .into_iter()
             .map(proto::to_range);
-        Some(lsp::DocumentSymbolResponse::Nested(
+        let answer = lsp::DocumentSymbolResponse::Nested(
             outline
                 .iter()
                 .map(|item| document_symbol(item, &mut ranges, 0))
                 .collect(),
-        ))
+        );
+        if let Some(elapsed) = self
+            .session
+            .documents
+            .answered_after_change(&snapshot.uri, snapshot.version())
+        {
+            self.session
+                .latencies
+                .record_document_symbol_after_change(elapsed);
+        }
+        Some(answer)
     }
 
     pub(crate) fn workspace_symbols(&self, query: &str) -> Vec<lsp::SymbolInformation> {

@@ -81,6 +81,10 @@ pub struct Latencies {
     /// How many queries had at least one result.
     pub symbol_queries_answered: usize,
     pub edits: Vec<f64>,
+    /// The same edits timed inside the server, from the `didChange` being applied to the
+    /// `documentSymbol` answer being ready to send (`baton.status`'s
+    /// `latencies.documentSymbolAfterChangeMicros`): what baton controls of the round trip.
+    pub server_edits: Vec<f64>,
     /// Requests for a method baton does not implement: what the client, the pipes and the
     /// server's dispatch cost on their own, to read the other latencies against.
     pub round_trips: Vec<f64>,
@@ -167,11 +171,13 @@ pub async fn latencies(
             "documentSymbol after edit {edit} does not show {expected}"
         );
     }
+    let server_edits = server_edit_latencies(&client, edit_count).await?;
     finish(client).await;
     Ok(Latencies {
         symbol_queries,
         symbol_queries_answered,
         edits,
+        server_edits,
         round_trips,
         unchanged_document_symbols,
     })
@@ -228,6 +234,31 @@ async fn document_symbols(client: &LspClient, uri: &str) -> anyhow::Result<Value
         bail!("documentSymbol answered {answer}");
     }
     Ok(answer)
+}
+
+/// The server's own timings of the last `count` edits → `documentSymbol` answers, in
+/// milliseconds, from `baton.status`.
+async fn server_edit_latencies(client: &LspClient, count: usize) -> anyhow::Result<Vec<f64>> {
+    let status = client
+        .request(
+            "workspace/executeCommand",
+            json!({ "command": "baton.status", "arguments": [] }),
+        )
+        .await
+        .map_err(|error| anyhow::anyhow!("baton.status: {error}"))?;
+    let samples: Vec<f64> = status["latencies"]["documentSymbolAfterChangeMicros"]
+        .as_array()
+        .context("baton.status has no latencies.documentSymbolAfterChangeMicros")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .map(|micros| micros / 1000.0)
+        .collect();
+    ensure!(
+        samples.len() >= count,
+        "baton timed {} edit answers, {count} were sent",
+        samples.len()
+    );
+    Ok(samples[samples.len() - count..].to_vec())
 }
 
 /// Whether a (possibly nested) documentSymbol answer names `name`.
