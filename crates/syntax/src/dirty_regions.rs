@@ -10,18 +10,23 @@
 //! (an unterminated block comment), still lands in one.
 //!
 //! Everything outside the regions lies in slots whose node has the same kind, extent (moved by
-//! the edit) and error state as before, whose structure tree-sitter reports unchanged and whose
-//! text no change touched; anything computed from such a node only moves. A slot is dirty when:
+//! the edit), error state and structure as before, and whose text no change touched; anything
+//! computed from such a node only moves. The structure is compared without walking what the
+//! reparse reused: tree-sitter shares reused subtrees between the old tree and the new, so a
+//! node with the same identity is the same subtree, and only nodes built anew (near the edit,
+//! and the first and last ones, which a reparse rebuilds) are compared node by node. A slot is
+//! dirty when:
 //! - a change touched it (an insertion at its edge counts: typing after a name changes it),
-//! - `Tree::changed_ranges` reports a structural change in it (error recovery and
-//!   indentation-based grammars reach far from the edit),
-//! - its node differs from every node of the old tree, moved (a node split, merged, or whose
-//!   error state changed), or an old node that is gone lay in it,
+//! - its node differs from every node of the old tree, moved (a node split, merged, whose error
+//!   state changed, or whose structure error recovery or an indentation-based grammar changed
+//!   far from the edit), or an old node that is gone lay in it. This finds what
+//!   `Tree::changed_ranges` reports, at the cost of one pass over the top-level nodes and a
+//!   walk of the few rebuilt ones instead of a walk of both trees,
 //! - or the root's kind changed (error recovery turned the whole file into an `ERROR` root, or
 //!   back): queries anchored on the root then change meaning everywhere, so the whole text is
 //!   one region. A root that stays an error needs no such rule: its children are slots like any
-//!   others, compared and reported by `changed_ranges` like any others (the random-edit tests
-//!   go through hundreds of such updates).
+//!   others, compared like any others (the random-edit tests go through hundreds of such
+//!   updates).
 //!
 //! The regions are computed lazily, at most once per update, and shared by every clone of the
 //! tree: nobody pays for them unless a consumer asks, and two consumers pay once.
@@ -30,7 +35,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use text::AppliedChange;
-use tree_sitter::Tree;
+use tree_sitter::{Node, Tree};
 
 /// What one `SyntaxTree::update` did, kept with the new tree until the next update so that
 /// consumers can ask for the dirty regions after the fact.
@@ -39,7 +44,7 @@ pub(crate) struct LastUpdate {
     /// The generation of the tree this update started from.
     pub(crate) previous_generation: u64,
     /// The old tree with the changes applied through `Tree::edit`: its nodes are in the new
-    /// text's coordinates, which is what `Tree::changed_ranges` and the slot comparison need.
+    /// text's coordinates, which is what the slot comparison needs.
     edited_previous: Tree,
     /// Every change's replaced range, in the new text.
     edited: Vec<Range<usize>>,
@@ -91,16 +96,75 @@ fn edited_ranges(changes: &[AppliedChange]) -> Vec<Range<usize>> {
     ranges
 }
 
-/// A top-level node as dirtiness cares: its slot, what it is, and whether it holds an error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Slot {
+/// A top-level node as dirtiness cares: its slot and the node itself.
+#[derive(Clone, Debug)]
+struct Slot<'tree> {
     range: Range<usize>,
-    kind: u16,
-    has_error: bool,
+    node: Node<'tree>,
+}
+
+impl Slot<'_> {
+    /// Whether two slots (of the old tree after `Tree::edit`, and of the new tree) hold the
+    /// same thing: the same extent, and a node that is the same subtree (a reparse shares the
+    /// subtrees it reuses) or one built anew with exactly the same structure.
+    fn same_as(&self, other: &Slot) -> bool {
+        self.range == other.range
+            && self.node.kind_id() == other.node.kind_id()
+            && self.node.has_error() == other.node.has_error()
+            && (self.node.id() == other.node.id() || same_structure(self.node, other.node))
+    }
+}
+
+/// Whether two subtrees have the same nodes (kind, extent, field, missing and error state) in
+/// the same shape; shared subtrees are not walked. For nodes whose text no change touched,
+/// this means every query finds the same in both.
+fn same_structure(old: Node, new: Node) -> bool {
+    let (mut old_cursor, mut new_cursor) = (old.walk(), new.walk());
+    loop {
+        let (old_node, new_node) = (old_cursor.node(), new_cursor.node());
+        let alike = old_node.kind_id() == new_node.kind_id()
+            && old_node.byte_range() == new_node.byte_range()
+            && old_node.is_missing() == new_node.is_missing()
+            && old_node.has_error() == new_node.has_error()
+            && old_cursor.field_id() == new_cursor.field_id();
+        if !alike {
+            return false;
+        }
+        if old_node.id() != new_node.id() {
+            let (old_down, new_down) =
+                (old_cursor.goto_first_child(), new_cursor.goto_first_child());
+            if old_down != new_down {
+                return false;
+            }
+            if old_down {
+                continue;
+            }
+        }
+        // On to the next sibling, or up; the cursors never leave the nodes they started on.
+        loop {
+            let (old_next, new_next) = (
+                old_cursor.goto_next_sibling(),
+                new_cursor.goto_next_sibling(),
+            );
+            if old_next != new_next {
+                return false;
+            }
+            if old_next {
+                break;
+            }
+            let (old_up, new_up) = (old_cursor.goto_parent(), new_cursor.goto_parent());
+            if old_up != new_up {
+                return false;
+            }
+            if !old_up {
+                return true;
+            }
+        }
+    }
 }
 
 /// The tree's top-level slots, in order, tiling `0..text_length`.
-fn slots(tree: &Tree, text_length: usize) -> Vec<Slot> {
+fn slots(tree: &Tree, text_length: usize) -> Vec<Slot<'_>> {
     let root = tree.root_node();
     let mut cursor = root.walk();
     let mut slots: Vec<Slot> = Vec::with_capacity(root.child_count().max(1));
@@ -111,15 +175,13 @@ fn slots(tree: &Tree, text_length: usize) -> Vec<Slot> {
         }
         slots.push(Slot {
             range: if slots.is_empty() { 0 } else { start }..text_length,
-            kind: node.kind_id(),
-            has_error: node.has_error(),
+            node,
         });
     }
     if slots.is_empty() {
         slots.push(Slot {
             range: 0..text_length,
-            kind: root.kind_id(),
-            has_error: root.has_error(),
+            node: root,
         });
     }
     slots
@@ -142,11 +204,10 @@ pub(crate) fn dirty_regions(
     let old_slots = slots(edited_previous, text_length);
     let mut dirty = vec![false; new_slots.len()];
 
-    // Edits and structural changes dirty every slot they touch, edges included.
-    let changed = edited_previous
-        .changed_ranges(new)
-        .map(|range| range.start_byte..range.end_byte);
-    for region in edited.iter().cloned().chain(changed) {
+    // Edits dirty every slot they touch, edges included. Structural changes away from them
+    // (error recovery, indentation) need no `Tree::changed_ranges`: they live in nodes the
+    // reparse built anew, whose identity differs from every old node's (below).
+    for region in edited.iter().cloned() {
         let first = new_slots.partition_point(|slot| slot.range.end < region.start);
         for (index, slot) in new_slots.iter().enumerate().skip(first) {
             if slot.range.start > region.end {
@@ -161,7 +222,7 @@ pub(crate) fn dirty_regions(
     let (mut old_index, mut new_index) = (0, 0);
     while old_index < old_slots.len() || new_index < new_slots.len() {
         match (old_slots.get(old_index), new_slots.get(new_index)) {
-            (Some(old), Some(new)) if old == new => {
+            (Some(old), Some(new)) if old.same_as(new) => {
                 old_index += 1;
                 new_index += 1;
             }
@@ -188,7 +249,7 @@ pub(crate) fn dirty_regions(
 }
 
 /// Marks the slots that overlap `range` (an empty range: the slot holding its position).
-fn mark_overlapping(slots: &[Slot], dirty: &mut [bool], range: &Range<usize>) {
+fn mark_overlapping(slots: &[Slot<'_>], dirty: &mut [bool], range: &Range<usize>) {
     let first = slots.partition_point(|slot| slot.range.end <= range.start);
     let first = first.min(slots.len().saturating_sub(1));
     for (index, slot) in slots.iter().enumerate().skip(first) {
