@@ -143,12 +143,15 @@ impl TagStarts {
                         }
                         Some(Start::Nothing) | None => {}
                     }
+                    // (Not `goto_first_child_for_byte`: after error recovery it can pass over
+                    // children that reach into the range, found by `fuzz_tags`.)
                     if cursor.goto_first_child() {
                         continue;
                     }
                 }
                 loop {
-                    if cursor.goto_next_sibling() {
+                    // Siblings are in order: once one starts after the range, the rest do.
+                    if cursor.goto_next_sibling() && cursor.node().start_byte() < byte_range.end {
                         continue 'walk;
                     }
                     if !cursor.goto_parent() {
