@@ -37,22 +37,28 @@ impl OutlineCache {
     ///
     /// `new` is the reparsed tree and `regions` gives its dirty regions (see
     /// `dirty_regions`), asked for only when there is an outline to carry over.
+    ///
+    /// The old entries are moved, not copied, when nothing else shares this cache (no snapshot
+    /// of the old tree is alive), which is the usual case on a keystroke.
     pub(crate) fn after_edit<'a>(
-        &self,
+        &mut self,
         language: Language,
         new: &Tree,
         rope: &Rope,
         changes: &[AppliedChange],
         regions: impl FnOnce() -> &'a [Range<usize>],
     ) -> OutlineCache {
-        let Some(old) = self.0.get() else {
+        let old = match Arc::get_mut(&mut self.0) {
+            Some(unshared) => unshared.take(),
+            None => self.0.get().cloned(),
+        };
+        let Some(old) = old else {
             return OutlineCache::default();
         };
         let regions = regions();
         let mut entries: Vec<OutlineEntry> = old
-            .iter()
-            .filter_map(|entry| {
-                let mut entry = entry.clone();
+            .into_iter()
+            .filter_map(|mut entry| {
                 for change in changes {
                     entry.range = shift_range(&entry.range, change);
                     entry.selection_range = shift_range(&entry.selection_range, change);

@@ -155,6 +155,8 @@ pub(crate) struct CompiledQuery {
     /// Where the definition and reference patterns can start, for tagging in one walk; `None`
     /// when some pattern's start could not be told, and tagging runs the plain query.
     tag_starts: Option<TagStarts>,
+    /// The same for the outline's patterns (definitions and `@outline.<kind>` items).
+    outline_starts: Option<TagStarts>,
 }
 
 impl CompiledQuery {
@@ -184,8 +186,11 @@ impl CompiledQuery {
             query,
             roles,
             tag_starts: None,
+            outline_starts: None,
         };
         compiled.tag_starts = TagStarts::plan(&compiled, &source, &language.grammar(), is_tag);
+        compiled.outline_starts =
+            TagStarts::plan(&compiled, &source, &language.grammar(), is_outline);
         Ok(compiled)
     }
 
@@ -209,7 +214,8 @@ impl CompiledQuery {
     /// Whether tagging `language` runs in one walk (see `tag_starts`) rather than the plain query.
     #[cfg(test)]
     pub(crate) fn uses_tag_starts(language: Language) -> bool {
-        CompiledQuery::get(language).tag_starts.is_some()
+        let compiled = CompiledQuery::get(language);
+        compiled.tag_starts.is_some() && compiled.outline_starts.is_some()
     }
 
     #[cfg(test)]
@@ -349,6 +355,11 @@ fn is_tag(role: CaptureRole) -> bool {
     matches!(role, CaptureRole::Definition(_) | CaptureRole::Reference(_))
 }
 
+/// Whether a capture role makes an outline entry.
+fn is_outline(role: CaptureRole) -> bool {
+    outline_kind(role).is_some()
+}
+
 /// [`tags`] with a chosen execution strategy.
 pub(crate) fn tags_by(
     language: Language,
@@ -445,15 +456,25 @@ pub(crate) fn outline_entries(
     rope: &Rope,
     range: Range<usize>,
 ) -> Vec<OutlineEntry> {
+    outline_entries_by(language, tree, rope, range, TagStrategy::Fastest)
+}
+
+/// [`outline_entries`] with a chosen execution strategy.
+pub(crate) fn outline_entries_by(
+    language: Language,
+    tree: &Tree,
+    rope: &Rope,
+    range: Range<usize>,
+    strategy: TagStrategy,
+) -> Vec<OutlineEntry> {
     let compiled = CompiledQuery::get(language);
-    let mut found = run_query(
-        compiled,
-        tree.root_node(),
-        rope,
-        range.clone(),
-        None,
-        |role| outline_kind(role).is_some(),
-    );
+    let root = tree.root_node();
+    let mut found = match (&compiled.outline_starts, strategy) {
+        (Some(starts), TagStrategy::Fastest) => {
+            starts.found(compiled, root, rope, range.clone(), is_outline)
+        }
+        _ => run_query(compiled, root, rope, range.clone(), None, is_outline),
+    };
     found.retain(|found| range.contains(&found.name_range.start));
     found.sort_by_key(|found| {
         (

@@ -45,7 +45,7 @@ impl Backend {
             .map(proto::to_range);
         let answer = lsp::DocumentSymbolResponse::Nested(
             outline
-                .iter()
+                .into_iter()
                 .map(|item| document_symbol(item, &mut ranges, 0))
                 .collect(),
         );
@@ -133,26 +133,38 @@ impl Backend {
 const MAX_SYMBOL_DEPTH: usize = 32;
 
 fn document_symbol(
-    item: &OutlineItem,
+    item: OutlineItem,
     ranges: &mut impl Iterator<Item = lsp::Range>,
     depth: usize,
 ) -> lsp::DocumentSymbol {
-    let mut symbol = leaf_symbol(item, ranges);
-    if item.children.is_empty() {
+    let OutlineItem {
+        name,
+        kind,
+        children,
+        ..
+    } = item;
+    let mut symbol = leaf_symbol(name, kind, ranges);
+    if children.is_empty() {
         return symbol;
     }
     let children = if depth + 1 < MAX_SYMBOL_DEPTH {
-        item.children
-            .iter()
+        children
+            .into_iter()
             .map(|child| document_symbol(child, ranges, depth + 1))
             .collect()
     } else {
         // Every descendant, in the same pre-order the ranges were converted in.
         let mut flat = Vec::new();
-        let mut pending: Vec<&OutlineItem> = item.children.iter().rev().collect();
+        let mut pending: Vec<OutlineItem> = children.into_iter().rev().collect();
         while let Some(descendant) = pending.pop() {
-            flat.push(leaf_symbol(descendant, ranges));
-            pending.extend(descendant.children.iter().rev());
+            let OutlineItem {
+                name,
+                kind,
+                children,
+                ..
+            } = descendant;
+            flat.push(leaf_symbol(name, kind, ranges));
+            pending.extend(children.into_iter().rev());
         }
         flat
     };
@@ -160,15 +172,17 @@ fn document_symbol(
     symbol
 }
 
-/// One symbol without its children, taking its two ranges from `ranges`.
+/// One symbol without its children, taking its two ranges from `ranges`. The outline is the
+/// answer's own, so its names are moved into the symbols, not copied.
 fn leaf_symbol(
-    item: &OutlineItem,
+    name: String,
+    kind: syntax::SymbolKind,
     ranges: &mut impl Iterator<Item = lsp::Range>,
 ) -> lsp::DocumentSymbol {
-    let name = if item.name.is_empty() {
+    let name = if name.is_empty() {
         "<anonymous>".to_string()
     } else {
-        item.name.clone()
+        name
     };
     let range = ranges.next().unwrap_or_default();
     let selection_range = ranges.next().unwrap_or_default();
@@ -177,7 +191,7 @@ fn leaf_symbol(
     lsp::DocumentSymbol {
         name,
         detail: None,
-        kind: proto::symbol_kind(item.kind),
+        kind: proto::symbol_kind(kind),
         tags: None,
         deprecated: None,
         range,

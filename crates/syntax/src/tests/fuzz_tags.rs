@@ -213,7 +213,12 @@ fn check_everything(language: Language, text: &str, probes: &[usize]) -> Result<
         "tags_in over a cover found a different count"
     );
 
-    // The one-walk execution finds what the plain query finds, whole and in pieces.
+    // The one-walk execution finds what the plain query finds, whole and in pieces, for the
+    // tags and for the outline.
+    let outline = |strategy| {
+        crate::symbols::outline_entries_by(language, tree.tree(), &rope, 0..usize::MAX, strategy)
+    };
+    prop_assert_eq!(outline(TagStrategy::Plain), outline(TagStrategy::Fastest));
     let plain = crate::symbols::tags_by(language, tree.tree(), &rope, None, TagStrategy::Plain);
     prop_assert_eq!(&plain, &tags, "the fast tags differ from the plain query's");
     for pair in cuts.windows(2) {

@@ -1,14 +1,15 @@
 //! The one-walk execution of the tags patterns (`tag_starts`) against tree-sitter's plain
-//! query cursor, on the index fixture of every language: the same tags, whole and in ranges.
+//! query cursor, on the index fixture of every language: the same tags and outline entries,
+//! whole and in ranges.
 
 use ropey::Rope;
 
 use super::fuzz_tags::snippet;
-use crate::symbols::{CompiledQuery, TagStrategy, tags_by};
+use crate::symbols::{CompiledQuery, TagStrategy, outline_entries_by, tags_by};
 use crate::{Language, SyntaxTree};
 
 #[test]
-fn the_fast_tags_are_the_plain_querys_in_every_language() {
+fn the_fast_tags_and_outline_are_the_plain_querys_in_every_language() {
     for language in Language::ALL {
         assert!(
             CompiledQuery::uses_tag_starts(language),
@@ -22,6 +23,22 @@ fn the_fast_tags_are_the_plain_querys_in_every_language() {
         let fast = tags_by(language, tree.tree(), &rope, None, TagStrategy::Fastest);
         assert!(!plain.is_empty(), "{}: no tags", language.name());
         assert_eq!(fast, plain, "{}", language.name());
+        let plain = outline_entries_by(
+            language,
+            tree.tree(),
+            &rope,
+            0..usize::MAX,
+            TagStrategy::Plain,
+        );
+        let fast = outline_entries_by(
+            language,
+            tree.tree(),
+            &rope,
+            0..usize::MAX,
+            TagStrategy::Fastest,
+        );
+        assert!(!plain.is_empty(), "{}: no outline", language.name());
+        assert_eq!(fast, plain, "{} outline", language.name());
         // Ranges that cut through definitions, as the open-document re-tagging asks.
         let step = (text.len() / 7).max(1);
         for start in (0..text.len()).step_by(step) {
@@ -42,6 +59,22 @@ fn the_fast_tags_are_the_plain_querys_in_every_language() {
                     TagStrategy::Fastest,
                 );
                 assert_eq!(fast, plain, "{} in {range:?}", language.name());
+                let range = start..start + length;
+                let plain = outline_entries_by(
+                    language,
+                    tree.tree(),
+                    &rope,
+                    range.clone(),
+                    TagStrategy::Plain,
+                );
+                let fast = outline_entries_by(
+                    language,
+                    tree.tree(),
+                    &rope,
+                    range.clone(),
+                    TagStrategy::Fastest,
+                );
+                assert_eq!(fast, plain, "{} outline in {range:?}", language.name());
             }
         }
     }
