@@ -168,7 +168,7 @@ impl TagStarts {
 fn without_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_string = false;
-    let mut chars = text.chars().peekable();
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
             '"' => {
