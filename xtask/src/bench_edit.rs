@@ -24,7 +24,9 @@ use testkit::lsp_client::{
     ApplyEditRecord, ClientProfile, Encoding, LspClient, TextEdit, apply_text_edits, file_uri,
 };
 
-use crate::measure::{self, Summary, milliseconds as format_ms, process_cpu_milliseconds};
+use crate::measure::{
+    self, Summary, context_switches, milliseconds as format_ms, process_cpu_milliseconds,
+};
 use workload::{INSTRUCTION, Workload};
 
 /// The model speed the issue asks for.
@@ -143,6 +145,19 @@ struct BatonRun {
 struct BatonResults {
     runs: Vec<BatonRun>,
     cpu_milliseconds: f64,
+    /// Context switches of the baton process over the measured runs.
+    switches: u64,
+    /// The reference: the same rewrite, the fake sending every token at once.
+    burst: BurstResults,
+}
+
+/// The same rewrite with the model's whole answer sent at once instead of paced: what the
+/// rewrite costs baton when nothing makes it wait (parsing, the engine, the edits, LSP), so
+/// the paced figure minus this one is what pacing costs (waking up as tokens trickle in).
+struct BurstResults {
+    runs: usize,
+    cpu_milliseconds: f64,
+    switches: u64,
 }
 
 async fn measure_baton(
@@ -184,22 +199,60 @@ async fn measure_baton(
     let pid = client.server_pid().context("baton has no process id")?;
 
     // The first run pays for connecting to the fake and warming caches: not measured.
-    baton_run(&client, fake, workspace, workload, "warmup")
-        .await
-        .context("baton warm-up run")?;
+    baton_run(
+        &client,
+        fake,
+        workspace,
+        workload,
+        "warmup",
+        Some(TOKENS_PER_SECOND),
+    )
+    .await
+    .context("baton warm-up run")?;
     let cpu_before = process_cpu_milliseconds(pid)?;
+    let switches_before = context_switches(pid)?;
     let mut measured = Vec::with_capacity(runs);
     for run in 0..runs {
-        let result = baton_run(&client, fake, workspace, workload, &run.to_string())
-            .await
-            .with_context(|| format!("baton run {run}"))?;
+        let result = baton_run(
+            &client,
+            fake,
+            workspace,
+            workload,
+            &run.to_string(),
+            Some(TOKENS_PER_SECOND),
+        )
+        .await
+        .with_context(|| format!("baton run {run}"))?;
         measured.push(result);
     }
     let cpu_milliseconds = process_cpu_milliseconds(pid)? - cpu_before;
+    let switches = context_switches(pid)? - switches_before;
+
+    let cpu_before = process_cpu_milliseconds(pid)?;
+    let switches_before = context_switches(pid)?;
+    for run in 0..runs {
+        baton_run(
+            &client,
+            fake,
+            workspace,
+            workload,
+            &format!("burst{run}"),
+            None,
+        )
+        .await
+        .with_context(|| format!("baton reference run {run}"))?;
+    }
+    let burst = BurstResults {
+        runs,
+        cpu_milliseconds: process_cpu_milliseconds(pid)? - cpu_before,
+        switches: context_switches(pid)? - switches_before,
+    };
     client.shutdown().await.context("baton's shutdown")?;
     Ok(BatonResults {
         runs: measured,
         cpu_milliseconds,
+        switches,
+        burst,
     })
 }
 
@@ -209,12 +262,17 @@ async fn baton_run(
     workspace: &Path,
     workload: &Workload,
     name: &str,
+    tokens_per_second: Option<f64>,
 ) -> anyhow::Result<BatonRun> {
     let path = workspace.join(format!("src/baton_{name}.rs"));
     std::fs::write(&path, &workload.original)?;
     let uri = file_uri(&path);
     client.open(&uri, "rust", &workload.original).await;
-    fake.push(Reply::text(workload.reply.clone()).rate(TOKENS_PER_SECOND));
+    let reply = Reply::text(workload.reply.clone());
+    fake.push(match tokens_per_second {
+        Some(rate) => reply.rate(rate),
+        None => reply,
+    });
     let requests_before = fake.requests().len();
     let (messages_before, edits_before) = {
         let state = client.state();
@@ -486,6 +544,34 @@ fn render(
             met(cpu_per_thousand, 10.0),
         ),
     );
+    let burst_tokens = (baton.burst.runs * workload.reply_tokens) as f64;
+    let burst_per_thousand = baton.burst.cpu_milliseconds / burst_tokens * 1000.0;
+    line(
+        &mut out,
+        &format!(
+            "| reference: CPU per 1,000 tokens of the same rewrite sent at once | {} | | | — | — |",
+            format_ms(burst_per_thousand),
+        ),
+    );
+    line(
+        &mut out,
+        &format!(
+            "| paced ÷ sent at once | {} | | | — | — |",
+            if burst_per_thousand > 0.0 {
+                format!("{:.2}×", cpu_per_thousand / burst_per_thousand)
+            } else {
+                "—".to_string()
+            },
+        ),
+    );
+    line(
+        &mut out,
+        &format!(
+            "| baton's context switches per 1,000 tokens, paced / sent at once | {:.0} / {:.0} | | | — | — |",
+            baton.switches as f64 / streamed_tokens * 1000.0,
+            baton.burst.switches as f64 / burst_tokens * 1000.0,
+        ),
+    );
     line(&mut out, "");
     line(
         &mut out,
@@ -493,7 +579,12 @@ fn render(
             "Raw parts (p50 / p90 / max): `executeCommand` → first `applyEdit` {}; fake's time \
              to first token {}; `executeCommand` → final `applyEdit` {}; `applyEdit`s per \
              rewrite {:.0} / {:.0} / {:.0}. CPU is user + system time of the baton process \
-             from `/proc` (10 ms ticks), taken over all measured runs: {} for {} tokens.",
+             from `/proc` (10 ms ticks), taken over all measured runs: {} for {} tokens. \
+             The reference runs the same rewrite {} more times in the same session with the \
+             fake sending every token as soon as the connection takes it (still one event \
+             per token): {} for {} tokens. Context switches are the voluntary and \
+             involuntary switches of baton's threads (`/proc/<pid>/task/*/status`): each is \
+             the server going to sleep and being woken.",
             triple(&command_to_first),
             triple(&model_first_token),
             triple(&command_to_final),
@@ -502,6 +593,9 @@ fn render(
             edits.max,
             format_ms(baton.cpu_milliseconds),
             streamed_tokens,
+            baton.burst.runs,
+            format_ms(baton.burst.cpu_milliseconds),
+            burst_tokens,
         ),
     );
     line(&mut out, "");

@@ -66,6 +66,25 @@ pub fn process_cpu_milliseconds(pid: u32) -> anyhow::Result<f64> {
     Ok((user + system) as f64 * 1000.0 / clock_ticks_per_second())
 }
 
+/// How many times the threads of a process have been switched out so far (voluntary and
+/// involuntary context switches, from `/proc/<pid>/task/*/status`): each time a server sleeps
+/// and is woken again costs CPU in the kernel, which a bench can count. Threads that already
+/// exited are not counted. Linux only.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing /proc/{pid}/task"))?
+    {
+        let status = std::fs::read_to_string(entry?.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// `getconf CLK_TCK`, which is 100 on every Linux in practice.
 /// A `kB` figure of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`, …), in KiB. Linux only.
 pub fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
@@ -133,7 +152,9 @@ pub fn git_revision(root: &Path) -> String {
     if dirty { format!("{hash}+dirty") } else { hash }
 }
 
-/// Builds `target/release/baton` (unless `build` is false) and returns its path.
+/// Builds `target/release/baton` (unless `build` is false) and returns its path. The target
+/// directory is `CARGO_TARGET_DIR` when set (relative to `root`, as cargo reads it), so a bench
+/// runs the binary cargo just built rather than a stale one.
 pub fn release_baton(root: &Path, build: bool) -> anyhow::Result<std::path::PathBuf> {
     if build {
         let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
@@ -143,7 +164,10 @@ pub fn release_baton(root: &Path, build: bool) -> anyhow::Result<std::path::Path
             .context("running cargo build")?;
         anyhow::ensure!(status.success(), "cargo build --release -p baton failed");
     }
-    let baton = root.join("target/release/baton");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|directory| !directory.is_empty())
+        .map_or_else(|| root.join("target"), |directory| root.join(directory));
+    let baton = target.join("release/baton");
     anyhow::ensure!(
         baton.exists(),
         "{} is missing: run without --no-build",
