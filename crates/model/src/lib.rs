@@ -14,7 +14,10 @@
 //!   Until then transient failures (429, 5xx, connection errors, timeouts) are retried with
 //!   exponential backoff, at most `max_retries` times; when they run out, or on any other
 //!   failure before the first token, the future fails.
-//! - The [`TokenStream`] then yields text deltas as soon as each event is complete. Nothing
+//! - The [`TokenStream`] then yields the answer's text in batches: each item holds every delta
+//!   that had arrived when the body was read. The body is read at once while text is already
+//!   waiting, and after a batch that caught up with the model it rests for a couple of
+//!   milliseconds, so a fast model costs one read per batch rather than one per token. Nothing
 //!   is retried once a token was yielded: a failure (idle timeout, truncation, a provider's
 //!   error event, a malformed event) is the stream's last item. An answer that completes
 //!   with no text at all resolves to a stream whose one item is [`ModelError::EmptyAnswer`].
@@ -145,7 +148,8 @@ pub struct ModelRequest {
     pub suffix: Option<String>,
 }
 
-/// The answer's text deltas, in order; an error is always the last item.
+/// The answer's text in order, in batches of deltas (never empty); an error is always the last
+/// item.
 pub type TokenStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<String, ModelError>> + Send>>;
 

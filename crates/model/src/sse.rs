@@ -3,11 +3,15 @@
 //! Bytes go in as they arrive; every event whose terminating blank line has arrived comes
 //! out at once. Lines may end in `\n`, `\r\n` or `\r`, and a line or a `\r\n` pair may be split
 //! across chunks.
+//!
+//! Events are handed to a callback by reference, and the parser keeps its field buffers
+//! between events: a streamed answer sends one event per token, so an event must not cost an
+//! allocation.
 
 use crate::ModelError;
 
 /// One dispatched event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SseEvent {
     /// The `event:` field, or empty when the event had none.
     pub event: String,
@@ -20,8 +24,8 @@ pub(crate) struct SseParser {
     buf: Vec<u8>,
     /// Bytes of `buf` already scanned for line ends.
     scanned: usize,
-    event: String,
-    data: String,
+    /// The event being read; its strings are cleared, not replaced, after each dispatch.
+    current: SseEvent,
     has_data: bool,
 }
 
@@ -30,15 +34,19 @@ impl SseParser {
         SseParser::default()
     }
 
-    /// Feeds a chunk; pushes every event it completes onto `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ModelError> {
+    /// Feeds a chunk; hands every event it completes to `on_event`, in order.
+    pub fn feed(
+        &mut self,
+        chunk: &[u8],
+        on_event: &mut impl FnMut(&SseEvent),
+    ) -> Result<(), ModelError> {
         self.buf.extend_from_slice(chunk);
         let mut start = 0;
         let mut i = self.scanned;
         while i < self.buf.len() {
             match self.buf[i] {
                 b'\n' => {
-                    self.line(start, i, out)?;
+                    self.line(start, i, on_event)?;
                     start = i + 1;
                     i += 1;
                 }
@@ -47,7 +55,7 @@ impl SseParser {
                         // Might be the first half of "\r\n": wait for the next byte.
                         break;
                     }
-                    self.line(start, i, out)?;
+                    self.line(start, i, on_event)?;
                     i += if self.buf[i + 1] == b'\n' { 2 } else { 1 };
                     start = i;
                 }
@@ -61,17 +69,17 @@ impl SseParser {
 
     /// Ends the stream: a final line without its line end still counts, and an event
     /// without its closing blank line is dispatched rather than lost.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), ModelError> {
+    pub fn finish(&mut self, on_event: &mut impl FnMut(&SseEvent)) -> Result<(), ModelError> {
         if !self.buf.is_empty() {
             let mut end = self.buf.len();
             if self.buf[end - 1] == b'\r' {
                 end -= 1;
             }
-            self.line(0, end, out)?;
+            self.line(0, end, on_event)?;
             self.buf.clear();
             self.scanned = 0;
         }
-        self.dispatch(out);
+        self.dispatch(on_event);
         Ok(())
     }
 
@@ -79,11 +87,11 @@ impl SseParser {
         &mut self,
         start: usize,
         end: usize,
-        out: &mut Vec<SseEvent>,
+        on_event: &mut impl FnMut(&SseEvent),
     ) -> Result<(), ModelError> {
         let line = &self.buf[start..end];
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(on_event);
             return Ok(());
         }
         if line[0] == b':' {
@@ -102,29 +110,26 @@ impl SseParser {
         match name {
             b"data" => {
                 if self.has_data {
-                    self.data.push('\n');
+                    self.current.data.push('\n');
                 }
-                self.data.push_str(value);
+                self.current.data.push_str(value);
                 self.has_data = true;
             }
             b"event" => {
-                self.event.clear();
-                self.event.push_str(value);
+                self.current.event.clear();
+                self.current.event.push_str(value);
             }
             _ => {} // id, retry and unknown fields mean nothing here.
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch(&mut self, on_event: &mut impl FnMut(&SseEvent)) {
         if self.has_data {
-            out.push(SseEvent {
-                event: std::mem::take(&mut self.event),
-                data: std::mem::take(&mut self.data),
-            });
+            on_event(&self.current);
         }
-        self.event.clear();
-        self.data.clear();
+        self.current.event.clear();
+        self.current.data.clear();
         self.has_data = false;
     }
 }
@@ -136,10 +141,11 @@ mod tests {
     fn parse_in_pieces(input: &str, piece: usize) -> Vec<SseEvent> {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
+        let mut collect = |event: &SseEvent| out.push(event.clone());
         for chunk in input.as_bytes().chunks(piece) {
-            parser.feed(chunk, &mut out).unwrap();
+            parser.feed(chunk, &mut collect).unwrap();
         }
-        parser.finish(&mut out).unwrap();
+        parser.finish(&mut collect).unwrap();
         out
     }
 
@@ -172,9 +178,17 @@ mod tests {
     fn an_event_is_dispatched_as_soon_as_its_blank_line_arrives() {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
-        parser.feed(b"data: one\n", &mut out).unwrap();
+        parser
+            .feed(b"data: one\n", &mut |event: &SseEvent| {
+                out.push(event.clone())
+            })
+            .unwrap();
         assert!(out.is_empty());
-        parser.feed(b"\ndata: tw", &mut out).unwrap();
+        parser
+            .feed(b"\ndata: tw", &mut |event: &SseEvent| {
+                out.push(event.clone())
+            })
+            .unwrap();
         assert_eq!(out, vec![ev("", "one")]);
     }
 
@@ -198,7 +212,7 @@ mod tests {
     fn invalid_utf8_is_malformed() {
         let mut parser = SseParser::new();
         let err = parser
-            .feed(b"data: \xff\xfe\n\n", &mut Vec::new())
+            .feed(b"data: \xff\xfe\n\n", &mut |_: &SseEvent| {})
             .unwrap_err();
         assert!(matches!(err, ModelError::Malformed { .. }));
     }

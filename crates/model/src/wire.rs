@@ -1,6 +1,15 @@
 //! The three wire formats: request bodies, auth headers, and decoding of stream events.
+//!
+//! A text event (one per token) is decoded on a fast path: a typed view that borrows the text
+//! from the event's data, so a token costs no JSON tree and no allocation unless its text has
+//! escapes. Every other event, and any text event the typed view does not accept, goes the
+//! general way through a [`Value`], which decides what it means and how it fails.
+
+use std::borrow::Cow;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use crate::sse::SseEvent;
@@ -90,8 +99,9 @@ pub(crate) fn headers(kind: ProviderKind, key: Option<&str>) -> Result<HeaderMap
 
 /// What one event means.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    Text(String),
+pub(crate) enum Step<'a> {
+    /// Text for the answer, borrowed from the event when it has no escapes.
+    Text(Cow<'a, str>),
     /// The answer is complete.
     Done,
     /// Nothing for the caller (bookkeeping events, pings).
@@ -120,13 +130,16 @@ impl Decoder {
         self.finished
     }
 
-    pub fn on_event(&mut self, event: &SseEvent) -> Result<Step, ModelError> {
+    pub fn on_event<'a>(&mut self, event: &'a SseEvent) -> Result<Step<'a>, ModelError> {
         if matches!(
             self.kind,
             ProviderKind::OpenaiChat | ProviderKind::OpenaiFim
         ) && event.data.trim() == "[DONE]"
         {
             return Ok(Step::Done);
+        }
+        if let Some(text) = self.text_fast(&event.data) {
+            return Ok(Step::Text(text));
         }
         let value: Value =
             serde_json::from_str(&event.data).map_err(|e| ModelError::Malformed {
@@ -139,7 +152,43 @@ impl Decoder {
         }
     }
 
-    fn chat_event(&mut self, value: &Value) -> Result<Step, ModelError> {
+    /// The text of an ordinary text event, read without building a JSON tree; `None` for
+    /// anything else (other events, errors, odd shapes), which the general path then decodes.
+    /// It accepts only what the general path would turn into the same non-empty text.
+    fn text_fast<'a>(&mut self, data: &'a str) -> Option<Cow<'a, str>> {
+        let text = match self.kind {
+            ProviderKind::Openai => {
+                let event: ResponsesTextEvent = serde_json::from_str(data).ok()?;
+                (event.kind?.0 == "response.output_text.delta")
+                    .then_some(event.delta)
+                    .flatten()
+            }
+            ProviderKind::Anthropic => {
+                let event: MessagesTextEvent = serde_json::from_str(data).ok()?;
+                let delta = event.delta?;
+                (event.kind?.0 == "content_block_delta" && delta.kind?.0 == "text_delta")
+                    .then_some(delta.text)
+                    .flatten()
+            }
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiFim => {
+                let chunk: ChatTextChunk = serde_json::from_str(data).ok()?;
+                if chunk.error {
+                    return None;
+                }
+                let choice = chunk.choices?.first?;
+                if choice.finish_reason.is_some() {
+                    self.finished = true;
+                }
+                match self.kind {
+                    ProviderKind::OpenaiFim => choice.text,
+                    _ => choice.delta.and_then(|delta| delta.content),
+                }
+            }
+        };
+        text.map(|text| text.0).filter(|text| !text.is_empty())
+    }
+
+    fn chat_event(&mut self, value: &Value) -> Result<Step<'static>, ModelError> {
         if let Some(error) = value.get("error") {
             return Err(ModelError::ProviderError {
                 detail: error_message(error).unwrap_or_else(|| excerpt(&error.to_string())),
@@ -158,21 +207,130 @@ impl Decoder {
             _ => choice.get("delta").and_then(|d| d.get("content")),
         };
         match text.and_then(Value::as_str) {
-            Some(text) if !text.is_empty() => Ok(Step::Text(text.to_string())),
+            Some(text) if !text.is_empty() => Ok(Step::Text(Cow::Owned(text.to_string()))),
             _ => Ok(Step::Skip),
         }
     }
 }
 
+/// The fields of a Responses `response.output_text.delta` event that matter.
+#[derive(Deserialize)]
+struct ResponsesTextEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    delta: Option<Str<'a>>,
+}
+
+/// The fields of a Messages `content_block_delta` event that matter.
+#[derive(Deserialize)]
+struct MessagesTextEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    delta: Option<MessagesDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessagesDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Str<'a>>,
+}
+
+/// The fields of a chat (or completions) chunk that matter: only its first choice is read.
+#[derive(Deserialize)]
+struct ChatTextChunk<'a> {
+    #[serde(borrow, default)]
+    choices: Option<FirstChoice<'a>>,
+    /// Whether an `error` field is there at all: even `"error": null` takes the general path.
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<ChatDelta<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChatDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Str<'a>>,
+}
+
+/// A JSON string, borrowed from the event's data when it has no escapes. (serde's own `borrow`
+/// does not reach through an `Option`.)
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(text.to_string())))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer)?;
+    Ok(true)
+}
+
+/// The first element of the `choices` array, the rest skipped, without collecting a `Vec`.
+struct FirstChoice<'a> {
+    first: Option<ChatChoice<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = FirstChoice<'a>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an array of choices")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FirstChoice<'a>, A::Error> {
+                let first = seq.next_element::<ChatChoice<'a>>()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstChoice { first })
+            }
+        }
+        deserializer.deserialize_seq(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// OpenAI Responses API events.
-fn responses_event(event: &SseEvent, value: &Value) -> Result<Step, ModelError> {
+fn responses_event(event: &SseEvent, value: &Value) -> Result<Step<'static>, ModelError> {
     let kind = value
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or(event.event.as_str());
     match kind {
         "response.output_text.delta" => match value.get("delta").and_then(Value::as_str) {
-            Some(text) if !text.is_empty() => Ok(Step::Text(text.to_string())),
+            Some(text) if !text.is_empty() => Ok(Step::Text(Cow::Owned(text.to_string()))),
             Some(_) => Ok(Step::Skip),
             None => Err(ModelError::Malformed {
                 detail: "a response.output_text.delta event has no delta".to_string(),
@@ -207,7 +365,7 @@ fn responses_event(event: &SseEvent, value: &Value) -> Result<Step, ModelError> 
 }
 
 /// Anthropic Messages API events.
-fn messages_event(event: &SseEvent, value: &Value) -> Result<Step, ModelError> {
+fn messages_event(event: &SseEvent, value: &Value) -> Result<Step<'static>, ModelError> {
     let kind = value
         .get("type")
         .and_then(Value::as_str)
@@ -219,7 +377,7 @@ fn messages_event(event: &SseEvent, value: &Value) -> Result<Step, ModelError> {
                 return Ok(Step::Skip); // Tool input or thinking deltas.
             }
             match delta.and_then(|d| d.get("text")).and_then(Value::as_str) {
-                Some(text) if !text.is_empty() => Ok(Step::Text(text.to_string())),
+                Some(text) if !text.is_empty() => Ok(Step::Text(Cow::Owned(text.to_string()))),
                 Some(_) => Ok(Step::Skip),
                 None => Err(ModelError::Malformed {
                     detail: "a text_delta has no text".to_string(),

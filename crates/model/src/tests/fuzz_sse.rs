@@ -459,12 +459,13 @@ proptest! {
         let parse = |chunks: Vec<Vec<u8>>| {
             let mut parser = SseParser::new();
             let mut events: Vec<SseEvent> = Vec::new();
+            let mut collect = |event: &SseEvent| events.push(event.clone());
             for chunk in &chunks {
-                if parser.feed(chunk, &mut events).is_err() {
+                if parser.feed(chunk, &mut collect).is_err() {
                     return (events, true);
                 }
             }
-            let failed = parser.finish(&mut events).is_err();
+            let failed = parser.finish(&mut collect).is_err();
             (events, failed)
         };
         prop_assert_eq!(parse(split(&bytes, &cuts)), parse(vec![bytes.clone()]));
