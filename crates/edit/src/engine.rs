@@ -90,7 +90,7 @@ pub enum Event {
     /// The source answered (the model stream is open). A failure or cancellation before this has
     /// shown nothing and restores nothing.
     SourceConnected,
-    /// More of a streamed rewrite's reply.
+    /// More of a streamed rewrite's reply: one token or a batch of them.
     ModelText(String),
     /// A whole new text for a merge job's region; replaces any earlier proposal.
     ProposedText(String),
@@ -226,8 +226,9 @@ struct RewriteTarget {
     rewrite: Rewrite,
     aligner: Aligner,
     reply: ReplyText,
-    /// Deltas received, reported as "tokens" (providers send about one token per delta).
-    tokens: usize,
+    /// Characters of the reply received so far, for progress. (Not tokens: the model stream
+    /// hands text over in batches of as many tokens as arrived together.)
+    characters: usize,
     /// Text arrived that the buffer does not show yet.
     dirty: bool,
     /// A line was completed since the last flush.
@@ -277,7 +278,7 @@ impl EditEngine {
             aligner: Aligner::new(&rewrite.aligned_original),
             rewrite,
             reply: ReplyText::new(),
-            tokens: 0,
+            characters: 0,
             dirty: false,
             line_completed: false,
             last_flush: None,
@@ -379,7 +380,7 @@ impl EditEngine {
                 if let (Phase::Landing, Target::Rewrite(target)) = (&self.phase, &mut self.target)
                     && target.final_text.is_none()
                 {
-                    target.tokens += 1;
+                    target.characters += delta.chars().count();
                     target.line_completed |= delta.contains('\n');
                     target.reply.push(&delta);
                     target.dirty = true;
@@ -602,7 +603,7 @@ impl EditEngine {
         let Target::Rewrite(target) = &mut self.target else {
             return;
         };
-        if target.tokens > 0 && now.saturating_sub(target.last_report) >= PROGRESS_INTERVAL {
+        if target.characters > 0 && now.saturating_sub(target.last_report) >= PROGRESS_INTERVAL {
             target.last_report = now;
             let what = if target.final_text.is_some() {
                 "landing"
@@ -610,8 +611,8 @@ impl EditEngine {
                 "streaming"
             };
             effects.push(Effect::ReportProgress(format!(
-                "{what} ({} tokens)",
-                target.tokens
+                "{what} ({} characters)",
+                target.characters
             )));
         }
     }

@@ -430,7 +430,7 @@ fn one_edit_in_flight_and_progress_every_quarter_second() {
               100 model "\n"
               200 model "B"
               260 model "\n"
-                    progress "streaming (4 tokens)"
+                    progress "streaming (4 characters)"
               300 land
                     send v2 2..3 "B"
               300 applied
@@ -503,7 +503,7 @@ fn a_rejected_edit_waits_for_a_newer_version_or_the_landing_timeout() {
                     timer 1004
              1004 tick
                     send v2 5..8 "TWO"
-                    progress "landing (1 tokens)"
+                    progress "landing (4 characters)"
              1005 ok
                     finish Done
             document: "0one\nTWO\n"
@@ -532,11 +532,11 @@ fn applied_true_for_an_edit_that_never_shows_up_is_recomputed() {
                 1 skip
                     timer 1001
               500 tick
-                    progress "landing (1 tokens)"
+                    progress "landing (10 characters)"
                     timer 1001
              1001 tick
                     send v1 3..4 "b"
-                    progress "landing (1 tokens)"
+                    progress "landing (10 characters)"
              1002 ok
                     finish Done
             document: "fn b() {}\n"
