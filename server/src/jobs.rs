@@ -347,12 +347,22 @@ impl EditDriver {
             self.feed(Event::Cancel).await;
         }
         let mut document_open = true;
+        // One timer for the whole job, moved only when the engine asks for another deadline:
+        // a timer made afresh for every event would be registered and dropped once per token.
+        let timer = tokio::time::sleep_until(self.started + Duration::from_secs(86_400 * 365));
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         while self.outcome.is_none() {
             if !self.engine.wants_source() {
                 // Dropping the stream closes the model connection.
                 source = Source::None;
             }
-            let timer = self.timer;
+            if self.timer != armed {
+                if let Some(at) = self.timer {
+                    timer.as_mut().reset(at);
+                }
+                armed = self.timer;
+            }
             let event = tokio::select! {
                 biased;
                 _ = cancel.cancelled(), if !cancel_seen => {
@@ -378,8 +388,9 @@ impl EditDriver {
                     },
                 },
                 event = source.next() => event,
-                _ = sleep_until(timer), if timer.is_some() => {
+                _ = &mut timer, if armed.is_some() => {
                     self.timer = None;
+                    armed = None;
                     Event::Tick
                 }
             };
