@@ -330,23 +330,19 @@ fn redact(text: &str, key: Option<&str>) -> String {
     }
 }
 
-/// How long the body rests after a batch of text was handed out before it is read again.
-///
-/// At 1,200 tokens/s a token arrives every 0.8 ms, and reading each as it arrives costs a
-/// wakeup of the whole server, a socket read and a step of the job per token. Resting lets the
-/// kernel collect what arrives meanwhile, so one wakeup reads them all. The rest bounds the
-/// latency it adds (the last token waits at most this long), and it is well under the edit
-/// engine's flush cadence, so the buffer shows text as early as before.
-const READ_BATCH_WINDOW: Duration = Duration::from_millis(2);
-
 /// The most text one batch holds; a larger backlog is handed out in several batches.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// The longest a batch is read for once its first chunk is in.
 const MAX_BATCH_READING: Duration = Duration::from_millis(1);
 
-/// Reads one answer's body: bytes in, text out in batches: each batch holds everything that
-/// had arrived when it was read (see [`READ_BATCH_WINDOW`]).
+/// Reads one answer's body: bytes in, text out in batches: each batch holds everything the
+/// connection held when it was read, so a reader that fell behind catches up in one step.
+///
+/// It does not rest between batches to let tokens gather: every segment that arrives wakes the
+/// server's event loop anyway (the connection's socket stays registered with it), so a rest
+/// would add a timer's wakeup to each batch and save none (measured with `cargo xtask
+/// bench-edit`: more context switches per token, not fewer).
 /// Crate-visible so the SSE fuzz (`tests/fuzz_sse.rs`) can drive it with a scripted body.
 pub(crate) struct Reader {
     body: Option<BoxStream<'static, reqwest::Result<bytes::Bytes>>>,
@@ -362,8 +358,6 @@ pub(crate) struct Reader {
     idle: Duration,
     /// The deadline of the body's first byte, until it has arrived.
     first_byte_deadline: Option<Instant>,
-    /// The body is not read again before this time (see [`READ_BATCH_WINDOW`]).
-    resting_until: Option<Instant>,
 }
 
 impl Reader {
@@ -383,7 +377,6 @@ impl Reader {
             text_seen: false,
             idle,
             first_byte_deadline: Some(first_byte_deadline),
-            resting_until: None,
         }
     }
 
@@ -391,24 +384,11 @@ impl Reader {
     ///
     /// Cancel-safe: text read by a call that is dropped is handed out by the next call.
     pub(crate) async fn next(&mut self) -> Option<Result<String, ModelError>> {
-        // Whether this batch had to wait for the network, that is, the reader had caught up
-        // with the model. Only then does it rest: text that was already waiting means the
-        // reader is behind, and resting would let it fall further behind.
-        let mut caught_up = false;
-        if !self.ended && self.text.is_empty() {
-            if let Some(until) = self.resting_until {
-                tokio::time::sleep_until(until).await;
-                self.resting_until = None;
-            }
-            while !self.ended && self.text.is_empty() {
-                caught_up = self.read_chunk().await;
-            }
+        while !self.ended && self.text.is_empty() {
+            self.read_chunk().await;
         }
         self.read_buffered().await;
         if !self.text.is_empty() {
-            if caught_up {
-                self.resting_until = Some(Instant::now() + READ_BATCH_WINDOW);
-            }
             return Some(Ok(std::mem::take(&mut self.text)));
         }
         self.error.take().map(Err)
@@ -427,18 +407,12 @@ impl Reader {
     }
 
     /// Waits for the next chunk of the body (within the first-byte or idle timeout) and
-    /// decodes it. Returns whether it had to wait.
-    async fn read_chunk(&mut self) -> bool {
-        if self.first_byte_deadline.is_none()
-            && let Some(item) = self.poll_body_once().await
-        {
-            self.take(item);
-            return false;
-        }
+    /// decodes it.
+    async fn read_chunk(&mut self) {
         let Some(body) = self.body.as_mut() else {
             // Only an ended reader drops its body; should that change, say the answer stopped.
             self.fail(ModelError::Truncated);
-            return true;
+            return;
         };
         let read = match self.first_byte_deadline.take() {
             Some(deadline) => tokio::time::timeout_at(deadline, body.next())
@@ -452,7 +426,6 @@ impl Reader {
             Err(phase) => self.fail(ModelError::Timeout { phase }),
             Ok(item) => self.take(item),
         }
-        true
     }
 
     /// Takes every chunk the connection already holds, without waiting for the network. The

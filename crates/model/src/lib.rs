@@ -15,10 +15,8 @@
 //!   exponential backoff, at most `max_retries` times; when they run out, or on any other
 //!   failure before the first token, the future fails.
 //! - The [`TokenStream`] then yields the answer's text in batches: each item holds every delta
-//!   that had arrived when the body was read. The body is read at once while text is already
-//!   waiting, and after a batch that caught up with the model it rests for a couple of
-//!   milliseconds, so a fast model costs one read per batch rather than one per token. Nothing
-//!   is retried once a token was yielded: a failure (idle timeout, truncation, a provider's
+//!   the connection held when the body was read (one token when the reader keeps up, all of
+//!   them at once when it fell behind). Nothing is retried once a token was yielded: a failure (idle timeout, truncation, a provider's
 //!   error event, a malformed event) is the stream's last item. An answer that completes
 //!   with no text at all resolves to a stream whose one item is [`ModelError::EmptyAnswer`].
 //! - Dropping the future or the stream cancels the request and closes its connection.
