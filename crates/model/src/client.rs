@@ -4,6 +4,7 @@
 //! out empty). Everything before that point is retried when transient; from the first token
 //! on, nothing is: errors then arrive as the stream's last item.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -358,6 +359,11 @@ pub(crate) struct Reader {
     idle: Duration,
     /// The deadline of the body's first byte, until it has arrived.
     first_byte_deadline: Option<Instant>,
+    /// When the last chunk arrived: the idle timeout runs from here.
+    last_chunk: Instant,
+    /// The idle timeout's timer, made once and moved on only when it fires early (a chunk came
+    /// since it was set): a timer made for every chunk would cost a timer per token.
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Reader {
@@ -377,6 +383,8 @@ impl Reader {
             text_seen: false,
             idle,
             first_byte_deadline: Some(first_byte_deadline),
+            last_chunk: first_byte_deadline,
+            idle_timer: None,
         }
     }
 
@@ -418,10 +426,27 @@ impl Reader {
             Some(deadline) => tokio::time::timeout_at(deadline, body.next())
                 .await
                 .map_err(|_| phase::FIRST_TOKEN),
-            None => tokio::time::timeout(self.idle, body.next())
-                .await
-                .map_err(|_| phase::IDLE),
+            None => {
+                let due = self.last_chunk + self.idle;
+                let timer = self
+                    .idle_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                loop {
+                    tokio::select! {
+                        biased;
+                        item = body.next() => break Ok(item),
+                        () = timer.as_mut() => {
+                            let due = self.last_chunk + self.idle;
+                            if Instant::now() >= due {
+                                break Err(phase::IDLE);
+                            }
+                            timer.as_mut().reset(due);
+                        }
+                    }
+                }
+            }
         };
+        self.last_chunk = Instant::now();
         match read {
             Err(phase) => self.fail(ModelError::Timeout { phase }),
             Ok(item) => self.take(item),
