@@ -564,14 +564,25 @@ fn render(
             },
         ),
     );
+    let switches_per_thousand = baton.switches as f64 / streamed_tokens * 1000.0;
+    let burst_switches_per_thousand = baton.burst.switches as f64 / burst_tokens * 1000.0;
     line(
         &mut out,
         &format!(
-            "| baton's context switches per 1,000 tokens, paced / sent at once | {:.0} / {:.0} | | | — | — |",
-            baton.switches as f64 / streamed_tokens * 1000.0,
-            baton.burst.switches as f64 / burst_tokens * 1000.0,
+            "| baton's context switches per 1,000 tokens, paced / sent at once | {switches_per_thousand:.0} / {burst_switches_per_thousand:.0} | | | — | — |",
         ),
     );
+    // What pacing adds, per extra time the server slept and was woken.
+    let extra_switches = switches_per_thousand - burst_switches_per_thousand;
+    if extra_switches > 0.0 {
+        line(
+            &mut out,
+            &format!(
+                "| CPU the paced run adds per extra context switch: (paced − sent at once) CPU ÷ switches | {:.1} µs | | | — | — |",
+                (cpu_per_thousand - burst_per_thousand) / extra_switches * 1000.0,
+            ),
+        );
+    }
     line(&mut out, "");
     line(
         &mut out,
