@@ -41,6 +41,7 @@
 //! stale lock). Two tasks on one workspace at once get two copies; one task after another
 //! reuses slot 0.
 
+pub(crate) mod at;
 pub(crate) mod created;
 mod manifest;
 pub(crate) mod paths;
@@ -142,9 +143,18 @@ impl std::fmt::Debug for Shadow {
 
 /// What the workspace says a shadow path should hold.
 enum Wanted {
-    Disk { stamp: Stamp },
-    Overlay { text: Arc<str>, hash: u64 },
-    Symlink { target: PathBuf },
+    /// A regular file with its stamp and permission bits.
+    Disk {
+        stamp: Stamp,
+        mode: u32,
+    },
+    Overlay {
+        text: Arc<str>,
+        hash: u64,
+    },
+    Symlink {
+        target: PathBuf,
+    },
 }
 
 impl Shadow {
@@ -207,17 +217,17 @@ impl Shadow {
             paths::lstat_all(&root, &keys)
         };
         for ((key, want), copy) in wanted.iter().zip(copies) {
-            let path = root.join(key);
             if let Some(entry) = previous.entries.get(key)
                 && is_current(entry, want, previous.synced_at_ns)
-                && copy.is_some_and(|metadata| {
-                    Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
+                && copy.is_some_and(|copy| {
+                    copy.stamp == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
                 })
                 && dirs.parents_are_real(key)
             {
                 manifest.entries.insert(key.clone(), entry.clone());
                 continue;
             }
+            let path = root.join(key);
             dirs.make_parents(key)?;
             if remove_any(&path)? {
                 dirs.forget(key);
@@ -264,12 +274,10 @@ impl Shadow {
         let found = paths::lstat_all(&root, &keys);
         for (directory, metadata) in directories.iter().zip(found) {
             if let Some(metadata) = metadata
-                && metadata.is_dir()
+                && metadata.kind == at::Kind::Directory
                 && dirs.parents_are_real(directory)
             {
-                manifest
-                    .dirs
-                    .insert(directory.clone(), Stamp::of(&metadata));
+                manifest.dirs.insert(directory.clone(), metadata.stamp);
             }
         }
 
@@ -379,15 +387,39 @@ fn take_slot(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
 }
 
 /// Copies `items` into a fresh tree whose directories exist, on up to four threads (below a
-/// couple of thousand files one is faster).
+/// couple of thousand files one is faster). Files are copied by name between directories
+/// opened once ([`at::copy_new_file`]): no path is resolved twice, no file opened twice.
 fn write_fresh(
     workspace: &Path,
     root: &Path,
     items: &[(&String, &Wanted)],
 ) -> io::Result<Vec<Option<Entry>>> {
     let write_all = |part: &[(&String, &Wanted)]| -> io::Result<Vec<Option<Entry>>> {
+        let mut sources = at::Directories::new(workspace);
+        let mut copies = at::Directories::new(root);
         part.iter()
-            .map(|(key, want)| write_entry(workspace, key, &root.join(key), want, true))
+            .map(|(key, want)| match want {
+                Wanted::Disk { stamp, mode } => {
+                    let Some(copy) =
+                        at::copy_new_file(&mut sources, &mut copies, key, *mode, stamp.mtime_ns)?
+                    else {
+                        return Ok(None);
+                    };
+                    // A workspace file written just now: its stamp alone cannot later prove
+                    // that it still holds what was copied.
+                    let hash = if stamp.is_racy(now_ns()) {
+                        Some(content_hash(&fs::read(root.join(key))?))
+                    } else {
+                        None
+                    };
+                    Ok(Some(Entry {
+                        source: Source::Disk { stamp: *stamp },
+                        copy: copy.stamp,
+                        hash,
+                    }))
+                }
+                _ => write_entry(workspace, key, &root.join(key), want, true),
+            })
             .collect()
     };
     let threads = std::thread::available_parallelism()
@@ -414,10 +446,20 @@ fn write_fresh(
     })
 }
 
+#[cfg(unix)]
+fn permission_bits(metadata: &fs::Metadata) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777
+}
+
+#[cfg(not(unix))]
+fn permission_bits(_metadata: &fs::Metadata) -> u32 {
+    0o644
+}
+
 /// Whether a manifest entry still describes what the workspace wants at its path.
 fn is_current(entry: &Entry, want: &Wanted, synced_at_ns: u64) -> bool {
     match (&entry.source, want) {
-        (Source::Disk { stamp: seeded }, Wanted::Disk { stamp }) => {
+        (Source::Disk { stamp: seeded }, Wanted::Disk { stamp, .. }) => {
             seeded == stamp && !seeded.is_racy(synced_at_ns)
         }
         (Source::Overlay { hash: seeded }, Wanted::Overlay { hash, .. }) => seeded == hash,
@@ -437,7 +479,7 @@ fn write_entry(
 ) -> io::Result<Option<Entry>> {
     let mut hash = None;
     let source = match want {
-        Wanted::Disk { stamp } => {
+        Wanted::Disk { stamp, .. } => {
             let from = workspace.join(key);
             // `fs::copy` is `copy_file_range` on Linux: a reflink on btrfs/XFS, an in-kernel
             // copy elsewhere. It also copies the permission bits (scripts stay executable).
@@ -571,6 +613,7 @@ fn scan_workspace(
                 };
                 Wanted::Disk {
                     stamp: Stamp::of(&metadata),
+                    mode: permission_bits(&metadata),
                 }
             } else {
                 // Sockets, fifos and devices have no place in a copy.
