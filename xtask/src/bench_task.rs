@@ -253,6 +253,7 @@ fn shadow_rows(tree: &Tree, scratch: &Path, runs: usize) -> anyhow::Result<(Vec<
         .with_context(|| format!("reading {}", edited.display()))?;
     let mut resync = Vec::new();
     let mut resync_copied = Vec::new();
+    let mut resync_walks = 0;
     let (shadow, _) = Shadow::prepare(&options_for(&shadow_dir))?;
     drop(shadow);
     let cpu_before = process_cpu()?;
@@ -263,6 +264,7 @@ fn shadow_rows(tree: &Tree, scratch: &Path, runs: usize) -> anyhow::Result<(Vec<
         resync.push(started.elapsed().as_secs_f64() * 1000.0);
         ensure!(!stats.seeded, "the re-sync seeded afresh");
         resync_copied.push(stats.copied);
+        resync_walks += usize::from(stats.walked);
         drop(shadow);
     }
     let resync_cpu = (process_cpu()? - cpu_before) / resync.len() as f64;
@@ -339,7 +341,8 @@ fn shadow_rows(tree: &Tree, scratch: &Path, runs: usize) -> anyhow::Result<(Vec<
         },
         Row {
             measure: format!(
-                "{label}: re-sync after one changed file ({} runs; files copied: {})",
+                "{label}: re-sync after one changed file ({} runs, {resync_walks} of them walked \
+                 the workspace; files copied: {})",
                 resync.len(),
                 resync_copied
                     .iter()
@@ -465,17 +468,22 @@ fn render(
         out,
         "How it was measured:\n\n\
          - baton: `Shadow::prepare` called in this (release) process, into an emptied state \
-           directory for the cold rows; `std::fs::copy` per file (`copy_file_range`; this file \
-           system {}), on both cores, no hashing.\n\
+           directory for the cold rows: the workspace walk, the directories made, then each file \
+           copied by name between directories opened once (`openat`, `copy_file_range`; this \
+           file system {}), its time set on the open file, on both cores, no hashing.\n\
          - `cp -a <corpus> <dest>` and `git -C <repo> worktree add --detach <dest>` as \
            processes (their start-up included); each destination is removed, untimed, before \
            its run, then `sync` runs (untimed) so the removal's writeback does not land in the \
            measurement. Note that `git worktree add` copies only committed files, so it is no \
            substitute (uncommitted and untracked files are missing), only a yardstick.\n\
          - Re-sync: a shadow of the workspace exists; one file ({}, 5,000 lines) is rewritten \
-           in the workspace, then `prepare` runs again: the workspace walk, an `lstat` of every \
-           file and directory of the copy (on both cores), the copy of what changed; the \
-           manifest is written on a thread while the agent would start.\n\
+           in place in the workspace, then `prepare` runs again. No directory of the workspace \
+           changed, so it is not walked: the last walk's directories are checked by stamp \
+           (with the files holding ignore rules), then an `lstat` by name of every workspace \
+           file and of every file and directory of the copy (on both cores), the copy of what \
+           changed; the manifest is written on a thread while the agent would start. A changed \
+           directory or ignore rule (a `git checkout`, a new file) means a walk, as in the cold \
+           rows.\n\
          - `changes()`: after `prepare`, the agent's rewrite of the same file is in the shadow; \
            every call `lstat`s every seeded file and every directory (on both cores), lists \
            only the directories whose stamp moved (to find created files), and reads and diffs \

@@ -43,6 +43,7 @@
 
 pub(crate) mod at;
 pub(crate) mod created;
+mod listing;
 mod manifest;
 pub(crate) mod paths;
 #[cfg(test)]
@@ -99,6 +100,9 @@ pub struct SyncStats {
     pub removed: usize,
     /// Whether the shadow was seeded from nothing (no, stale or corrupt manifest).
     pub seeded: bool,
+    /// Whether the workspace was walked (always when seeding; on a re-sync only when a
+    /// directory or an ignore rule changed since the last walk).
+    pub walked: bool,
     /// Workspace entries left out and why (symlinks that lead outside the workspace).
     pub skipped: Vec<(PathBuf, Refusal)>,
     pub elapsed: Duration,
@@ -188,10 +192,34 @@ impl Shadow {
         fs::create_dir_all(&root)?;
         let previous = previous.unwrap_or_else(|| Arc::new(Manifest::new(&workspace)));
 
-        let mut wanted = scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
+        // When no directory of the workspace changed since the last walk, the last manifest's
+        // files are what a walk would list: each gets an `lstat`, no directory is read.
+        let walked_at_ns = now_ns();
+        let relisted = if stats.seeded {
+            None
+        } else {
+            previous
+                .listing
+                .relist(&workspace, &previous.entries, &options.exclude)
+        };
+        let (mut wanted, listing) = match relisted {
+            Some((wanted, skipped)) => {
+                stats.skipped.extend(skipped);
+                (wanted, previous.listing.clone())
+            }
+            None => {
+                stats.walked = true;
+                let (wanted, mut listing, git_dirs) =
+                    scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
+                listing.walked_at_ns = walked_at_ns;
+                listing.finish(&workspace, &wanted, &git_dirs);
+                (wanted, listing)
+            }
+        };
         let overlays = apply_overlay(&workspace, options, &mut wanted);
 
         let mut manifest = Manifest::new(&workspace);
+        manifest.listing = listing;
         let mut dirs = RealDirs::new(&root);
         if stats.seeded {
             // A fresh tree: nothing is in the way, so the directories are made first (parents
@@ -549,31 +577,62 @@ fn workspace_walker(root: &Path) -> WalkBuilder {
 }
 
 /// Lists what the shadow should hold from disk: files with their stamps, and symlinks that stay
-/// inside the workspace (with a target rewritten relative to the link).
+/// inside the workspace (with a target rewritten relative to the link). Also what the walk saw
+/// besides (the directories it entered, what never_send left out, the symlinks leading out) and
+/// the directories where it met a `.git`.
 fn scan_workspace(
     workspace: &Path,
     shadow_dir: &Path,
     exclude: &Exclude,
     skipped: &mut Vec<(PathBuf, Refusal)>,
-) -> io::Result<BTreeMap<String, Wanted>> {
+) -> io::Result<(BTreeMap<String, Wanted>, listing::Listing, Vec<String>)> {
     let found: Mutex<Vec<(String, Wanted)>> = Mutex::new(Vec::new());
+    let directories: Mutex<Vec<(String, Stamp)>> = Mutex::new(Vec::new());
     let outside: Mutex<Vec<(PathBuf, Refusal)>> = Mutex::new(Vec::new());
+    // Filled by the entry filter, which must be `'static`.
+    let excluded: Arc<Mutex<Vec<String>>> = Arc::default();
+    let git_dirs: Arc<Mutex<Vec<String>>> = Arc::default();
     let workspace_owned = workspace.to_path_buf();
     let shadow_dir = shadow_dir.to_path_buf();
     let exclude = exclude.clone();
     let mut builder = workspace_walker(workspace);
-    builder.filter_entry(move |entry| {
-        if entry.file_name() == ".git" || entry.path().starts_with(&shadow_dir) {
-            return false;
-        }
-        match entry.path().strip_prefix(&workspace_owned) {
-            Ok(relative) if !relative.as_os_str().is_empty() => !exclude(relative),
-            _ => true,
-        }
-    });
+    {
+        let excluded = excluded.clone();
+        let git_dirs = git_dirs.clone();
+        builder.filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                let parent = entry
+                    .path()
+                    .parent()
+                    .and_then(|parent| parent.strip_prefix(&workspace_owned).ok())
+                    .and_then(|relative| relative.to_str())
+                    .map(str::to_string);
+                if let Some(parent) = parent {
+                    lock(&git_dirs).push(parent);
+                }
+                return false;
+            }
+            if entry.path().starts_with(&shadow_dir) {
+                return false;
+            }
+            match entry.path().strip_prefix(&workspace_owned) {
+                Ok(relative) if !relative.as_os_str().is_empty() => {
+                    if exclude(relative) {
+                        if let Some(key) = relative_key(Path::new(""), relative) {
+                            lock(&excluded).push(key);
+                        }
+                        return false;
+                    }
+                    true
+                }
+                _ => true,
+            }
+        });
+    }
     builder.build_parallel().run(|| {
         let found = &found;
         let outside = &outside;
+        let directories = &directories;
         Box::new(move |entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;
@@ -582,6 +641,14 @@ fn scan_workspace(
                 return WalkState::Continue;
             };
             if file_type.is_dir() {
+                let key = if entry.depth() == 0 {
+                    Some(String::new())
+                } else {
+                    relative_key(workspace, entry.path())
+                };
+                if let (Some(key), Ok(metadata)) = (key, entry.metadata()) {
+                    lock(directories).push((key, Stamp::of(&metadata)));
+                }
                 return WalkState::Continue;
             }
             let Some(key) = relative_key(workspace, entry.path()) else {
@@ -591,21 +658,13 @@ fn scan_workspace(
                 return WalkState::Continue;
             };
             let want = if file_type.is_symlink() {
-                let Ok(target) = fs::read_link(entry.path()) else {
-                    return WalkState::Continue;
-                };
-                match symlink_inside(workspace, &key, &target) {
-                    // A relative target resolves the same in the copy; an absolute one would
-                    // lead to the real workspace, so it is rewritten relative.
-                    Some(_) if target.is_relative() => Wanted::Symlink { target },
-                    Some(inside) => Wanted::Symlink {
-                        target: relative_target(&key, &inside),
-                    },
-                    None => {
-                        lock(outside)
-                            .push((PathBuf::from(&key), Refusal::OutsideWorkspace { target }));
+                match symlink_wanted(workspace, &key) {
+                    Ok(want) => want,
+                    Err(refusal @ Refusal::OutsideWorkspace { .. }) => {
+                        lock(outside).push((PathBuf::from(&key), refusal));
                         return WalkState::Continue;
                     }
+                    Err(_) => return WalkState::Continue,
                 }
             } else if file_type.is_file() {
                 let Ok(metadata) = entry.metadata() else {
@@ -627,12 +686,47 @@ fn scan_workspace(
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner());
     outside.sort_by(|a, b| a.0.cmp(&b.0));
+    let listing = listing::Listing {
+        dirs: directories
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .into_iter()
+            .collect(),
+        excluded: std::mem::take(&mut *lock(&excluded)),
+        outside: outside
+            .iter()
+            .filter_map(|(path, refusal)| match refusal {
+                Refusal::OutsideWorkspace { target } => {
+                    Some((path.to_str()?.to_string(), target.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        ..listing::Listing::default()
+    };
     skipped.extend(outside);
-    Ok(found
+    let git_dirs = std::mem::take(&mut *lock(&git_dirs));
+    let wanted = found
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner())
         .into_iter()
-        .collect())
+        .collect();
+    Ok((wanted, listing, git_dirs))
+}
+
+/// What the shadow holds for the workspace symlink `key`: the link with a target that resolves
+/// the same in the copy, or why it is left out.
+fn symlink_wanted(workspace: &Path, key: &str) -> Result<Wanted, Refusal> {
+    let target = fs::read_link(workspace.join(key)).map_err(|_| Refusal::BaseUnavailable)?;
+    match symlink_inside(workspace, key, &target) {
+        // A relative target resolves the same in the copy; an absolute one would lead to the
+        // real workspace, so it is rewritten relative.
+        Some(_) if target.is_relative() => Ok(Wanted::Symlink { target }),
+        Some(inside) => Ok(Wanted::Symlink {
+            target: relative_target(key, &inside),
+        }),
+        None => Err(Refusal::OutsideWorkspace { target }),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
