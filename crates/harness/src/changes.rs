@@ -165,8 +165,8 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
     let keys: Vec<&str> = shadow.manifest.entries.keys().map(String::as_str).collect();
     let stats = crate::shadow::paths::lstat_all(&shadow.root, &keys);
     for ((key, entry), metadata) in shadow.manifest.entries.iter().zip(stats) {
-        // Behind a directory the agent replaced with a symlink, `lstat` saw something else.
-        let metadata = metadata.filter(|_| dirs.parents_are_real(key));
+        // Behind a directory the agent replaced with a symlink, the `lstat` by name found
+        // nothing: it never follows one (`shadow::at`).
         if let Source::Symlink { target } = &entry.source {
             let path = shadow.root.join(key);
             let unchanged = metadata

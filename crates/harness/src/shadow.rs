@@ -247,10 +247,10 @@ impl Shadow {
         for ((key, want), copy) in wanted.iter().zip(copies) {
             if let Some(entry) = previous.entries.get(key)
                 && is_current(entry, want, previous.synced_at_ns)
+                // An `lstat` by name found it only through real directories (`at`).
                 && copy.is_some_and(|copy| {
                     copy.stamp == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
                 })
-                && dirs.parents_are_real(key)
             {
                 manifest.entries.insert(key.clone(), entry.clone());
                 continue;
