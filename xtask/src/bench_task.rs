@@ -419,8 +419,8 @@ fn render(
     let _ = writeln!(
         out,
         "Run on {} at revision `{}` on {}. Command: `{}` ({} runs of each copy on the issue's \
-         corpus, {} on the whole tree; times are median (min–max)). Load average (1, 5, 15 min) {load_at_start} at the start, \
-         {load_at_end} at the end.\n",
+         corpus, {} on the whole tree; times are median (min–max)). Load average (1, 5, 15 \
+         min) {load_at_start} at the start, {load_at_end} at the end.\n",
         today(),
         git_revision(root),
         machine_description(),
@@ -439,7 +439,14 @@ fn render(
             row.measure, row.baton, row.cp, row.worktree, row.goal, row.met
         );
     }
-    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "\nCorpora. Issue 8 names a 25 MB / 3,239-file corpus: that is what `bench-index` indexes \
+         of the corpus it fetches (its source files in baton's languages). Until 2026-11-29 this \
+         bench copied the whole fetched tree instead, 2.4 times that; the corpus generator never \
+         changed. By default the goals are now measured on the issue's corpus, and the whole tree \
+         follows for scale (`--whole-tree-runs N` runs, 0 leaves it out):\n"
+    );
     for (tree, files) in trees.iter().zip(shadow_files) {
         let what = if tree.goals {
             "the source files in baton's languages of the `bench-index` corpus, exactly the \
