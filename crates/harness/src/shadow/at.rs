@@ -6,7 +6,6 @@
 //! Opening a directory with `O_NOFOLLOW` also means a directory an agent replaced with a
 //! symlink is never followed out of the shadow: the files below it read as missing.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
@@ -61,40 +60,70 @@ impl Lstat {
     }
 }
 
-/// The directories under a root, opened on first use by relative `/`-separated key (the root
-/// is `""`). A directory that cannot be opened (missing, not a directory, a symlink) is
-/// remembered as such.
+/// The directories under a root, opened on use by relative `/`-separated key (the root is
+/// `""`). Only the chain from the root to the last directory asked for stays open, so the open
+/// files are bounded by the tree's depth, not its size; callers go through sorted keys, which
+/// visit each directory's files together. A directory that cannot be opened (missing, not a
+/// directory, a symlink) gives `None`.
 pub(crate) struct Directories<'a> {
     root: &'a Path,
-    open: HashMap<String, Option<OwnedFd>>,
+    /// From the root down: each directory's key and its descriptor (`None`: not openable).
+    chain: Vec<(String, Option<OwnedFd>)>,
 }
 
 impl<'a> Directories<'a> {
     pub(crate) fn new(root: &'a Path) -> Directories<'a> {
         Directories {
             root,
-            open: HashMap::new(),
+            chain: Vec::new(),
         }
     }
 
     /// The open directory `key`, opened through its parents, none of them followed if it is a
     /// symlink.
     pub(crate) fn get(&mut self, key: &str) -> Option<BorrowedFd<'_>> {
-        if !self.open.contains_key(key) {
-            let fd = self.open_directory(key);
-            self.open.insert(key.to_string(), fd);
+        // Keep the part of the chain that leads to `key`.
+        while let Some((open, _)) = self.chain.last() {
+            let leads_there = open.is_empty()
+                || key == open
+                || (key.starts_with(open.as_str())
+                    && key.as_bytes().get(open.len()) == Some(&b'/'));
+            if leads_there {
+                break;
+            }
+            self.chain.pop();
         }
-        self.open.get(key)?.as_ref().map(AsFd::as_fd)
-    }
-
-    fn open_directory(&mut self, key: &str) -> Option<OwnedFd> {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        if key.is_empty() {
-            return rustix::fs::open(self.root, flags, Mode::empty()).ok();
+        if self.chain.is_empty() {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = rustix::fs::open(self.root, flags, Mode::empty()).ok();
+            self.chain.push((String::new(), fd));
         }
-        let (parent, name) = split(key);
-        let parent = self.get(parent)?;
-        rustix::fs::openat(parent, name, flags | OFlags::NOFOLLOW, Mode::empty()).ok()
+        // Then open what is missing below it, one name at a time.
+        while self.chain.last().is_some_and(|(open, _)| open != key) {
+            let (open, parent) = self.chain.last()?;
+            let rest = if open.is_empty() {
+                key
+            } else {
+                &key[open.len() + 1..]
+            };
+            let name = rest.split('/').next().unwrap_or(rest);
+            let child = if open.is_empty() {
+                name.to_string()
+            } else {
+                format!("{open}/{name}")
+            };
+            let fd = parent.as_ref().and_then(|parent| {
+                rustix::fs::openat(
+                    parent,
+                    name,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )
+                .ok()
+            });
+            self.chain.push((child, fd));
+        }
+        self.chain.last()?.1.as_ref().map(AsFd::as_fd)
     }
 
     /// `lstat` of `key` (a file or directory below the root), by name in its open directory.

@@ -873,3 +873,41 @@ fn a_worktree_s_exclude_file_is_followed_through_its_dot_git_file() {
     let (_shadow, stats) = prepare(&fixture);
     assert!(stats.walked);
 }
+
+#[test]
+fn directories_opened_by_name_keep_only_one_chain_and_answer_like_lstat() {
+    let fixture = fixture(&[
+        ("a/b/c.rs", "c\n"),
+        ("a/b.rs", "b\n"),
+        ("a/d/e/f.rs", "f\n"),
+        ("g.rs", "g\n"),
+    ]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(fixture.workspace.join("a"), fixture.workspace.join("link"))
+        .unwrap();
+    let mut directories = super::at::Directories::new(&fixture.workspace);
+    // Out of order on purpose: every jump between branches reopens what it needs.
+    for key in [
+        "a/d/e/f.rs",
+        "a/b/c.rs",
+        "g.rs",
+        "a/b.rs",
+        "a/d/e/f.rs",
+        "a/missing/x.rs",
+        "link/b.rs",
+        "a/b/c.rs",
+        "a/d",
+        "",
+    ] {
+        let by_name = directories.lstat(key);
+        let through_real_directories = !key.starts_with("link/");
+        let by_path = fs::symlink_metadata(fixture.workspace.join(key))
+            .ok()
+            .filter(|_| through_real_directories);
+        assert_eq!(
+            by_name.map(|stat| stat.stamp),
+            by_path.map(|metadata| super::Stamp::of(&metadata)),
+            "{key}"
+        );
+    }
+}
