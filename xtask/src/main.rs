@@ -12,9 +12,11 @@
 //!   (see [`fuzz`]).
 //! - `bench-index [--corpus DIR] [--runs N] [--no-build]`: the workspace index against Universal
 //!   Ctags on a corpus fetched from the package registries (see [`bench_index`]); same output.
-//! - `bench-task [--corpus DIR] [--runs N]`: the shadow workspace an agent task runs in (cold
-//!   creation, re-sync, `changes()`) against `cp -a` and `git worktree add` on the same corpus
-//!   (see [`bench_task`]); same output.
+//! - `bench-task [--corpus DIR] [--runs N] [--whole-tree-runs N] [--shadow-only]`: the shadow
+//!   workspace an agent task runs in (cold creation, re-sync, `changes()`) against `cp -a` and
+//!   `git worktree add` on the issue's corpus (the source files `bench-index` indexes), then on
+//!   the whole corpus tree (`--whole-tree-runs 0` skips it), and the landing latency (see
+//!   [`bench_task`]); same output, except with `--shadow-only` (shadow rows printed only).
 //! - `soak [--minutes N] [--seed S] [--no-build]`: a scripted Neovim types, runs inline edit jobs
 //!   with injected model faults and changes files on disk for N minutes (30 by default) against
 //!   the release baton (see [`soak`]); prints divergences, lost characters, jobs by outcome, RSS
@@ -35,7 +37,7 @@ use std::process::ExitCode;
 pub const USAGE: &str = "usage: cargo xtask bench-complete [--no-build]
        cargo xtask bench-edit [--runs N] [--tokens N] [--no-build] [--no-lsp-ai]
        cargo xtask bench-index [--corpus DIR] [--runs N] [--no-build]
-       cargo xtask bench-task [--corpus DIR] [--runs N]
+       cargo xtask bench-task [--corpus DIR] [--runs N] [--whole-tree-runs N] [--shadow-only]
        cargo xtask fuzz [--minutes N] [--target NAME] [--first-seed S]
        cargo xtask soak [--minutes N] [--seed S] [--no-build]";
 

@@ -21,6 +21,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::shadow::at::Kind;
 use crate::shadow::created::{Ignores, find_created};
 use crate::shadow::{Entry, Shadow, Source, Stamp, content_hash};
 
@@ -164,13 +165,13 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
     let keys: Vec<&str> = shadow.manifest.entries.keys().map(String::as_str).collect();
     let stats = crate::shadow::paths::lstat_all(&shadow.root, &keys);
     for ((key, entry), metadata) in shadow.manifest.entries.iter().zip(stats) {
-        let path = shadow.root.join(key);
-        // Behind a directory the agent replaced with a symlink, `lstat` saw something else.
-        let metadata = metadata.filter(|_| dirs.parents_are_real(key));
+        // Behind a directory the agent replaced with a symlink, the `lstat` by name found
+        // nothing: it never follows one (`shadow::at`).
         if let Source::Symlink { target } = &entry.source {
+            let path = shadow.root.join(key);
             let unchanged = metadata
                 .as_ref()
-                .is_some_and(|metadata| metadata.file_type().is_symlink())
+                .is_some_and(|metadata| metadata.kind == Kind::Symlink)
                 && fs::read_link(&path).ok().as_ref() == Some(target);
             if !unchanged {
                 out.push(refused(
@@ -179,7 +180,7 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
                         target: target.clone(),
                     },
                 ));
-                if metadata.is_some_and(|metadata| !metadata.file_type().is_symlink()) {
+                if metadata.is_some_and(|metadata| metadata.kind != Kind::Symlink) {
                     classify_created(shadow, key, &mut created, &mut out);
                 }
             }
@@ -189,21 +190,21 @@ pub(crate) fn diff(shadow: &Shadow) -> Vec<Change> {
             deleted_candidate(shadow, key, entry, &mut deleted, &mut out);
             continue;
         };
-        let kind = metadata.file_type();
-        if kind.is_symlink() {
+        if metadata.kind == Kind::Symlink {
             deleted_candidate(shadow, key, entry, &mut deleted, &mut out);
             classify_created(shadow, key, &mut created, &mut out);
             continue;
         }
-        if kind.is_dir() {
+        if metadata.kind == Kind::Directory {
             // What is inside the new directory is found by the walk below, as created files.
             deleted_candidate(shadow, key, entry, &mut deleted, &mut out);
             continue;
         }
-        if Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(shadow.manifest.synced_at_ns) {
+        if metadata.stamp == entry.copy && !entry.copy.is_racy(shadow.manifest.synced_at_ns) {
             continue;
         }
-        modified(shadow, key, entry, &path, metadata.len(), &mut out);
+        let path = shadow.root.join(key);
+        modified(shadow, key, entry, &path, metadata.stamp.size, &mut out);
     }
     for key in found.files {
         classify_created(shadow, &key, &mut created, &mut out);

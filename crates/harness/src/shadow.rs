@@ -41,7 +41,9 @@
 //! stale lock). Two tasks on one workspace at once get two copies; one task after another
 //! reuses slot 0.
 
+pub(crate) mod at;
 pub(crate) mod created;
+mod listing;
 mod manifest;
 pub(crate) mod paths;
 #[cfg(test)]
@@ -98,6 +100,9 @@ pub struct SyncStats {
     pub removed: usize,
     /// Whether the shadow was seeded from nothing (no, stale or corrupt manifest).
     pub seeded: bool,
+    /// Whether the workspace was walked (always when seeding; on a re-sync only when a
+    /// directory or an ignore rule changed since the last walk).
+    pub walked: bool,
     /// Workspace entries left out and why (symlinks that lead outside the workspace).
     pub skipped: Vec<(PathBuf, Refusal)>,
     pub elapsed: Duration,
@@ -142,9 +147,18 @@ impl std::fmt::Debug for Shadow {
 
 /// What the workspace says a shadow path should hold.
 enum Wanted {
-    Disk { stamp: Stamp },
-    Overlay { text: Arc<str>, hash: u64 },
-    Symlink { target: PathBuf },
+    /// A regular file with its stamp and permission bits.
+    Disk {
+        stamp: Stamp,
+        mode: u32,
+    },
+    Overlay {
+        text: Arc<str>,
+        hash: u64,
+    },
+    Symlink {
+        target: PathBuf,
+    },
 }
 
 impl Shadow {
@@ -178,10 +192,34 @@ impl Shadow {
         fs::create_dir_all(&root)?;
         let previous = previous.unwrap_or_else(|| Arc::new(Manifest::new(&workspace)));
 
-        let mut wanted = scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
+        // When no directory of the workspace changed since the last walk, the last manifest's
+        // files are what a walk would list: each gets an `lstat`, no directory is read.
+        let walked_at_ns = now_ns();
+        let relisted = if stats.seeded {
+            None
+        } else {
+            previous
+                .listing
+                .relist(&workspace, &previous.entries, &options.exclude)
+        };
+        let (mut wanted, listing) = match relisted {
+            Some((wanted, skipped)) => {
+                stats.skipped.extend(skipped);
+                (wanted, previous.listing.clone())
+            }
+            None => {
+                stats.walked = true;
+                let (wanted, mut listing, git_dirs) =
+                    scan_workspace(&workspace, &dir, &options.exclude, &mut stats.skipped)?;
+                listing.walked_at_ns = walked_at_ns;
+                listing.finish(&workspace, &wanted, &git_dirs);
+                (wanted, listing)
+            }
+        };
         let overlays = apply_overlay(&workspace, options, &mut wanted);
 
         let mut manifest = Manifest::new(&workspace);
+        manifest.listing = listing;
         let mut dirs = RealDirs::new(&root);
         if stats.seeded {
             // A fresh tree: nothing is in the way, so the directories are made first (parents
@@ -207,17 +245,17 @@ impl Shadow {
             paths::lstat_all(&root, &keys)
         };
         for ((key, want), copy) in wanted.iter().zip(copies) {
-            let path = root.join(key);
             if let Some(entry) = previous.entries.get(key)
                 && is_current(entry, want, previous.synced_at_ns)
-                && copy.is_some_and(|metadata| {
-                    Stamp::of(&metadata) == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
+                // An `lstat` by name found it only through real directories (`at`).
+                && copy.is_some_and(|copy| {
+                    copy.stamp == entry.copy && !entry.copy.is_racy(previous.synced_at_ns)
                 })
-                && dirs.parents_are_real(key)
             {
                 manifest.entries.insert(key.clone(), entry.clone());
                 continue;
             }
+            let path = root.join(key);
             dirs.make_parents(key)?;
             if remove_any(&path)? {
                 dirs.forget(key);
@@ -264,12 +302,10 @@ impl Shadow {
         let found = paths::lstat_all(&root, &keys);
         for (directory, metadata) in directories.iter().zip(found) {
             if let Some(metadata) = metadata
-                && metadata.is_dir()
+                && metadata.kind == at::Kind::Directory
                 && dirs.parents_are_real(directory)
             {
-                manifest
-                    .dirs
-                    .insert(directory.clone(), Stamp::of(&metadata));
+                manifest.dirs.insert(directory.clone(), metadata.stamp);
             }
         }
 
@@ -379,15 +415,39 @@ fn take_slot(dir: &Path) -> io::Result<(PathBuf, fs::File)> {
 }
 
 /// Copies `items` into a fresh tree whose directories exist, on up to four threads (below a
-/// couple of thousand files one is faster).
+/// couple of thousand files one is faster). Files are copied by name between directories
+/// opened once ([`at::copy_new_file`]): no path is resolved twice, no file opened twice.
 fn write_fresh(
     workspace: &Path,
     root: &Path,
     items: &[(&String, &Wanted)],
 ) -> io::Result<Vec<Option<Entry>>> {
     let write_all = |part: &[(&String, &Wanted)]| -> io::Result<Vec<Option<Entry>>> {
+        let mut sources = at::Directories::new(workspace);
+        let mut copies = at::Directories::new(root);
         part.iter()
-            .map(|(key, want)| write_entry(workspace, key, &root.join(key), want, true))
+            .map(|(key, want)| match want {
+                Wanted::Disk { stamp, mode } => {
+                    let Some(copy) =
+                        at::copy_new_file(&mut sources, &mut copies, key, *mode, stamp.mtime_ns)?
+                    else {
+                        return Ok(None);
+                    };
+                    // A workspace file written just now: its stamp alone cannot later prove
+                    // that it still holds what was copied.
+                    let hash = if stamp.is_racy(now_ns()) {
+                        Some(content_hash(&fs::read(root.join(key))?))
+                    } else {
+                        None
+                    };
+                    Ok(Some(Entry {
+                        source: Source::Disk { stamp: *stamp },
+                        copy: copy.stamp,
+                        hash,
+                    }))
+                }
+                _ => write_entry(workspace, key, &root.join(key), want, true),
+            })
             .collect()
     };
     let threads = std::thread::available_parallelism()
@@ -414,10 +474,20 @@ fn write_fresh(
     })
 }
 
+#[cfg(unix)]
+fn permission_bits(metadata: &fs::Metadata) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o7777
+}
+
+#[cfg(not(unix))]
+fn permission_bits(_metadata: &fs::Metadata) -> u32 {
+    0o644
+}
+
 /// Whether a manifest entry still describes what the workspace wants at its path.
 fn is_current(entry: &Entry, want: &Wanted, synced_at_ns: u64) -> bool {
     match (&entry.source, want) {
-        (Source::Disk { stamp: seeded }, Wanted::Disk { stamp }) => {
+        (Source::Disk { stamp: seeded }, Wanted::Disk { stamp, .. }) => {
             seeded == stamp && !seeded.is_racy(synced_at_ns)
         }
         (Source::Overlay { hash: seeded }, Wanted::Overlay { hash, .. }) => seeded == hash,
@@ -437,7 +507,7 @@ fn write_entry(
 ) -> io::Result<Option<Entry>> {
     let mut hash = None;
     let source = match want {
-        Wanted::Disk { stamp } => {
+        Wanted::Disk { stamp, .. } => {
             let from = workspace.join(key);
             // `fs::copy` is `copy_file_range` on Linux: a reflink on btrfs/XFS, an in-kernel
             // copy elsewhere. It also copies the permission bits (scripts stay executable).
@@ -507,31 +577,62 @@ fn workspace_walker(root: &Path) -> WalkBuilder {
 }
 
 /// Lists what the shadow should hold from disk: files with their stamps, and symlinks that stay
-/// inside the workspace (with a target rewritten relative to the link).
+/// inside the workspace (with a target rewritten relative to the link). Also what the walk saw
+/// besides (the directories it entered, what never_send left out, the symlinks leading out) and
+/// the directories where it met a `.git`.
 fn scan_workspace(
     workspace: &Path,
     shadow_dir: &Path,
     exclude: &Exclude,
     skipped: &mut Vec<(PathBuf, Refusal)>,
-) -> io::Result<BTreeMap<String, Wanted>> {
+) -> io::Result<(BTreeMap<String, Wanted>, listing::Listing, Vec<String>)> {
     let found: Mutex<Vec<(String, Wanted)>> = Mutex::new(Vec::new());
+    let directories: Mutex<Vec<(String, Stamp)>> = Mutex::new(Vec::new());
     let outside: Mutex<Vec<(PathBuf, Refusal)>> = Mutex::new(Vec::new());
+    // Filled by the entry filter, which must be `'static`.
+    let excluded: Arc<Mutex<Vec<String>>> = Arc::default();
+    let git_dirs: Arc<Mutex<Vec<String>>> = Arc::default();
     let workspace_owned = workspace.to_path_buf();
     let shadow_dir = shadow_dir.to_path_buf();
     let exclude = exclude.clone();
     let mut builder = workspace_walker(workspace);
-    builder.filter_entry(move |entry| {
-        if entry.file_name() == ".git" || entry.path().starts_with(&shadow_dir) {
-            return false;
-        }
-        match entry.path().strip_prefix(&workspace_owned) {
-            Ok(relative) if !relative.as_os_str().is_empty() => !exclude(relative),
-            _ => true,
-        }
-    });
+    {
+        let excluded = excluded.clone();
+        let git_dirs = git_dirs.clone();
+        builder.filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                let parent = entry
+                    .path()
+                    .parent()
+                    .and_then(|parent| parent.strip_prefix(&workspace_owned).ok())
+                    .and_then(|relative| relative.to_str())
+                    .map(str::to_string);
+                if let Some(parent) = parent {
+                    lock(&git_dirs).push(parent);
+                }
+                return false;
+            }
+            if entry.path().starts_with(&shadow_dir) {
+                return false;
+            }
+            match entry.path().strip_prefix(&workspace_owned) {
+                Ok(relative) if !relative.as_os_str().is_empty() => {
+                    if exclude(relative) {
+                        if let Some(key) = relative_key(Path::new(""), relative) {
+                            lock(&excluded).push(key);
+                        }
+                        return false;
+                    }
+                    true
+                }
+                _ => true,
+            }
+        });
+    }
     builder.build_parallel().run(|| {
         let found = &found;
         let outside = &outside;
+        let directories = &directories;
         Box::new(move |entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;
@@ -540,6 +641,14 @@ fn scan_workspace(
                 return WalkState::Continue;
             };
             if file_type.is_dir() {
+                let key = if entry.depth() == 0 {
+                    Some(String::new())
+                } else {
+                    relative_key(workspace, entry.path())
+                };
+                if let (Some(key), Ok(metadata)) = (key, entry.metadata()) {
+                    lock(directories).push((key, Stamp::of(&metadata)));
+                }
                 return WalkState::Continue;
             }
             let Some(key) = relative_key(workspace, entry.path()) else {
@@ -549,21 +658,13 @@ fn scan_workspace(
                 return WalkState::Continue;
             };
             let want = if file_type.is_symlink() {
-                let Ok(target) = fs::read_link(entry.path()) else {
-                    return WalkState::Continue;
-                };
-                match symlink_inside(workspace, &key, &target) {
-                    // A relative target resolves the same in the copy; an absolute one would
-                    // lead to the real workspace, so it is rewritten relative.
-                    Some(_) if target.is_relative() => Wanted::Symlink { target },
-                    Some(inside) => Wanted::Symlink {
-                        target: relative_target(&key, &inside),
-                    },
-                    None => {
-                        lock(outside)
-                            .push((PathBuf::from(&key), Refusal::OutsideWorkspace { target }));
+                match symlink_wanted(workspace, &key) {
+                    Ok(want) => want,
+                    Err(refusal @ Refusal::OutsideWorkspace { .. }) => {
+                        lock(outside).push((PathBuf::from(&key), refusal));
                         return WalkState::Continue;
                     }
+                    Err(_) => return WalkState::Continue,
                 }
             } else if file_type.is_file() {
                 let Ok(metadata) = entry.metadata() else {
@@ -571,6 +672,7 @@ fn scan_workspace(
                 };
                 Wanted::Disk {
                     stamp: Stamp::of(&metadata),
+                    mode: permission_bits(&metadata),
                 }
             } else {
                 // Sockets, fifos and devices have no place in a copy.
@@ -584,12 +686,47 @@ fn scan_workspace(
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner());
     outside.sort_by(|a, b| a.0.cmp(&b.0));
+    let listing = listing::Listing {
+        dirs: directories
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .into_iter()
+            .collect(),
+        excluded: std::mem::take(&mut *lock(&excluded)),
+        outside: outside
+            .iter()
+            .filter_map(|(path, refusal)| match refusal {
+                Refusal::OutsideWorkspace { target } => {
+                    Some((path.to_str()?.to_string(), target.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        ..listing::Listing::default()
+    };
     skipped.extend(outside);
-    Ok(found
+    let git_dirs = std::mem::take(&mut *lock(&git_dirs));
+    let wanted = found
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner())
         .into_iter()
-        .collect())
+        .collect();
+    Ok((wanted, listing, git_dirs))
+}
+
+/// What the shadow holds for the workspace symlink `key`: the link with a target that resolves
+/// the same in the copy, or why it is left out.
+fn symlink_wanted(workspace: &Path, key: &str) -> Result<Wanted, Refusal> {
+    let target = fs::read_link(workspace.join(key)).map_err(|_| Refusal::BaseUnavailable)?;
+    match symlink_inside(workspace, key, &target) {
+        // A relative target resolves the same in the copy; an absolute one would lead to the
+        // real workspace, so it is rewritten relative.
+        Some(_) if target.is_relative() => Ok(Wanted::Symlink { target }),
+        Some(inside) => Ok(Wanted::Symlink {
+            target: relative_target(key, &inside),
+        }),
+        None => Err(Refusal::OutsideWorkspace { target }),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -224,7 +224,10 @@ pub(crate) fn ancestors<'k>(keys: impl Iterator<Item = &'k String>) -> BTreeSet<
         let mut end = 0;
         while let Some(offset) = key[end..].find('/') {
             end += offset;
-            out.insert(key[..end].to_string());
+            // Sorted keys share their directories: most are already there.
+            if !out.contains(&key[..end]) {
+                out.insert(key[..end].to_string());
+            }
             end += 1;
         }
     }

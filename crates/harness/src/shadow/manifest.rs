@@ -15,8 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::listing::Listing;
+
 /// Bumped whenever the format or its meaning changes: an old manifest then re-seeds.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// A stamp whose modification time lies this close to (or after) the moment the manifest was
 /// written cannot tell a later write in the same timestamp tick apart from ours (git's "racily
@@ -95,6 +97,9 @@ pub(crate) struct Manifest {
     /// Every non-ignored directory of the copy (the root as `""`) and its stamp after the last
     /// `prepare`: what the agent created is looked for only where a stamp moved.
     pub(crate) dirs: BTreeMap<String, Stamp>,
+    /// What the last walk of the workspace saw, so that a re-sync can do without one.
+    #[serde(default)]
+    pub(crate) listing: Listing,
 }
 
 /// Manifests this process wrote, by path, with the stamp their file had then: a re-sync in the
@@ -114,6 +119,7 @@ impl Manifest {
             synced_at_ns: 0,
             entries: BTreeMap::new(),
             dirs: BTreeMap::new(),
+            listing: Listing::default(),
         }
     }
 

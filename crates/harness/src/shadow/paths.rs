@@ -7,6 +7,8 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use super::at::{Directories, Lstat};
+
 /// `/`-separated relative path of `path` under `root`, or `None` when it is not under it or a
 /// component is not valid UTF-8 (such names cannot travel in LSP URIs reliably and are skipped).
 pub(crate) fn relative_key(root: &Path, path: &Path) -> Option<String> {
@@ -191,37 +193,37 @@ pub(crate) fn remove_any(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// `lstat`s `root/key` for every key, spread over the available cores: on a big tree this is
-/// most of the work of a re-sync or a diff, and it is all waiting on the kernel. A slot is
-/// `None` when the path is missing (or could not be checked).
-pub(crate) fn lstat_all(root: &Path, keys: &[&str]) -> Vec<Option<fs::Metadata>> {
-    let stat = |key: &&str| fs::symlink_metadata(root.join(key)).ok();
+/// `lstat`s `root/key` for every key, spread over the available cores, each file by name in its
+/// open directory ([`super::at`]): on a big tree this is most of the work of a re-sync or a
+/// diff. A slot is `None` when the path is missing, below something that is not a real
+/// directory (a symlink an agent put there is not followed), or could not be checked.
+pub(crate) fn lstat_all(root: &Path, keys: &[&str]) -> Vec<Option<Lstat>> {
+    let stat_part = |part: &[&str]| {
+        let mut directories = Directories::new(root);
+        part.iter()
+            .map(|key| directories.lstat(key))
+            .collect::<Vec<_>>()
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(4);
-    // Below a few thousand files a thread costs more than it saves.
+    // Below a couple of thousand files a thread costs more than it saves.
     if threads < 2 || keys.len() < 2_000 {
-        return keys.iter().map(stat).collect();
+        return stat_part(keys);
     }
+    // Contiguous ranges of sorted keys: each thread opens mostly its own directories.
     let chunk = keys.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = keys
             .chunks(chunk)
-            .map(|part| {
-                (
-                    part,
-                    scope.spawn(move || part.iter().map(stat).collect::<Vec<_>>()),
-                )
-            })
+            .map(|part| (part, scope.spawn(move || stat_part(part))))
             .collect();
         workers
             .into_iter()
             .flat_map(|(part, worker)| {
                 // A worker that panicked is redone here rather than leaving its slots empty
                 // (an empty slot reads as "deleted").
-                worker
-                    .join()
-                    .unwrap_or_else(|_| part.iter().map(stat).collect())
+                worker.join().unwrap_or_else(|_| stat_part(part))
             })
             .collect()
     })

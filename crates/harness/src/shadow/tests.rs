@@ -723,3 +723,191 @@ fn a_tree_big_enough_for_parallel_stat_diffs_and_resyncs_exactly() {
     assert_eq!((stats.copied, stats.removed), (2, 0));
     assert!(shadow.changes().is_empty());
 }
+
+#[test]
+fn a_resync_walks_the_workspace_only_when_a_directory_or_an_ignore_rule_changed() {
+    let fixture = fixture(&[
+        (".gitignore", "ignored/\n"),
+        ("a.rs", "a\n"),
+        ("src/b.rs", "b\n"),
+        ("ignored/x.rs", "x\n"),
+        (".env", "SECRET=1\n"),
+    ]);
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.seeded && stats.walked);
+    drop(shadow);
+
+    // Nothing changed: no walk, nothing copied.
+    let (shadow, stats) = prepare(&fixture);
+    assert!(!stats.walked);
+    assert_eq!((stats.copied, stats.files), (0, 3));
+    drop(shadow);
+
+    // A file rewritten in place (its directory does not change): no walk, the file is copied.
+    write(&fixture.workspace, "src/b.rs", "b, longer now\n");
+    settle();
+    let (shadow, stats) = prepare(&fixture);
+    assert!(!stats.walked);
+    assert_eq!(stats.copied, 1);
+    assert_eq!(
+        read(shadow.root(), "src/b.rs").as_deref(),
+        Some("b, longer now\n")
+    );
+    drop(shadow);
+
+    // Replaced the way `git checkout` does it (a new file renamed over the old one): the
+    // directory changed, so the workspace is walked.
+    write(
+        &fixture.workspace,
+        "src/b.rs.tmp",
+        "b from another branch\n",
+    );
+    fs::rename(
+        fixture.workspace.join("src/b.rs.tmp"),
+        fixture.workspace.join("src/b.rs"),
+    )
+    .unwrap();
+    settle();
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+    assert_eq!(
+        read(shadow.root(), "src/b.rs").as_deref(),
+        Some("b from another branch\n")
+    );
+    drop(shadow);
+
+    // A file created in a directory.
+    write(&fixture.workspace, "src/new.rs", "new\n");
+    settle();
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+    assert_eq!(read(shadow.root(), "src/new.rs").as_deref(), Some("new\n"));
+    drop(shadow);
+
+    // The ignore rules edited in place: what they no longer ignore appears.
+    write(&fixture.workspace, ".gitignore", "# nothing\n");
+    settle();
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+    assert_eq!(read(shadow.root(), "ignored/x.rs").as_deref(), Some("x\n"));
+    drop(shadow);
+
+    // The never_send list changed: what it no longer leaves out appears.
+    let mut everything = options(&fixture, Vec::new());
+    everything.exclude = Arc::new(|_: &Path| false);
+    let (shadow, stats) = Shadow::prepare(&everything).unwrap();
+    assert!(stats.walked);
+    assert_eq!(read(shadow.root(), ".env").as_deref(), Some("SECRET=1\n"));
+    drop(shadow);
+    // And back: it goes again.
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+    assert_eq!(read(shadow.root(), ".env"), None);
+    drop(shadow);
+
+    // Settled again: no walk.
+    let (shadow, stats) = prepare(&fixture);
+    assert!(!stats.walked);
+    assert_eq!(
+        keys(&tree(shadow.root())),
+        [
+            ".gitignore",
+            "a.rs",
+            "ignored/x.rs",
+            "src/b.rs",
+            "src/new.rs"
+        ]
+    );
+}
+
+#[test]
+fn a_resync_without_a_walk_drops_an_unsaved_new_file_and_restores_an_overlaid_one() {
+    let fixture = fixture(&[("a.rs", "a\n"), ("src/b.rs", "b\n")]);
+    let overlay = vec![
+        (
+            fixture.workspace.join("src/b.rs"),
+            "b unsaved\n".to_string(),
+        ),
+        (
+            fixture.workspace.join("src/new.rs"),
+            "new unsaved\n".to_string(),
+        ),
+    ];
+    let (shadow, _) = Shadow::prepare(&options(&fixture, overlay)).unwrap();
+    assert_eq!(
+        read(shadow.root(), "src/new.rs").as_deref(),
+        Some("new unsaved\n")
+    );
+    drop(shadow);
+    settle();
+
+    let (shadow, stats) = prepare(&fixture);
+    assert!(!stats.walked);
+    assert_eq!(keys(&tree(shadow.root())), ["a.rs", "src/b.rs"]);
+    assert_eq!(read(shadow.root(), "src/b.rs").as_deref(), Some("b\n"));
+    assert!(shadow.changes().is_empty());
+}
+
+#[test]
+fn a_worktree_s_exclude_file_is_followed_through_its_dot_git_file() {
+    let fixture = fixture(&[("a.rs", "a\n")]);
+    let common = fixture.base.join("repository.git");
+    let git_dir = common.join("worktrees/project");
+    write(&git_dir, "commondir", "../..\n");
+    write(&common, "info/exclude", "# nothing\n");
+    write(
+        &fixture.workspace,
+        ".git",
+        &format!("gitdir: {}\n", git_dir.display()),
+    );
+    settle();
+    let (shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+    drop(shadow);
+    let (shadow, stats) = prepare(&fixture);
+    assert!(!stats.walked);
+    drop(shadow);
+
+    write(&common, "info/exclude", "*.log\n");
+    settle();
+    let (_shadow, stats) = prepare(&fixture);
+    assert!(stats.walked);
+}
+
+#[test]
+fn directories_opened_by_name_keep_only_one_chain_and_answer_like_lstat() {
+    let fixture = fixture(&[
+        ("a/b/c.rs", "c\n"),
+        ("a/b.rs", "b\n"),
+        ("a/d/e/f.rs", "f\n"),
+        ("g.rs", "g\n"),
+    ]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(fixture.workspace.join("a"), fixture.workspace.join("link"))
+        .unwrap();
+    let mut directories = super::at::Directories::new(&fixture.workspace);
+    // Out of order on purpose: every jump between branches reopens what it needs.
+    for key in [
+        "a/d/e/f.rs",
+        "a/b/c.rs",
+        "g.rs",
+        "a/b.rs",
+        "a/d/e/f.rs",
+        "a/missing/x.rs",
+        "link/b.rs",
+        "a/b/c.rs",
+        "a/d",
+        "",
+    ] {
+        let by_name = directories.lstat(key);
+        let through_real_directories = !key.starts_with("link/");
+        let by_path = fs::symlink_metadata(fixture.workspace.join(key))
+            .ok()
+            .filter(|_| through_real_directories);
+        assert_eq!(
+            by_name.map(|stat| stat.stamp),
+            by_path.map(|metadata| super::Stamp::of(&metadata)),
+            "{key}"
+        );
+    }
+}
