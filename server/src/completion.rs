@@ -409,15 +409,7 @@ pub async fn complete(
         (repo_map, ()) = async { tokio::join!(repo_map, wait) } => repo_map,
     };
 
-    let path_label = match (&snapshot.path, &root) {
-        (Some(path), Some(root)) => path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .display()
-            .to_string(),
-        (Some(path), None) => path.display().to_string(),
-        _ => uri.to_string(),
-    };
+    let path_label = snapshot.path_label(root.as_deref());
     let request = model_request(
         settings.provider,
         &snapshot,

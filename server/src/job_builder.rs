@@ -61,15 +61,7 @@ pub fn build(
     )?;
     let tier = resolved.config.actions.get(request.action).tier;
     let model = resolved.config.models.tier(tier).settings();
-    let path_label = match (&snapshot.path, root) {
-        (Some(path), Some(root)) => path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .display()
-            .to_string(),
-        (Some(path), None) => path.display().to_string(),
-        _ => snapshot.uri.to_string(),
-    };
+    let path_label = snapshot.path_label(root);
     let language = crate::session::language_of(document, snapshot.path.as_deref())
         .map(|language| language.name().to_string())
         .unwrap_or_else(|| document.language_id().to_string());

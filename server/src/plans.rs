@@ -311,8 +311,12 @@ pub fn refine(
         Ok(plan) => plan,
         // Questions and no steps yet (an agent asked before planning): answering them is what
         // refining is for.
-        Err(plan::ParseError::NoSteps) if !Plan::parse_partial(&text).questions.is_empty() => {
-            Plan::parse_partial(&text)
+        Err(plan::ParseError::NoSteps) => {
+            let partial = Plan::parse_partial(&text);
+            if partial.questions.is_empty() {
+                return Err(cannot(path, "refine", plan::ParseError::NoSteps));
+            }
+            partial
         }
         Err(err) => return Err(cannot(path, "refine", err)),
     };
@@ -361,14 +365,26 @@ impl Source {
             .map(Source::Agent),
         }
     }
+}
 
-    fn name(&self) -> String {
-        match self {
-            Source::Deep(_) => "deep".into(),
-            Source::Agent(spec) => format!("agent {}", spec.name),
-        }
+/// Who writes plans, as the progress and the action titles say it: `deep`, or `agent NAME`.
+pub fn source_label(config: &Resolved) -> String {
+    match config.config.plan.source {
+        PlanSource::Deep => "deep".into(),
+        PlanSource::Agent => format!(
+            "agent {}",
+            config
+                .config
+                .plan
+                .agent
+                .as_deref()
+                .unwrap_or(&config.config.harness.agent)
+        ),
     }
 }
+
+/// Renders a model's answer so far as the document's text.
+type RenderPartial<'a> = dyn Fn(&str) -> String + Sync + 'a;
 
 /// One job writing a plan document.
 struct Job {
@@ -393,7 +409,7 @@ impl Job {
             .progress_begin(
                 &self.token,
                 &format!("baton plan {}", self.entry.id),
-                &format!("writing the plan ({})", source.name()),
+                &format!("writing the plan ({})", source_label(&self.config)),
             )
             .await;
         let mut focus: Vec<PathBuf> = request.focus.iter().map(|(p, _)| p.clone()).collect();
@@ -405,10 +421,12 @@ impl Job {
         let ending = match source {
             Source::Deep(provider) => {
                 let (system, user) = plan::prompt::plan_request(&request.instruction, &context);
-                let mut document = std::mem::replace(
-                    &mut state.document,
-                    LiveDocument::new(PathBuf::new(), String::new()),
-                );
+                let render = |text: &str| {
+                    let mut plan = Plan::parse_partial(text);
+                    default_title(&mut plan, &title);
+                    plan.preamble = WRITING_NOTE.to_string();
+                    plan.render()
+                };
                 let streamed = self
                     .stream(
                         &frontend,
@@ -418,16 +436,9 @@ impl Job {
                             user,
                             suffix: None,
                         },
-                        |text| {
-                            let mut plan = Plan::parse_partial(text);
-                            default_title(&mut plan, &title);
-                            plan.preamble = WRITING_NOTE.to_string();
-                            Some(plan.render())
-                        },
-                        &mut document,
+                        Some((&mut state.document, &render)),
                     )
                     .await;
-                state.document = document;
                 match streamed {
                     Ok(text) => {
                         self.settle_first(&frontend, &mut state, &text, &title)
@@ -529,7 +540,7 @@ impl Job {
             .progress_begin(
                 &self.token,
                 &format!("baton plan {}", self.entry.id),
-                &format!("refining the plan ({})", source.name()),
+                &format!("refining the plan ({})", source_label(&self.config)),
             )
             .await;
         let mut state = self.entry.state.lock().await;
@@ -563,7 +574,7 @@ impl Job {
                         &changes,
                         &context,
                     );
-                    let mut scratch = LiveDocument::new(PathBuf::new(), String::new());
+                    // The revision lands whole, once it is read: nothing streams into the plan.
                     let streamed = self
                         .stream(
                             &frontend,
@@ -573,8 +584,7 @@ impl Job {
                                 user: prompt,
                                 suffix: None,
                             },
-                            |_| None,
-                            &mut scratch,
+                            None,
                         )
                         .await;
                     match streamed {
@@ -630,15 +640,14 @@ impl Job {
         }
     }
 
-    /// Streams a model answer; `shown` turns the text so far into the document's text (or
-    /// `None` to leave the document alone), brought in at a bounded rate.
+    /// Streams a model answer. With `shown`, the text so far is rendered into that document at
+    /// a bounded rate (into an open buffer only: see [`LiveDocument::publish_if_open`]).
     async fn stream(
         &self,
         frontend: &Arc<dyn Frontend>,
         provider: Arc<dyn model::Provider>,
         request: ModelRequest,
-        shown: impl Fn(&str) -> Option<String>,
-        document: &mut LiveDocument,
+        mut shown: Option<(&mut LiveDocument, &RenderPartial<'_>)>,
     ) -> Result<String, Ending> {
         let mut stream = tokio::select! {
             biased;
@@ -660,7 +669,8 @@ impl Job {
             }
             if last.elapsed() >= STREAM_INTERVAL {
                 last = Instant::now();
-                if let Some(update) = shown(&text) {
+                if let Some((document, render)) = shown.as_mut() {
+                    let update = render(&text);
                     document
                         .publish_if_open(&self.session, frontend, &self.config.config.edit, update)
                         .await;
@@ -977,6 +987,97 @@ fn escapes_root(root: &Path, path: &str) -> bool {
     }
 }
 
+/// A plan step that runs as an inline edit on the fast tier: the one open file it names.
+pub struct InlineStep {
+    pub uri: crate::session::DocumentUri,
+    /// The file as the step names it (with its lines, `src/lib.rs:12-30`).
+    pub file: String,
+    /// The 1-based lines the step names, if it does.
+    pub lines: Option<(u32, u32)>,
+    /// The step's text and its notes.
+    pub instruction: String,
+    /// What ticks the step when the edit is done.
+    pub link: crate::tasks::PlanLink,
+}
+
+/// Step `index` (0-based) of `plan` as an inline edit, or why it cannot be one: it must name
+/// exactly one file, inside the workspace and open in the editor.
+pub fn inline_step(
+    session: &Session,
+    plan: &Plan,
+    index: usize,
+    document: &Path,
+) -> Result<InlineStep, Error> {
+    let number = index + 1;
+    let step = plan
+        .steps
+        .get(index)
+        .ok_or_else(|| Error::InvalidArguments(format!("there is no step {number}")))?;
+    let [file] = step.files.as_slice() else {
+        return Err(Error::InvalidArguments(format!(
+            "step {number} names {} files; an inline step names one",
+            step.files.len()
+        )));
+    };
+    let (name, lines) = split_lines(file);
+    let root = session
+        .root()
+        .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
+    if plan::prompt::path_escapes(name) {
+        return Err(Error::InvalidArguments(format!(
+            "step {number} names `{name}`, outside the workspace: refused"
+        )));
+    }
+    let uri = session
+        .documents
+        .uri_for_path(&root.join(name))
+        .ok_or_else(|| Error::NotOpen(name.to_string()))?;
+    let mut instruction = step.text.clone();
+    for note in &step.notes {
+        instruction.push('\n');
+        instruction.push_str(note);
+    }
+    Ok(InlineStep {
+        uri,
+        file: file.clone(),
+        lines,
+        instruction,
+        link: crate::tasks::PlanLink {
+            document: document.to_path_buf(),
+            steps: vec![step.text.clone()],
+        },
+    })
+}
+
+/// Step `step` (1-based) of the plan document at `document`, to run as an inline edit.
+pub fn inline_execution(
+    session: &Session,
+    document: &Path,
+    step: usize,
+) -> Result<InlineStep, Error> {
+    let text = current_text(session, document)?;
+    let plan = Plan::parse(&text)
+        .map_err(|err| Error::InvalidArguments(format!("cannot execute this plan: {err}")))?;
+    let index = step
+        .checked_sub(1)
+        .ok_or_else(|| Error::InvalidArguments(format!("there is no step {step}")))?;
+    inline_step(session, &plan, index, document)
+}
+
+/// `src/lib.rs:12-30` → (`src/lib.rs`, lines 12 to 30); `src/lib.rs:12` → one line.
+fn split_lines(file: &str) -> (&str, Option<(u32, u32)>) {
+    if let Some((name, lines)) = file.rsplit_once(':') {
+        let (first, last) = lines.split_once('-').unwrap_or((lines, lines));
+        if let (Ok(first), Ok(last)) = (first.trim().parse::<u32>(), last.trim().parse::<u32>())
+            && first >= 1
+            && last >= first
+        {
+            return (name, Some((first, last)));
+        }
+    }
+    (file, None)
+}
+
 /// What an executing task reports about its progress.
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -1063,10 +1164,14 @@ pub async fn report(
 /// one. Nothing else in the document moves.
 fn set_checkboxes(text: &str, changed: &[(usize, StepState)]) -> String {
     let lines = plan::step_lines(text);
+    // Line of each changed step's own line → its new state.
+    let states: std::collections::HashMap<usize, StepState> = changed
+        .iter()
+        .filter_map(|&(step, state)| Some((*lines.get(step)?, state)))
+        .collect();
     let mut out = String::with_capacity(text.len() + 16);
     for (number, line) in text.split_inclusive('\n').enumerate() {
-        let step = lines.iter().position(|&first| first == number);
-        let state = step.and_then(|step| changed.iter().find(|(i, _)| *i == step).map(|(_, s)| *s));
+        let state = states.get(&number).copied();
         match state {
             Some(state) => out.push_str(&with_checkbox(line, state)),
             None => out.push_str(line),

@@ -66,6 +66,20 @@ impl DocumentSnapshot {
     pub fn version(&self) -> i32 {
         self.document.version()
     }
+
+    /// How prompts name the document: its path relative to the workspace root, else its path,
+    /// else its URI.
+    pub fn path_label(&self, root: Option<&Path>) -> String {
+        match (&self.path, root) {
+            (Some(path), Some(root)) => path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            (Some(path), None) => path.display().to_string(),
+            _ => self.uri.to_string(),
+        }
+    }
 }
 
 /// An open document and what hangs off it.
@@ -475,11 +489,7 @@ impl Documents {
         encoding: PositionEncoding,
         index: Option<&WorkspaceIndex>,
     ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
-        let mut open = self.open.get_mut(uri)?;
-        open.refresh(index);
-        let (sender, receiver) = mpsc::unbounded_channel();
-        open.listeners.push(sender);
-        Some((open.snapshot(encoding), receiver))
+        self.follow(uri, encoding, index, false)
     }
 
     /// [`Documents::subscribe`] for a follower that is not a job (see `OpenDocument::observers`).
@@ -489,10 +499,25 @@ impl Documents {
         encoding: PositionEncoding,
         index: Option<&WorkspaceIndex>,
     ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
+        self.follow(uri, encoding, index, true)
+    }
+
+    /// A snapshot and a receiver registered as a listener (a job) or an observer.
+    fn follow(
+        &self,
+        uri: &DocumentUri,
+        encoding: PositionEncoding,
+        index: Option<&WorkspaceIndex>,
+        observer: bool,
+    ) -> Option<(DocumentSnapshot, mpsc::UnboundedReceiver<DocEvent>)> {
         let mut open = self.open.get_mut(uri)?;
         open.refresh(index);
         let (sender, receiver) = mpsc::unbounded_channel();
-        open.observers.push(sender);
+        if observer {
+            open.observers.push(sender);
+        } else {
+            open.listeners.push(sender);
+        }
         Some((open.snapshot(encoding), receiver))
     }
 

@@ -967,6 +967,23 @@ impl Actor {
         }
     }
 
+    /// Answers request `id` with what `work` gives, computed off the actor: the user's buffers
+    /// may take a moment.
+    fn respond_blocking(
+        &self,
+        id: Value,
+        work: impl FnOnce() -> Result<Value, String> + Send + 'static,
+    ) {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let answer = match work() {
+                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                Err(e) => error_message(&id, INTERNAL_ERROR, e),
+            };
+            let _ = writer.send(Outgoing::Line(answer.to_string()));
+        });
+    }
+
     fn agent_request(&mut self, id: Value, method: &str, params: Value) {
         match method {
             "session/request_permission" => self.permission_request(id, params),
@@ -979,16 +996,13 @@ impl Actor {
                     return self.respond_error(&id, INVALID_PARAMS, e);
                 }
                 let files = self.files.clone();
-                let writer = self.writer.clone();
-                // The buffers may take a moment: off the actor, answered when ready.
-                tokio::task::spawn_blocking(move || {
-                    let answer = match files.read_text(&request.path) {
-                        Ok(text) => json!({"jsonrpc": "2.0", "id": id, "result": to_value(
-                            &ReadTextFileResponse::new(slice_lines(&text, request.line, request.limit)),
-                        )}),
-                        Err(e) => error_message(&id, INTERNAL_ERROR, e),
-                    };
-                    let _ = writer.send(Outgoing::Line(answer.to_string()));
+                self.respond_blocking(id, move || {
+                    let text = files.read_text(&request.path)?;
+                    Ok(to_value(&ReadTextFileResponse::new(slice_lines(
+                        &text,
+                        request.line,
+                        request.limit,
+                    ))))
                 });
             }
             "fs/write_text_file" => {
@@ -1000,15 +1014,9 @@ impl Actor {
                     return self.respond_error(&id, INVALID_PARAMS, e);
                 }
                 let files = self.files.clone();
-                let writer = self.writer.clone();
-                tokio::task::spawn_blocking(move || {
-                    let answer = match files.write_text(&request.path, &request.content) {
-                        Ok(()) => json!({"jsonrpc": "2.0", "id": id, "result": to_value(
-                            &WriteTextFileResponse::new(),
-                        )}),
-                        Err(e) => error_message(&id, INTERNAL_ERROR, e),
-                    };
-                    let _ = writer.send(Outgoing::Line(answer.to_string()));
+                self.respond_blocking(id, move || {
+                    files.write_text(&request.path, &request.content)?;
+                    Ok(to_value(&WriteTextFileResponse::new()))
                 });
             }
             _ => {

@@ -131,16 +131,12 @@ impl Backend {
                     None,
                     false,
                 );
-            }
-        }
-
-        for line in first_line..=last_line {
-            if let Some(marker) = syntax::find_plan_marker(document.rope(), line as usize) {
+            } else if let Some(marker) = syntax::find_plan_marker(document.rope(), line as usize) {
                 let range = proto::lsp_range(document, marker.line_range.clone(), encoding);
                 push(
                     format!(
                         "baton ({}): plan: {}",
-                        plan_source(&config),
+                        crate::plans::source_label(&config),
                         marker.instruction
                     ),
                     lsp::CodeActionKind::new("source.baton.plan"),
@@ -179,7 +175,7 @@ impl Backend {
                 push(
                     format!(
                         "baton ({}): plan: {}",
-                        plan_source(&config),
+                        crate::plans::source_label(&config),
                         plan.instruction
                     ),
                     lsp::CodeActionKind::new("source.baton.plan"),
@@ -421,7 +417,10 @@ impl Backend {
         let document = json!({ "document": uri });
         let kind = lsp::CodeActionKind::new("source.baton.plan");
         push(
-            format!("baton: refine plan ({})", plan_source(&config)),
+            format!(
+                "baton: refine plan ({})",
+                crate::plans::source_label(&config)
+            ),
             kind.clone(),
             "baton.plan.refine",
             document.clone(),
@@ -443,10 +442,12 @@ impl Backend {
                 .filter(|name| **name != default)
                 .cloned(),
         );
-        // Which step the cursor is on: parsed only for documents a plan can be.
-        let step = (snapshot.document.len_bytes() <= plan::MAX_PLAN_BYTES)
-            .then(|| plan::Plan::step_at_line(&snapshot.document.text(), line))
-            .flatten();
+        // Which step the cursor is on: read only from documents a plan can be, once.
+        let text = (snapshot.document.len_bytes() <= plan::MAX_PLAN_BYTES)
+            .then(|| snapshot.document.text());
+        let step = text
+            .as_deref()
+            .and_then(|text| plan::Plan::step_at_line(text, line));
         for agent in &agents {
             if let Some(step) = step {
                 push(
@@ -467,9 +468,13 @@ impl Backend {
                 false,
             );
         }
-        if let Some(step) = step
+        if let (Some(step), Some(text)) = (step, text.as_deref())
             && config.config.plan.inline_steps
-            && let Some(file) = self.inline_step_file(&snapshot.document.text(), step)
+            && let Some(file) = plan::Plan::parse(text).ok().and_then(|plan| {
+                crate::plans::inline_step(&self.session, &plan, step, path)
+                    .ok()
+                    .map(|inline| inline.file)
+            })
         {
             push(
                 format!(
@@ -486,44 +491,12 @@ impl Backend {
         }
     }
 
-    /// The one file a step names, if it is open in the editor: such a step may run as an
-    /// inline edit.
-    fn inline_step_file(&self, text: &str, step: usize) -> Option<String> {
-        let plan = plan::Plan::parse(text).ok()?;
-        let step = plan.steps.get(step)?;
-        let [file] = step.files.as_slice() else {
-            return None;
-        };
-        let root = self.session.root()?;
-        let (name, _) = split_lines(file);
-        if plan::prompt::path_escapes(name) {
-            return None;
-        }
-        self.session
-            .documents
-            .uri_for_path(&root.join(name))
-            .map(|_| file.clone())
-    }
-
     async fn plan_command(&self, command: &str, arguments: &[Value]) -> Result<Value, Error> {
         let frontend: Arc<dyn Frontend> = self.frontend.clone();
         if command == "baton.plan" {
             let parsed = CommandArguments::parse(arguments)?;
-            let instruction = parsed
-                .instruction
-                .filter(|text| !text.trim().is_empty())
-                .ok_or_else(|| Error::InvalidArguments("baton.plan needs an instruction".into()))?;
-            let path = parsed
-                .uri
-                .as_deref()
-                .and_then(proto::parse_uri)
-                .and_then(|uri| proto::file_path(&uri));
-            let focus = path.map(|path| {
-                let lines = parsed
-                    .range
-                    .map(|range| (range.start.line as usize + 1, range.end.line as usize + 1));
-                (path, lines)
-            });
+            let instruction = parsed.required_instruction("baton.plan")?;
+            let focus = parsed.focus();
             let diagnostics = parsed
                 .diagnostics
                 .iter()
@@ -578,11 +551,7 @@ impl Backend {
                 Error::InvalidArguments("step must be a step number (1-based)".into())
             })? as usize),
         };
-        let agent = match object.get("agent") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name)) => Some(name.clone()),
-            Some(_) => return Err(Error::InvalidArguments("agent must be a string".into())),
-        };
+        let agent = agent_argument(object.get("agent"))?;
         if object.get("inline").and_then(Value::as_bool) == Some(true) {
             let step = step.ok_or_else(|| {
                 Error::InvalidArguments("an inline execution names its step".into())
@@ -609,37 +578,8 @@ impl Backend {
     /// Runs one plan step as an inline edit on the fast tier, in the one file it names (its
     /// lines, when the step names them as `path:12-30`; else the whole file).
     fn execute_step_inline(&self, document: &std::path::Path, step: usize) -> Result<Value, Error> {
-        let text = crate::plans::current_text(&self.session, document)?;
-        let plan = plan::Plan::parse(&text)
-            .map_err(|err| Error::InvalidArguments(format!("cannot execute this plan: {err}")))?;
-        let index = step
-            .checked_sub(1)
-            .filter(|index| *index < plan.steps.len())
-            .ok_or_else(|| Error::InvalidArguments(format!("there is no step {step}")))?;
-        let target = &plan.steps[index];
-        let [file] = target.files.as_slice() else {
-            return Err(Error::InvalidArguments(format!(
-                "step {step} names {} files; an inline step names one",
-                target.files.len()
-            )));
-        };
-        let (name, lines) = split_lines(file);
-        let root = self
-            .session
-            .root()
-            .ok_or_else(|| Error::InvalidArguments("a plan needs a workspace folder".into()))?;
-        if plan::prompt::path_escapes(name) {
-            return Err(Error::InvalidArguments(format!(
-                "step {step} names `{name}`, outside the workspace: refused"
-            )));
-        }
-        let path = root.join(name);
-        let uri = self
-            .session
-            .documents
-            .uri_for_path(&path)
-            .ok_or_else(|| Error::NotOpen(name.to_string()))?;
-        let range = lines.map(|(first, last)| text::Range {
+        let inline = crate::plans::inline_execution(&self.session, document, step)?;
+        let range = inline.lines.map(|(first, last)| text::Range {
             start: text::Position {
                 line: first.saturating_sub(1),
                 character: 0,
@@ -649,23 +589,15 @@ impl Backend {
                 character: 0,
             },
         });
-        let mut instruction = target.text.clone();
-        for note in &target.notes {
-            instruction.push('\n');
-            instruction.push_str(note);
-        }
         let token = self.start_job(
             Action::Edit,
             CommandArguments {
-                uri: Some(uri.to_string()),
+                uri: Some(inline.uri.to_string()),
                 range: range.or_else(|| Some(whole_document())),
-                instruction: Some(instruction),
+                instruction: Some(inline.instruction),
                 diagnostics: Vec::new(),
             },
-            Some(crate::tasks::PlanLink {
-                document: document.to_path_buf(),
-                steps: vec![target.text.clone()],
-            }),
+            Some(inline.link),
         )?;
         Ok(json!({ "job": token }))
     }
@@ -708,22 +640,9 @@ impl Backend {
 
     fn task_request(&self, arguments: &[Value]) -> Result<crate::tasks::TaskRequest, Error> {
         let parsed = CommandArguments::parse(arguments)?;
-        let instruction = parsed
-            .instruction
-            .filter(|text| !text.trim().is_empty())
-            .ok_or_else(|| Error::InvalidArguments("baton.task needs an instruction".into()))?;
-        let agent = match arguments.first().and_then(|first| first.get("agent")) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name)) => Some(name.clone()),
-            Some(_) => return Err(Error::InvalidArguments("agent must be a string".into())),
-        };
-        let focus = parsed.uri.as_deref().and_then(|uri| {
-            let path = proto::parse_uri(uri).and_then(|uri| proto::file_path(&uri))?;
-            let lines = parsed
-                .range
-                .map(|range| (range.start.line as usize + 1, range.end.line as usize + 1));
-            Some((path, lines))
-        });
+        let instruction = parsed.required_instruction("baton.task")?;
+        let agent = agent_argument(arguments.first().and_then(|first| first.get("agent")))?;
+        let focus = parsed.focus();
         Ok(crate::tasks::TaskRequest {
             instruction,
             agent,
@@ -957,20 +876,6 @@ impl Backend {
     }
 }
 
-/// `src/lib.rs:12-30` → (`src/lib.rs`, lines 12 to 30); `src/lib.rs:12` → one line.
-fn split_lines(file: &str) -> (&str, Option<(u32, u32)>) {
-    if let Some((name, lines)) = file.rsplit_once(':') {
-        let (first, last) = lines.split_once('-').unwrap_or((lines, lines));
-        if let (Ok(first), Ok(last)) = (first.trim().parse::<u32>(), last.trim().parse::<u32>())
-            && first >= 1
-            && last >= first
-        {
-            return (name, Some((first, last)));
-        }
-    }
-    (file, None)
-}
-
 /// A range that the target planner clamps to the whole document.
 fn whole_document() -> text::Range {
     text::Range {
@@ -982,22 +887,6 @@ fn whole_document() -> text::Range {
             line: u32::MAX,
             character: 0,
         },
-    }
-}
-
-/// Who writes plans, for the action titles: `deep`, or `agent NAME`.
-fn plan_source(config: &crate::config::Resolved) -> String {
-    match config.config.plan.source {
-        crate::config::PlanSource::Deep => "deep".into(),
-        crate::config::PlanSource::Agent => format!(
-            "agent {}",
-            config
-                .config
-                .plan
-                .agent
-                .as_deref()
-                .unwrap_or(&config.config.harness.agent)
-        ),
     }
 }
 
@@ -1049,7 +938,33 @@ struct CommandArguments {
     diagnostics: Vec<lsp::Diagnostic>,
 }
 
+/// An optional `agent` argument: the name of an entry of `harness.agents`.
+fn agent_argument(value: Option<&Value>) -> Result<Option<String>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => Ok(Some(name.clone())),
+        Some(_) => Err(Error::InvalidArguments("agent must be a string".into())),
+    }
+}
+
 impl CommandArguments {
+    /// The instruction, which `command` cannot do without.
+    fn required_instruction(&self, command: &str) -> Result<String, Error> {
+        self.instruction
+            .clone()
+            .filter(|text| !text.trim().is_empty())
+            .ok_or_else(|| Error::InvalidArguments(format!("{command} needs an instruction")))
+    }
+
+    /// The file and 1-based lines the user pointed at, for a task's or a plan's prompt.
+    fn focus(&self) -> Option<(std::path::PathBuf, Option<(usize, usize)>)> {
+        let path = proto::parse_uri(self.uri.as_deref()?).and_then(|uri| proto::file_path(&uri))?;
+        let lines = self
+            .range
+            .map(|range| (range.start.line as usize + 1, range.end.line as usize + 1));
+        Some((path, lines))
+    }
+
     fn parse(arguments: &[Value]) -> Result<CommandArguments, Error> {
         let Some(first) = arguments.first() else {
             return Ok(CommandArguments::default());

@@ -88,6 +88,16 @@ local function notify(message, level)
   vim.notify('baton: ' .. message, level or vim.log.levels.INFO)
 end
 
+--- The baton client, or nil after telling the user none is running.
+---@return vim.lsp.Client?
+local function running_client(bufnr)
+  local client = baton_client(bufnr)
+  if not client then
+    notify('the baton language server is not running', vim.log.levels.WARN)
+  end
+  return client
+end
+
 --- Converts a 0-based byte column on a buffer line to the client's position encoding.
 local function character(bufnr, row, byte_col, encoding)
   local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
@@ -180,50 +190,40 @@ local function add_focus(argument, bufnr, client, target)
   return argument
 end
 
---- Starts `baton.task`: the agent works on `instruction` in a shadow copy of the workspace and
---- its changes land in the buffers as edits. The current buffer (and `target`) say where the
---- user is looking (see add_focus).
-function M.task(instruction, target)
+--- Starts `command` (`baton.task` or `baton.plan`) for `instruction`, with the current buffer
+--- (and `target`) as where the user is looking (see add_focus); names the document it opened,
+--- for when the editor could not show it. `kind` is the answer's key (`task` or `plan`).
+local function start_instruction(command, kind, instruction, target)
   if not (instruction and instruction:match('%S')) then
-    notify('a task needs an instruction: :BatonTask {instruction}', vim.log.levels.WARN)
+    local usage = kind == 'task' and ':BatonTask' or ':BatonPlan'
+    notify(('a %s needs an instruction: %s {instruction}'):format(kind, usage), vim.log.levels.WARN)
     return
   end
   local bufnr = vim.api.nvim_get_current_buf()
-  local client = baton_client(bufnr)
+  local client = running_client(bufnr)
   if not client then
-    notify('the baton language server is not running', vim.log.levels.WARN)
     return
   end
   local argument = add_focus({ instruction = instruction }, bufnr, client, target)
-  exec(client, 'baton.task', { argument }, bufnr, function(result)
-    -- The task document opens through window/showDocument; this names it for when it cannot.
-    if type(result) == 'table' and result.task then
+  exec(client, command, { argument }, bufnr, function(result)
+    if type(result) == 'table' and result[kind] then
       local document = result.document and vim.uri_to_fname(result.document) or '?'
-      notify(('task %s started (%s)'):format(result.task, document))
+      notify(('%s %s started (%s)'):format(kind, result[kind], document))
     end
   end)
+end
+
+--- Starts `baton.task`: the agent works on `instruction` in a shadow copy of the workspace and
+--- its changes land in the buffers as edits (the task document opens through
+--- window/showDocument).
+function M.task(instruction, target)
+  start_instruction('baton.task', 'task', instruction, target)
 end
 
 --- Starts `baton.plan`: the deep tier writes a plan for `instruction` into a Markdown document,
 --- which baton opens (window/showDocument) while it streams. `target` as for M.task.
 function M.plan(instruction, target)
-  if not (instruction and instruction:match('%S')) then
-    notify('a plan needs an instruction: :BatonPlan {instruction}', vim.log.levels.WARN)
-    return
-  end
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = baton_client(bufnr)
-  if not client then
-    notify('the baton language server is not running', vim.log.levels.WARN)
-    return
-  end
-  local argument = add_focus({ instruction = instruction }, bufnr, client, target)
-  exec(client, 'baton.plan', { argument }, bufnr, function(result)
-    if type(result) == 'table' and result.plan then
-      local document = result.document and vim.uri_to_fname(result.document) or '?'
-      notify(('plan %s started (%s)'):format(result.plan, document))
-    end
-  end)
+  start_instruction('baton.plan', 'plan', instruction, target)
 end
 
 -- baton's own documents. Task documents are `tasks/task-<stamp>-<id>.md` (first line
@@ -254,9 +254,8 @@ local function current_document(kind)
     notify(('this buffer is not a baton %s document'):format(kind), vim.log.levels.WARN)
     return nil
   end
-  local client = baton_client(bufnr)
+  local client = running_client(bufnr)
   if not client then
-    notify('the baton language server is not running', vim.log.levels.WARN)
     return nil
   end
   return bufnr, client
@@ -354,9 +353,8 @@ end
 --- Lists this session's tasks (vim.ui.select, newest first) and opens the chosen task's
 --- document where baton shows documents (`show_document`).
 function M.tasks()
-  local client = baton_client()
+  local client = running_client()
   if not client then
-    notify('the baton language server is not running', vim.log.levels.WARN)
     return
   end
   exec(client, 'baton.tasks', {}, nil, function(tasks)
@@ -486,9 +484,8 @@ function M.cancel()
 end
 
 function M.status()
-  local client = baton_client()
+  local client = running_client()
   if not client then
-    notify('the baton language server is not running', vim.log.levels.WARN)
     return
   end
   exec(client, 'baton.status', {}, nil, function(result)
